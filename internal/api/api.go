@@ -1,0 +1,165 @@
+// Package api defines the JSON wire types of Wharf's HTTP API, shared by the
+// Notification Server, the Package Servers, the CLI and the client. It is
+// version 1 of the API: every route lives under /api/v1. The routes and
+// their rules are listed in docs/api.md.
+//
+// Types here carry data only; validation lives with the code that receives
+// them (the NS catalog, the PS), since only the receiver knows its rules.
+package api
+
+import "time"
+
+// Prefix is the path prefix of every API route.
+const Prefix = "/api/v1"
+
+// Error is the body of every error response: 4xx or 5xx with a one-line,
+// lowercase message that names what was wrong.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// File is one file of a package: its path relative to the package root (with
+// '/' separators), size in bytes and the lowercase hex SHA-256 of its bytes.
+type File struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Assignment says which Package Servers keep a package: all of them, or the
+// named ones. Exactly one of the two is set.
+type Assignment struct {
+	All     bool     `json:"all,omitempty"`
+	Servers []string `json:"servers,omitempty"`
+}
+
+// PackageManifest is the body of POST /packages: what an administrator
+// publishes. Every file's content must have been uploaded as a blob first.
+type PackageManifest struct {
+	Name           string     `json:"name"`
+	Version        string     `json:"version"`
+	Files          []File     `json:"files"`
+	Assignment     Assignment `json:"assignment"`
+	CustomLocation string     `json:"custom_location,omitempty"`
+	Signed         bool       `json:"signed,omitempty"`
+}
+
+// PackageSummary describes a package without its file list.
+type PackageSummary struct {
+	ID             string     `json:"id"`
+	Name           string     `json:"name"`
+	Version        string     `json:"version"`
+	Size           int64      `json:"size"`
+	FileCount      int        `json:"file_count"`
+	Assignment     Assignment `json:"assignment"`
+	CustomLocation string     `json:"custom_location,omitempty"`
+	Signed         bool       `json:"signed,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+}
+
+// Package is a package with its files and, on the admin API, the state each
+// Package Server reported for it.
+type Package struct {
+	PackageSummary
+	Files  []File         `json:"files"`
+	States []PackageState `json:"states,omitempty"`
+}
+
+// PackageList is the body of GET /packages.
+type PackageList struct {
+	Packages []PackageSummary `json:"packages"`
+}
+
+// Package states a Package Server reports.
+const (
+	StateDownloading = "downloading"
+	StateReady       = "ready"
+	StateFailed      = "failed"
+	// StateUnavailable: the PS has the package but cannot serve it now, for
+	// example because the volume holding it is not mounted.
+	StateUnavailable = "unavailable"
+)
+
+// PackageState is one Package Server's state for one package.
+type PackageState struct {
+	Server    string    `json:"server,omitempty"`
+	PackageID string    `json:"package_id"`
+	State     string    `json:"state"`
+	Reason    string    `json:"reason,omitempty"`
+	Path      string    `json:"path,omitempty"` // where the PS keeps it
+	UpdatedAt time.Time `json:"updated_at,omitempty"`
+}
+
+// EnrollToken is the answer to POST /enroll-tokens.
+type EnrollToken struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Server describes an enrolled Package Server.
+type Server struct {
+	Name        string         `json:"name"`
+	OS          string         `json:"os"`
+	URL         string         `json:"url"`
+	EnrolledAt  time.Time      `json:"enrolled_at"`
+	LastContact time.Time      `json:"last_contact,omitzero"`
+	Packages    []PackageState `json:"packages,omitempty"`
+}
+
+// ServerList is the body of GET /servers.
+type ServerList struct {
+	Servers []Server `json:"servers"`
+}
+
+// Codebase is one place a package can be downloaded from: fetch a file as
+// URL + escaped relative path, with Query appended when it is not empty (it
+// carries the expiry and signature of a signed package).
+type Codebase struct {
+	Server string `json:"server"`
+	URL    string `json:"url"`
+	Query  string `json:"query,omitempty"`
+}
+
+// Codebases is the body of GET /packages/{id}/codebases.
+type Codebases struct {
+	PackageID string     `json:"package_id"`
+	Codebases []Codebase `json:"codebases"`
+}
+
+// EnrollRequest is the body of POST /agent/enroll: a Package Server trades a
+// one-time enrollment token for its own credential.
+type EnrollRequest struct {
+	Token string `json:"token"`
+	Name  string `json:"name"`
+	OS    string `json:"os"`  // "linux" or "windows"
+	URL   string `json:"url"` // base URL clients download from, e.g. http://ps1:8081
+}
+
+// Enrollment is the answer to POST /agent/enroll. The credential authenticates
+// every later agent call (Authorization: Bearer); the signing key checks the
+// signatures of signed package URLs.
+type Enrollment struct {
+	Name       string `json:"name"`
+	Credential string `json:"credential"`
+	SigningKey string `json:"signing_key"` // hex
+}
+
+// AgentConfig is what a Package Server receives from GET
+// /agent/{name}/config: the packages assigned to it and its settings. The
+// response carries an ETag; the PS sends it back in If-None-Match.
+type AgentConfig struct {
+	Server   string           `json:"server"`
+	Packages []PackageSummary `json:"packages"`
+	Settings AgentSettings    `json:"settings"`
+}
+
+// AgentSettings are the effective settings of one Package Server.
+type AgentSettings struct {
+	PollWaitSeconds     int `json:"poll_wait_seconds"`
+	DownloadConcurrency int `json:"download_concurrency"`
+}
+
+// PackageStates is the body of POST /agent/{name}/package-states.
+type PackageStates struct {
+	States []PackageState `json:"states"`
+}

@@ -1,0 +1,117 @@
+package catalog
+
+import (
+	"context"
+	"time"
+
+	"github.com/wharf-project/wharf/internal/wharf"
+)
+
+// Package is a published package as the catalog stores it. Packages are
+// immutable once created: a new version is a new package.
+type Package struct {
+	ID             wharf.PackageID
+	Name           string
+	Version        string
+	Files          []File // sorted by Path; empty in listings
+	Size           int64  // sum of file sizes
+	FileCount      int
+	AssignAll      bool
+	Servers        []wharf.ServerName // when !AssignAll; sorted
+	CustomLocation string
+	Signed         bool
+	CreatedAt      time.Time
+}
+
+// File is one file of a package.
+type File struct {
+	Path   string
+	Size   int64
+	SHA256 wharf.Digest
+}
+
+// Server is an enrolled Package Server.
+type Server struct {
+	Name           wharf.ServerName
+	OS             string
+	URL            string
+	CredentialHash string // hex SHA-256 of the credential; the credential itself is never stored
+	SigningKey     []byte // shared with the PS to sign package URLs
+	EnrolledAt     time.Time
+	LastContact    time.Time // zero until the first call after enrollment
+}
+
+// PackageState is what one server reported about one package.
+type PackageState struct {
+	Server    wharf.ServerName
+	PackageID wharf.PackageID
+	State     string
+	Reason    string
+	Path      string
+	UpdatedAt time.Time
+}
+
+// PackageFilter narrows ListPackages. Zero fields match everything.
+type PackageFilter struct {
+	Name    string
+	Version string
+	// AssignedTo keeps packages assigned to all servers or naming this one.
+	AssignedTo wharf.ServerName
+}
+
+// StateFilter narrows PackageStates. Zero fields match everything.
+type StateFilter struct {
+	Server    wharf.ServerName
+	PackageID wharf.PackageID
+}
+
+// Store keeps the catalog's state. Implementations must be safe for
+// concurrent use. Methods return errors wrapping wharf.ErrNotFound when the
+// named item does not exist and wharf.ErrExists when a create collides;
+// every other error is a failure of the store itself.
+type Store interface {
+	// CreatePackage stores p with its files and assignment in one
+	// transaction. It fails with ErrExists when a package of the same name
+	// and version exists.
+	CreatePackage(ctx context.Context, p Package) error
+	// Package returns the package with its files sorted by path.
+	Package(ctx context.Context, id wharf.PackageID) (Package, error)
+	// ListPackages returns matching packages without their files, ordered by
+	// name, then creation time.
+	ListPackages(ctx context.Context, f PackageFilter) ([]Package, error)
+	// DeletePackage removes the package, its files and every state reported
+	// for it.
+	DeletePackage(ctx context.Context, id wharf.PackageID) error
+	// BlobInUse reports whether a package assigned to server lists a file
+	// with this digest (every package, when server is empty).
+	BlobInUse(ctx context.Context, d wharf.Digest, server wharf.ServerName) (bool, error)
+
+	// Setting returns a value stored with InitSetting, or ErrNotFound.
+	Setting(ctx context.Context, key string) (string, error)
+	// InitSetting stores value under key unless the key has a value already;
+	// it reports whether it stored it.
+	InitSetting(ctx context.Context, key, value string) (bool, error)
+
+	// CreateEnrollToken stores the hash of a one-time enrollment token.
+	CreateEnrollToken(ctx context.Context, hash string, expires time.Time) error
+	// ConsumeEnrollToken atomically marks the token used. It fails with
+	// ErrNotFound when the token is unknown, already used or expired at now.
+	ConsumeEnrollToken(ctx context.Context, hash string, now time.Time) error
+
+	// CreateServer enrolls s; ErrExists when the name is taken.
+	CreateServer(ctx context.Context, s Server) error
+	Server(ctx context.Context, name wharf.ServerName) (Server, error)
+	ServerByCredential(ctx context.Context, hash string) (Server, error)
+	// ListServers returns every server ordered by name.
+	ListServers(ctx context.Context) ([]Server, error)
+	// TouchServer records a contact from the server at the given time.
+	TouchServer(ctx context.Context, name wharf.ServerName, at time.Time) error
+
+	// PutPackageStates upserts the states (keyed by server and package) in
+	// one transaction. States for packages that do not exist are dropped.
+	PutPackageStates(ctx context.Context, states []PackageState) error
+	// PackageStates returns matching states ordered by server, then package.
+	PackageStates(ctx context.Context, f StateFilter) ([]PackageState, error)
+
+	Close() error
+}

@@ -1,0 +1,134 @@
+// Package cli is the `wharf` command line: one file per command group, all
+// built on cobra. Main is the only entry point; it takes its standard
+// streams as arguments so tests can run commands in-process.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wharf-project/wharf/internal/apiclient"
+)
+
+// Stdio are the streams a command reads and writes.
+type Stdio struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1 // the command failed; the reason is on stderr
+	exitUsage = 2 // the command line was wrong
+)
+
+// env is what every command shares: streams, global flags, the context.
+type env struct {
+	ctx   context.Context
+	stdio Stdio
+	ns    string // --ns / WHARF_NS
+	token string // --token / WHARF_TOKEN
+	json  bool   // --json
+}
+
+// usageError marks errors in the command line itself.
+type usageError struct{ error }
+
+// Main runs the wharf command line with args (without the program name) and
+// returns the process exit status.
+func Main(ctx context.Context, args []string, stdio Stdio) int {
+	e := &env{ctx: ctx, stdio: stdio}
+	root := newRoot(e)
+	root.SetArgs(args)
+	root.SetIn(stdio.In)
+	root.SetOut(stdio.Out)
+	root.SetErr(stdio.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	msg := strings.TrimSpace(err.Error())
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	fmt.Fprintf(stdio.Err, "wharf: %s\n", msg)
+	var ue usageError
+	if errors.As(err, &ue) || strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "accepts ") ||
+		strings.HasPrefix(msg, "requires ") || strings.HasPrefix(msg, "required flag") {
+		return exitUsage
+	}
+	return exitError
+}
+
+func newRoot(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "wharf",
+		Short:         "Wharf distributes software packages to Package Servers and their clients",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Long: `Wharf distributes software packages from a Notification Server (NS) to
+Package Servers (PS), which keep them on their own disks and serve them to
+the machines of their site.
+
+Commands that talk to the NS take its address and the admin token from
+--ns and --token, or from the WHARF_NS and WHARF_TOKEN environment variables.
+
+EXIT STATUS
+  0 on success, 1 when the command failed, 2 for a wrong command line;
+  the reason is one line on stderr.`,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&e.ns, "ns", os.Getenv("WHARF_NS"), "Notification Server URL (env WHARF_NS)")
+	pf.StringVar(&e.token, "token", os.Getenv("WHARF_TOKEN"), "admin token (env WHARF_TOKEN)")
+	pf.BoolVar(&e.json, "json", false, "print JSON instead of text")
+	for _, add := range commands {
+		root.AddCommand(add(e))
+	}
+	return root
+}
+
+// commands lists the constructors of the top-level commands; each command
+// file adds its own in an init function, so the files stay independent.
+var commands []func(*env) *cobra.Command
+
+func register(f func(*env) *cobra.Command) { commands = append(commands, f) }
+
+// client returns an API client for --ns with --token.
+func (e *env) client() (*apiclient.Client, error) {
+	if e.ns == "" {
+		return nil, usageError{errors.New("no notification server: set --ns or WHARF_NS")}
+	}
+	if e.token == "" {
+		return nil, usageError{errors.New("no admin token: set --token or WHARF_TOKEN")}
+	}
+	return apiclient.New(e.ns, e.token, nil)
+}
+
+// print writes v as indented JSON with --json, else calls text.
+func (e *env) print(v any, text func(w io.Writer)) error {
+	if e.json {
+		enc := json.NewEncoder(e.stdio.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	text(e.stdio.Out)
+	return nil
+}
+
+// logger returns the logger for long-running commands: text on stderr.
+func (e *env) logger() *slog.Logger {
+	if e.json {
+		return slog.New(slog.NewJSONHandler(e.stdio.Err, nil))
+	}
+	return slog.New(slog.NewTextHandler(e.stdio.Err, nil))
+}

@@ -1,0 +1,34 @@
+# Wharf's tasks. `make help` lists them.
+GO      ?= go
+BIN     ?= bin/wharf
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: help build dev test lint bench check clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/wharf
+	$(GO) build -o $(BIN) ./cmd/wharf
+
+dev: build ## run the all-in-one dev cluster (NS + one PS)
+	$(BIN) dev
+
+test: ## set up test services (PostgreSQL, file-system tools) and run every test
+	bash scripts/test-setup.sh
+	$(GO) test -p 2 -timeout 20m ./...
+
+lint: ## gofmt, go vet, staticcheck, and the Windows build
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=windows $(GO) build ./...
+	GOOS=windows $(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+bench: ## run the benchmarks; each prints a ratio against a reference measured in the same run
+	bash scripts/bench.sh
+
+check: lint test ## what CI runs
+
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"github.com/spf13/cobra"
+
+	"github.com/wharf-project/wharf/internal/ns"
+)
+
+func init() { register(newNSCmd) }
+
+func newNSCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "ns", Short: "Run and administer the Notification Server"}
+	cmd.AddCommand(newNSServeCmd(e), newNSEnrollTokenCmd(e))
+	return cmd
+}
+
+// nsFileConfig is the TOML file of `wharf ns serve --config`.
+type nsFileConfig struct {
+	Data         string `toml:"data"`
+	Addr         string `toml:"addr"`
+	DB           string `toml:"db"`
+	MaxBlobBytes int64  `toml:"max_blob_bytes"`
+}
+
+func loadNSConfig(path string) (nsFileConfig, error) {
+	var c nsFileConfig
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	if undec := md.Undecoded(); len(undec) > 0 {
+		keys := make([]string, len(undec))
+		for i, k := range undec {
+			keys[i] = k.String()
+		}
+		return c, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+	}
+	return c, nil
+}
+
+func newNSServeCmd(e *env) *cobra.Command {
+	var data, addr, db, configPath string
+	cmd := &cobra.Command{
+		Use:   "serve --data DIR --addr HOST:PORT [--db DSN] [--config FILE]",
+		Short: "Run the Notification Server",
+		Long: `Run the Notification Server until interrupted.
+
+On the first start it creates the admin token, prints it once and writes it
+to DIR/admin.token (mode 0600) for scripts.
+
+The store is SQLite in DIR/wharf.db unless --db gives a PostgreSQL DSN
+(postgres://user@host:5432/db). Settings come from the TOML file of --config
+(keys: data, addr, db, max_blob_bytes); flags override the file.`,
+		Example: `  wharf ns serve --data /var/lib/wharf --addr 0.0.0.0:8080
+  wharf ns serve --data /var/lib/wharf --addr :8080 --db postgres://wharf@db/wharf`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := ns.Config{}
+			if configPath != "" {
+				fc, err := loadNSConfig(configPath)
+				if err != nil {
+					return err
+				}
+				cfg.DataDir, cfg.DB, cfg.MaxBlobBytes = fc.Data, fc.DB, fc.MaxBlobBytes
+				if !cmd.Flags().Changed("addr") && fc.Addr != "" {
+					addr = fc.Addr
+				}
+			}
+			if cmd.Flags().Changed("data") || cfg.DataDir == "" {
+				cfg.DataDir = data
+			}
+			if cmd.Flags().Changed("db") {
+				cfg.DB = db
+			}
+			if addr == "" {
+				return usageError{errors.New("no address: set --addr HOST:PORT")}
+			}
+			log := e.logger()
+			srv, err := ns.Open(e.ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				srv.Close()
+				return fmt.Errorf("listen on %s: %w", addr, err)
+			}
+			if srv.NewAdminToken != "" {
+				printAdminToken(e.stdio.Out, srv.NewAdminToken, cfg.DataDir)
+			}
+			fmt.Fprintf(e.stdio.Out, "Notification Server listening on http://%s\n", ln.Addr())
+			return srv.Serve(e.ctx, ln)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&data, "data", "", "data directory (database, blobs, admin.token)")
+	f.StringVar(&addr, "addr", "", "listen address HOST:PORT")
+	f.StringVar(&db, "db", "", "PostgreSQL DSN; empty for SQLite in the data directory")
+	f.StringVar(&configPath, "config", "", "TOML configuration file")
+	return cmd
+}
+
+func printAdminToken(w io.Writer, token, dataDir string) {
+	fmt.Fprintf(w, "Admin token (shown once; also in %s, mode 0600):\n  %s\n",
+		dataDir+string(os.PathSeparator)+ns.AdminTokenFile, token)
+}
+
+func newNSEnrollTokenCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "enroll-token",
+		Short: "Mint a one-time enrollment token for a Package Server",
+		Long: `Mint a one-time enrollment token, valid for 24 hours. Give it to
+'wharf ps serve --enroll TOKEN' on the Package Server's first start.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			tok, err := c.CreateEnrollToken(e.ctx)
+			if err != nil {
+				return err
+			}
+			return e.print(tok, func(w io.Writer) {
+				fmt.Fprintln(w, tok.Token)
+			})
+		},
+	}
+}

@@ -1,0 +1,184 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/publish"
+)
+
+func init() { register(newPackageCmd) }
+
+func newPackageCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "package", Short: "Publish, list, show and delete packages"}
+	cmd.AddCommand(newPackageAddCmd(e), newPackageLsCmd(e), newPackageShowCmd(e), newPackageRmCmd(e))
+	return cmd
+}
+
+func newPackageAddCmd(e *env) *cobra.Command {
+	var name, version, servers, customLocation string
+	var signed bool
+	var parallel int
+	cmd := &cobra.Command{
+		Use:   "add DIR --name N --version V [--servers A,B] [--custom-location PATH] [--signed]",
+		Short: "Publish the files of a folder as a package",
+		Long: `Publish every regular file below DIR as a package. Files are hashed in
+parallel and only the ones the Notification Server lacks are uploaded, so
+re-running an interrupted or repeated add is cheap. Without --servers the
+package is assigned to all Package Servers.
+
+Symbolic links and special files in DIR are refused: a package holds
+regular files only.`,
+		Example: `  wharf package add ./build --name agent --version 1.4.2
+  wharf package add ./drivers --name drivers --version 7 --servers ps-paris,ps-lyon --signed`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if name == "" || version == "" {
+				return usageError{errors.New("--name and --version are required")}
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			m := api.PackageManifest{Name: name, Version: version, CustomLocation: customLocation, Signed: signed}
+			if servers == "" {
+				m.Assignment.All = true
+			} else {
+				for _, s := range strings.Split(servers, ",") {
+					if s = strings.TrimSpace(s); s != "" {
+						m.Assignment.Servers = append(m.Assignment.Servers, s)
+					}
+				}
+			}
+			var progress publish.Progress
+			if !e.json && isTerminal(e.stdio.Err) {
+				bar := newByteBar(e.stdio.Err, "upload")
+				defer bar.Wait()
+				progress = bar
+			}
+			res, err := publish.Publish(e.ctx, c, args[0], m, publish.Options{Parallel: parallel, Progress: progress})
+			if err != nil {
+				return err
+			}
+			return e.print(res, func(w io.Writer) {
+				verb := "Published"
+				if !res.Created {
+					verb = "Already published"
+				}
+				fmt.Fprintf(w, "%s %s %s as %s: %d files, %s; uploaded %d blobs (%s), %d already on the server\n",
+					verb, res.Package.Name, res.Package.Version, res.Package.ID, res.Package.FileCount,
+					humanize.IBytes(uint64(res.Package.Size)), res.Uploaded, humanize.IBytes(uint64(res.UploadedBytes)), res.Skipped)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "package name")
+	f.StringVar(&version, "version", "", "package version")
+	f.StringVar(&servers, "servers", "", "comma-separated Package Servers to assign it to (default: all)")
+	f.StringVar(&customLocation, "custom-location", "", "absolute path where Package Servers must keep this package")
+	f.BoolVar(&signed, "signed", false, "require signed, expiring download URLs")
+	f.IntVar(&parallel, "parallel", 4, "concurrent uploads")
+	return cmd
+}
+
+func newPackageLsCmd(e *env) *cobra.Command {
+	var name string
+	return &cobra.Command{
+		Use:   "ls",
+		Short: "List packages",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.ListPackages(e.ctx, name, "")
+			if err != nil {
+				return err
+			}
+			return e.print(api.PackageList{Packages: list}, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tVERSION\tFILES\tSIZE\tASSIGNED TO\tCREATED")
+				for _, p := range list {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", p.ID, p.Name, p.Version, p.FileCount,
+						humanize.IBytes(uint64(p.Size)), assignmentText(p.Assignment), p.CreatedAt.Local().Format("2006-01-02 15:04"))
+				}
+				tw.Flush()
+			})
+		},
+	}
+}
+
+func assignmentText(a api.Assignment) string {
+	if a.All {
+		return "all servers"
+	}
+	return strings.Join(a.Servers, ",")
+}
+
+func newPackageShowCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a package: files, assignment and the state on each Package Server",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.Package(e.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return e.print(p, func(w io.Writer) {
+				fmt.Fprintf(w, "ID:          %s\nName:        %s\nVersion:     %s\nSize:        %s in %d files\nAssigned to: %s\n",
+					p.ID, p.Name, p.Version, humanize.IBytes(uint64(p.Size)), p.FileCount, assignmentText(p.Assignment))
+				if p.CustomLocation != "" {
+					fmt.Fprintf(w, "Location:    %s (custom)\n", p.CustomLocation)
+				}
+				fmt.Fprintf(w, "Signed:      %v\nCreated:     %s\n", p.Signed, p.CreatedAt.Local().Format("2006-01-02 15:04:05"))
+				if len(p.States) > 0 {
+					fmt.Fprintln(w, "\nPackage servers:")
+					tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+					for _, s := range p.States {
+						fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Server, s.State, s.Reason)
+					}
+					tw.Flush()
+				}
+				fmt.Fprintln(w, "\nFiles:")
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				for _, f := range p.Files {
+					fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.Path, humanize.IBytes(uint64(f.Size)), f.SHA256)
+				}
+				tw.Flush()
+			})
+		},
+	}
+}
+
+func newPackageRmCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm ID",
+		Short: "Delete a package; Package Servers remove it on their next configuration",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeletePackage(e.ctx, args[0]); err != nil {
+				return err
+			}
+			return e.print(map[string]string{"deleted": args[0]}, func(w io.Writer) {
+				fmt.Fprintf(w, "Deleted package %s\n", args[0])
+			})
+		},
+	}
+}

@@ -1,0 +1,513 @@
+package catalog
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/urlsign"
+	"github.com/wharf-project/wharf/internal/wharf"
+)
+
+// Blobs is what the catalog needs of the blob store.
+type Blobs interface {
+	// Size returns the size of a stored blob, or an error wrapping
+	// wharf.ErrNotFound.
+	Size(d wharf.Digest) (int64, error)
+	// Delete removes a blob; removing a missing one is not an error.
+	Delete(d wharf.Digest) error
+}
+
+// Notifier wakes long polls when the catalog changes.
+type Notifier interface {
+	// Changed returns a channel closed at the next Notify.
+	Changed() <-chan struct{}
+	// Notify wakes every waiter.
+	Notify()
+}
+
+// Default durations.
+const (
+	EnrollTokenTTL  = 24 * time.Hour
+	SignedURLTTL    = 1 * time.Hour
+	DefaultPollWait = 30 * time.Second
+	MaxPollWait     = 300 * time.Second
+)
+
+const adminTokenKey = "admin_token_sha256"
+
+// Catalog applies the NS's rules over a Store. It is safe for concurrent
+// use.
+type Catalog struct {
+	store  Store
+	blobs  Blobs
+	notify Notifier
+	now    func() time.Time
+
+	// gcMu orders package creation against blob garbage collection, so a
+	// blob is never deleted while a new package that names it is created.
+	gcMu sync.Mutex
+
+	adminMu   sync.Mutex
+	adminHash []byte
+}
+
+// New returns a catalog. now is the clock (time.Now in production).
+func New(store Store, blobs Blobs, notify Notifier, now func() time.Time) *Catalog {
+	return &Catalog{store: store, blobs: blobs, notify: notify, now: now}
+}
+
+// ---- packages
+
+// CreatePackage checks a manifest and stores the package. When a package of
+// the same name and version exists with the same content it returns that
+// one and created=false; with other content it fails with wharf.ErrExists.
+func (c *Catalog) CreatePackage(ctx context.Context, m api.PackageManifest) (api.Package, bool, error) {
+	p, err := checkManifest(m)
+	if err != nil {
+		return api.Package{}, false, err
+	}
+	c.gcMu.Lock()
+	defer c.gcMu.Unlock()
+	if old, err := c.findByNameVersion(ctx, p.Name, p.Version); err == nil {
+		full, err := c.store.Package(ctx, old.ID)
+		if err != nil {
+			return api.Package{}, false, err
+		}
+		if sameContent(full, p) {
+			return wirePackage(full), false, nil
+		}
+		return api.Package{}, false, fmt.Errorf("package %s version %s exists with other content: %w", p.Name, p.Version, wharf.ErrExists)
+	} else if !errors.Is(err, wharf.ErrNotFound) {
+		return api.Package{}, false, err
+	}
+	for _, f := range p.Files {
+		size, err := c.blobs.Size(f.SHA256)
+		if errors.Is(err, wharf.ErrNotFound) {
+			return api.Package{}, false, fmt.Errorf("file %q: blob %s was not uploaded: %w", f.Path, f.SHA256, wharf.ErrInvalid)
+		}
+		if err != nil {
+			return api.Package{}, false, err
+		}
+		if size != f.Size {
+			return api.Package{}, false, fmt.Errorf("file %q: size %d, but blob %s has %d bytes: %w", f.Path, f.Size, f.SHA256, size, wharf.ErrInvalid)
+		}
+	}
+	p.ID = wharf.NewPackageID()
+	p.CreatedAt = c.now().UTC().Truncate(time.Microsecond)
+	if err := c.store.CreatePackage(ctx, p); err != nil {
+		return api.Package{}, false, err
+	}
+	c.notify.Notify()
+	return wirePackage(p), true, nil
+}
+
+func (c *Catalog) findByNameVersion(ctx context.Context, name, version string) (Package, error) {
+	list, err := c.store.ListPackages(ctx, PackageFilter{Name: name, Version: version})
+	if err != nil {
+		return Package{}, err
+	}
+	if len(list) == 0 {
+		return Package{}, fmt.Errorf("package %s version %s: %w", name, version, wharf.ErrNotFound)
+	}
+	return list[0], nil
+}
+
+// Package returns a package with its files and the states servers reported.
+func (c *Catalog) Package(ctx context.Context, id string) (api.Package, error) {
+	pid, err := parseID(id)
+	if err != nil {
+		return api.Package{}, err
+	}
+	p, err := c.store.Package(ctx, pid)
+	if err != nil {
+		return api.Package{}, err
+	}
+	out := wirePackage(p)
+	states, err := c.store.PackageStates(ctx, StateFilter{PackageID: pid})
+	if err != nil {
+		return api.Package{}, err
+	}
+	for _, s := range states {
+		out.States = append(out.States, wireState(s))
+	}
+	return out, nil
+}
+
+// ListPackages lists packages, optionally filtered by name and version.
+func (c *Catalog) ListPackages(ctx context.Context, name, version string) ([]api.PackageSummary, error) {
+	list, err := c.store.ListPackages(ctx, PackageFilter{Name: name, Version: version})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.PackageSummary, 0, len(list))
+	for _, p := range list {
+		out = append(out, summary(p))
+	}
+	return out, nil
+}
+
+// DeletePackage deletes a package and the blobs no other package uses.
+func (c *Catalog) DeletePackage(ctx context.Context, id string) error {
+	pid, err := parseID(id)
+	if err != nil {
+		return err
+	}
+	c.gcMu.Lock()
+	defer c.gcMu.Unlock()
+	p, err := c.store.Package(ctx, pid)
+	if err != nil {
+		return err
+	}
+	if err := c.store.DeletePackage(ctx, pid); err != nil {
+		return err
+	}
+	c.notify.Notify()
+	for _, f := range p.Files {
+		inUse, err := c.store.BlobInUse(ctx, f.SHA256, "")
+		if err != nil {
+			return fmt.Errorf("delete package %s: collect blobs: %w", pid, err)
+		}
+		if !inUse {
+			if err := c.blobs.Delete(f.SHA256); err != nil {
+				return fmt.Errorf("delete package %s: %w", pid, err)
+			}
+		}
+	}
+	return nil
+}
+
+func parseID(id string) (wharf.PackageID, error) {
+	pid, err := wharf.ParsePackageID(id)
+	if err != nil {
+		return "", fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
+	}
+	return pid, nil
+}
+
+// ---- tokens
+
+// InitAdminToken creates the admin token on the first start and returns it
+// with created=true; later starts return created=false and no token (only
+// its hash is kept).
+func (c *Catalog) InitAdminToken(ctx context.Context) (token string, created bool, err error) {
+	token = newSecret("wharf-admin-")
+	created, err = c.store.InitSetting(ctx, adminTokenKey, hashSecret(token))
+	if err != nil || !created {
+		return "", false, err
+	}
+	return token, true, nil
+}
+
+// CheckAdminToken returns nil when token is the admin token and an error
+// wrapping wharf.ErrUnauthorized otherwise.
+func (c *Catalog) CheckAdminToken(ctx context.Context, token string) error {
+	c.adminMu.Lock()
+	want := c.adminHash
+	c.adminMu.Unlock()
+	if want == nil {
+		h, err := c.store.Setting(ctx, adminTokenKey)
+		if err != nil {
+			return fmt.Errorf("admin token: %w", err)
+		}
+		want, err = hex.DecodeString(h)
+		if err != nil {
+			return fmt.Errorf("admin token hash in store is corrupt: %w", err)
+		}
+		c.adminMu.Lock()
+		c.adminHash = want
+		c.adminMu.Unlock()
+	}
+	got := sha256.Sum256([]byte(token))
+	if token == "" || subtle.ConstantTimeCompare(got[:], want) != 1 {
+		return fmt.Errorf("wrong admin token: %w", wharf.ErrUnauthorized)
+	}
+	return nil
+}
+
+// MintEnrollToken creates a one-time enrollment token.
+func (c *Catalog) MintEnrollToken(ctx context.Context) (api.EnrollToken, error) {
+	tok := newSecret("wharf-enroll-")
+	exp := c.now().Add(EnrollTokenTTL).UTC().Truncate(time.Second)
+	if err := c.store.CreateEnrollToken(ctx, hashSecret(tok), exp); err != nil {
+		return api.EnrollToken{}, err
+	}
+	return api.EnrollToken{Token: tok, ExpiresAt: exp}, nil
+}
+
+// Enroll trades a one-time enrollment token for a server credential.
+func (c *Catalog) Enroll(ctx context.Context, req api.EnrollRequest) (api.Enrollment, error) {
+	name, err := wharf.ParseServerName(req.Name)
+	if err != nil {
+		return api.Enrollment{}, fmt.Errorf("name: %v: %w", err, wharf.ErrInvalid)
+	}
+	if req.OS != "linux" && req.OS != "windows" {
+		return api.Enrollment{}, fmt.Errorf("os %q: want linux or windows: %w", req.OS, wharf.ErrInvalid)
+	}
+	if err := checkServerURL(req.URL); err != nil {
+		return api.Enrollment{}, fmt.Errorf("url: %v: %w", err, wharf.ErrInvalid)
+	}
+	if _, err := c.store.Server(ctx, name); err == nil {
+		return api.Enrollment{}, fmt.Errorf("server %s is enrolled already: %w", name, wharf.ErrExists)
+	}
+	if err := c.store.ConsumeEnrollToken(ctx, hashSecret(req.Token), c.now()); err != nil {
+		if errors.Is(err, wharf.ErrNotFound) {
+			return api.Enrollment{}, fmt.Errorf("enrollment token unknown, used or expired: %w", wharf.ErrUnauthorized)
+		}
+		return api.Enrollment{}, err
+	}
+	cred := newSecret("wharf-ps-")
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return api.Enrollment{}, err
+	}
+	s := Server{Name: name, OS: req.OS, URL: strings.TrimRight(req.URL, "/"), CredentialHash: hashSecret(cred),
+		SigningKey: key, EnrolledAt: c.now().UTC().Truncate(time.Microsecond)}
+	if err := c.store.CreateServer(ctx, s); err != nil {
+		return api.Enrollment{}, err
+	}
+	c.notify.Notify()
+	return api.Enrollment{Name: string(name), Credential: cred, SigningKey: hex.EncodeToString(key)}, nil
+}
+
+func checkServerURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+		return fmt.Errorf("%q: want http(s)://host:port", s)
+	}
+	return nil
+}
+
+// AuthenticateServer returns the server whose credential this is, or an
+// error wrapping wharf.ErrUnauthorized. It records the contact.
+func (c *Catalog) AuthenticateServer(ctx context.Context, credential string) (Server, error) {
+	if credential == "" {
+		return Server{}, fmt.Errorf("no credential: %w", wharf.ErrUnauthorized)
+	}
+	s, err := c.store.ServerByCredential(ctx, hashSecret(credential))
+	if errors.Is(err, wharf.ErrNotFound) {
+		return Server{}, fmt.Errorf("unknown server credential: %w", wharf.ErrUnauthorized)
+	}
+	if err != nil {
+		return Server{}, err
+	}
+	if err := c.store.TouchServer(ctx, s.Name, c.now().UTC().Truncate(time.Microsecond)); err != nil {
+		return Server{}, err
+	}
+	return s, nil
+}
+
+func newSecret(prefix string) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic("catalog: crypto/rand failed: " + err.Error())
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashSecret(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// ---- servers and agents
+
+// ListServers lists enrolled servers.
+func (c *Catalog) ListServers(ctx context.Context) ([]api.Server, error) {
+	list, err := c.store.ListServers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Server, 0, len(list))
+	for _, s := range list {
+		out = append(out, wireServer(s))
+	}
+	return out, nil
+}
+
+// Server returns one server with the state of each package it reported.
+func (c *Catalog) Server(ctx context.Context, name string) (api.Server, error) {
+	n, err := wharf.ParseServerName(name)
+	if err != nil {
+		return api.Server{}, fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
+	}
+	s, err := c.store.Server(ctx, n)
+	if err != nil {
+		return api.Server{}, err
+	}
+	out := wireServer(s)
+	states, err := c.store.PackageStates(ctx, StateFilter{Server: n})
+	if err != nil {
+		return api.Server{}, err
+	}
+	for _, st := range states {
+		out.Packages = append(out.Packages, wireState(st))
+	}
+	return out, nil
+}
+
+func wireServer(s Server) api.Server {
+	return api.Server{Name: string(s.Name), OS: s.OS, URL: s.URL, EnrolledAt: s.EnrolledAt, LastContact: s.LastContact}
+}
+
+// AgentConfig computes the configuration a server receives and its ETag.
+func (c *Catalog) AgentConfig(ctx context.Context, s Server) (api.AgentConfig, string, error) {
+	list, err := c.store.ListPackages(ctx, PackageFilter{AssignedTo: s.Name})
+	if err != nil {
+		return api.AgentConfig{}, "", err
+	}
+	cfg := api.AgentConfig{
+		Server:   string(s.Name),
+		Packages: make([]api.PackageSummary, 0, len(list)),
+		Settings: api.AgentSettings{PollWaitSeconds: int(DefaultPollWait / time.Second), DownloadConcurrency: 4},
+	}
+	for _, p := range list {
+		cfg.Packages = append(cfg.Packages, summary(p))
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return api.AgentConfig{}, "", err
+	}
+	sum := sha256.Sum256(data)
+	return cfg, `"` + hex.EncodeToString(sum[:16]) + `"`, nil
+}
+
+// WaitConfig returns the server's configuration at once when its ETag
+// differs from etag; otherwise it waits until a change gives it another
+// ETag (changed=true) or wait passes (changed=false).
+func (c *Catalog) WaitConfig(ctx context.Context, s Server, etag string, wait time.Duration) (cfg api.AgentConfig, newETag string, changed bool, err error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		woken := c.notify.Changed()
+		cfg, newETag, err = c.AgentConfig(ctx, s)
+		if err != nil || newETag != etag {
+			return cfg, newETag, err == nil, err
+		}
+		select {
+		case <-woken:
+		case <-timer.C:
+			return cfg, newETag, false, nil
+		case <-ctx.Done():
+			return cfg, newETag, false, ctx.Err()
+		}
+	}
+}
+
+// AgentPackage returns a package assigned to the server, with files.
+func (c *Catalog) AgentPackage(ctx context.Context, s Server, id string) (api.Package, error) {
+	pid, err := parseID(id)
+	if err != nil {
+		return api.Package{}, err
+	}
+	p, err := c.store.Package(ctx, pid)
+	if err != nil {
+		return api.Package{}, err
+	}
+	if !assignedTo(p, s.Name) {
+		return api.Package{}, fmt.Errorf("package %s is not assigned to %s: %w", pid, s.Name, wharf.ErrNotFound)
+	}
+	return wirePackage(p), nil
+}
+
+func assignedTo(p Package, name wharf.ServerName) bool {
+	if p.AssignAll {
+		return true
+	}
+	for _, n := range p.Servers {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Known package states.
+var knownStates = map[string]bool{api.StateDownloading: true, api.StateReady: true, api.StateFailed: true, api.StateUnavailable: true}
+
+// MaxStatesPerReport bounds one report.
+const MaxStatesPerReport = 10_000
+
+// ReportStates records what a server says of its packages. States naming
+// packages that no longer exist are dropped.
+func (c *Catalog) ReportStates(ctx context.Context, s Server, in []api.PackageState) error {
+	if len(in) > MaxStatesPerReport {
+		return fmt.Errorf("states: %d in one report, at most %d: %w", len(in), MaxStatesPerReport, wharf.ErrInvalid)
+	}
+	now := c.now().UTC().Truncate(time.Microsecond)
+	out := make([]PackageState, 0, len(in))
+	for i, st := range in {
+		if st.Server != "" && !strings.EqualFold(st.Server, string(s.Name)) {
+			return fmt.Errorf("states[%d]: server %q is not you (%s): %w", i, st.Server, s.Name, wharf.ErrForbidden)
+		}
+		pid, err := wharf.ParsePackageID(st.PackageID)
+		if err != nil {
+			return fmt.Errorf("states[%d]: %v: %w", i, err, wharf.ErrInvalid)
+		}
+		if !knownStates[st.State] {
+			return fmt.Errorf("states[%d]: unknown state %q: %w", i, st.State, wharf.ErrInvalid)
+		}
+		if len(st.Reason) > 1024 || len(st.Path) > 8192 {
+			return fmt.Errorf("states[%d]: reason or path too long: %w", i, wharf.ErrInvalid)
+		}
+		out = append(out, PackageState{Server: s.Name, PackageID: pid, State: st.State, Reason: st.Reason, Path: st.Path, UpdatedAt: now})
+	}
+	return c.store.PutPackageStates(ctx, out)
+}
+
+// BlobAllowed reports whether the server may read the blob: a package
+// assigned to it lists it.
+func (c *Catalog) BlobAllowed(ctx context.Context, s Server, d wharf.Digest) (bool, error) {
+	return c.store.BlobInUse(ctx, d, s.Name)
+}
+
+// Codebases lists the servers that report the package ready, with signed
+// query strings for signed packages.
+func (c *Catalog) Codebases(ctx context.Context, id string) (api.Codebases, error) {
+	pid, err := parseID(id)
+	if err != nil {
+		return api.Codebases{}, err
+	}
+	p, err := c.store.Package(ctx, pid)
+	if err != nil {
+		return api.Codebases{}, err
+	}
+	states, err := c.store.PackageStates(ctx, StateFilter{PackageID: pid})
+	if err != nil {
+		return api.Codebases{}, err
+	}
+	out := api.Codebases{PackageID: string(pid), Codebases: []api.Codebase{}}
+	for _, st := range states {
+		if st.State != api.StateReady {
+			continue
+		}
+		s, err := c.store.Server(ctx, st.Server)
+		if errors.Is(err, wharf.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return api.Codebases{}, err
+		}
+		cb := api.Codebase{Server: string(s.Name), URL: s.URL + "/packages/" + string(pid) + "/"}
+		if p.Signed {
+			cb.Query = urlsign.Query(s.SigningKey, string(pid), c.now().Add(SignedURLTTL))
+		}
+		out.Codebases = append(out.Codebases, cb)
+	}
+	return out, nil
+}

@@ -1,0 +1,209 @@
+package catalog
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/wharf"
+)
+
+// Limits on a manifest.
+const (
+	MaxNameLen        = 128
+	MaxVersionLen     = 64
+	MaxFiles          = 200_000
+	MaxCustomLocation = 1024
+	MaxServers        = 10_000
+)
+
+// checkManifest validates a manifest and returns the package it describes
+// (without id and creation time). Every error wraps wharf.ErrInvalid and
+// names the offending field or path.
+func checkManifest(m api.PackageManifest) (Package, error) {
+	invalid := func(format string, args ...any) (Package, error) {
+		return Package{}, fmt.Errorf(format+": %w", append(args, wharf.ErrInvalid)...)
+	}
+	if err := checkLabel("name", m.Name, MaxNameLen); err != nil {
+		return invalid("%v", err)
+	}
+	if err := checkLabel("version", m.Version, MaxVersionLen); err != nil {
+		return invalid("%v", err)
+	}
+	if len(m.Files) == 0 {
+		return invalid("files: a package needs at least one file")
+	}
+	if len(m.Files) > MaxFiles {
+		return invalid("files: %d files, at most %d allowed", len(m.Files), MaxFiles)
+	}
+	p := Package{Name: m.Name, Version: m.Version, Signed: m.Signed, FileCount: len(m.Files)}
+	paths := make([]string, len(m.Files))
+	p.Files = make([]File, len(m.Files))
+	for i, f := range m.Files {
+		paths[i] = f.Path
+		if err := wharf.ValidateRelPath(f.Path); err != nil {
+			return invalid("files[%d]: %v", i, err)
+		}
+		if f.Size < 0 {
+			return invalid("files[%d] %q: negative size", i, f.Path)
+		}
+		d, err := wharf.ParseDigest(f.SHA256)
+		if err != nil {
+			return invalid("files[%d] %q: %v", i, f.Path, err)
+		}
+		p.Files[i] = File{Path: f.Path, Size: f.Size, SHA256: d}
+		p.Size += f.Size
+	}
+	if err := wharf.ValidateFileSet(paths); err != nil {
+		return invalid("files: %v", err)
+	}
+	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
+
+	a := m.Assignment
+	switch {
+	case a.All && len(a.Servers) > 0:
+		return invalid("assignment: give either all or a list of servers, not both")
+	case !a.All && len(a.Servers) == 0:
+		return invalid("assignment: give all or a list of servers")
+	case len(a.Servers) > MaxServers:
+		return invalid("assignment: more than %d servers", MaxServers)
+	}
+	p.AssignAll = a.All
+	seen := map[wharf.ServerName]bool{}
+	for _, s := range a.Servers {
+		n, err := wharf.ParseServerName(s)
+		if err != nil {
+			return invalid("assignment: %v", err)
+		}
+		if !seen[n] {
+			seen[n] = true
+			p.Servers = append(p.Servers, n)
+		}
+	}
+	sort.Slice(p.Servers, func(i, j int) bool { return p.Servers[i] < p.Servers[j] })
+
+	if m.CustomLocation != "" {
+		if err := checkCustomLocation(m.CustomLocation); err != nil {
+			return invalid("custom_location: %v", err)
+		}
+		p.CustomLocation = m.CustomLocation
+	}
+	return p, nil
+}
+
+// checkLabel accepts a name or version: printable, no slashes, no leading
+// or trailing space.
+func checkLabel(field, s string, max int) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%s: empty", field)
+	case len(s) > max:
+		return fmt.Errorf("%s: longer than %d bytes", field, max)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%s: not valid UTF-8", field)
+	case strings.TrimSpace(s) != s:
+		return fmt.Errorf("%s %q: leading or trailing space", field, s)
+	case strings.ContainsAny(s, `/\@`):
+		return fmt.Errorf(`%s %q: '/', '\' and '@' are not allowed`, field, s)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("%s %q: non-printable character %U", field, s, r)
+		}
+	}
+	return nil
+}
+
+// checkCustomLocation accepts an absolute, clean path in Linux syntax
+// (/srv/pkgs) or Windows syntax (E:\pkgs): the package may go to servers of
+// either OS, and each PS checks the location against its own disks.
+func checkCustomLocation(loc string) error {
+	switch {
+	case len(loc) > MaxCustomLocation:
+		return fmt.Errorf("longer than %d bytes", MaxCustomLocation)
+	case !utf8.ValidString(loc):
+		return fmt.Errorf("not valid UTF-8")
+	case strings.ContainsRune(loc, 0):
+		return fmt.Errorf("contains a NUL byte")
+	}
+	for _, r := range loc {
+		if r < 0x20 {
+			return fmt.Errorf("%q contains a control character", loc)
+		}
+	}
+	if strings.HasPrefix(loc, "/") {
+		if path.Clean(loc) != loc {
+			return fmt.Errorf("%q is not clean (want %q)", loc, path.Clean(loc))
+		}
+		return nil
+	}
+	if len(loc) >= 3 && isDriveLetter(loc[0]) && loc[1] == ':' && loc[2] == '\\' {
+		rest := loc[3:]
+		for _, elem := range strings.Split(rest, `\`) {
+			if rest == "" {
+				break
+			}
+			if elem == "" || elem == "." || elem == ".." {
+				return fmt.Errorf("%q has an empty, '.' or '..' element", loc)
+			}
+			if strings.ContainsAny(elem, `<>:"/|?*`) {
+				return fmt.Errorf("%q has a character Windows does not allow", loc)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("%q is not absolute: want /path or X:\\path", loc)
+}
+
+func isDriveLetter(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
+
+// summary converts a stored package to its wire summary.
+func summary(p Package) api.PackageSummary {
+	s := api.PackageSummary{
+		ID: string(p.ID), Name: p.Name, Version: p.Version, Size: p.Size, FileCount: p.FileCount,
+		CustomLocation: p.CustomLocation, Signed: p.Signed, CreatedAt: p.CreatedAt,
+		Assignment: api.Assignment{All: p.AssignAll},
+	}
+	for _, n := range p.Servers {
+		s.Assignment.Servers = append(s.Assignment.Servers, string(n))
+	}
+	return s
+}
+
+// wirePackage converts a stored package with files to the wire form.
+func wirePackage(p Package) api.Package {
+	out := api.Package{PackageSummary: summary(p), Files: make([]api.File, len(p.Files))}
+	for i, f := range p.Files {
+		out.Files[i] = api.File{Path: f.Path, Size: f.Size, SHA256: string(f.SHA256)}
+	}
+	return out
+}
+
+func wireState(s PackageState) api.PackageState {
+	return api.PackageState{Server: string(s.Server), PackageID: string(s.PackageID), State: s.State,
+		Reason: s.Reason, Path: s.Path, UpdatedAt: s.UpdatedAt}
+}
+
+// sameContent reports whether a stored package and a new one describe the
+// same files, assignment and options.
+func sameContent(a, b Package) bool {
+	if a.AssignAll != b.AssignAll || a.CustomLocation != b.CustomLocation || a.Signed != b.Signed ||
+		len(a.Files) != len(b.Files) || len(a.Servers) != len(b.Servers) {
+		return false
+	}
+	for i := range a.Files {
+		if a.Files[i] != b.Files[i] {
+			return false
+		}
+	}
+	for i := range a.Servers {
+		if a.Servers[i] != b.Servers[i] {
+			return false
+		}
+	}
+	return true
+}

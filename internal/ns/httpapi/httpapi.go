@@ -1,0 +1,428 @@
+// Package httpapi serves the Notification Server's JSON API (docs/api.md):
+// authentication, strict decoding, size limits and the mapping of error
+// kinds to HTTP statuses. The rules themselves live in package catalog.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/ns/catalog"
+	"github.com/wharf-project/wharf/internal/wharf"
+)
+
+// BlobStore is what the API needs of the blob store.
+type BlobStore interface {
+	// Size returns a blob's size or an error wrapping wharf.ErrNotFound.
+	Size(d wharf.Digest) (int64, error)
+	// Open opens a blob for reading; the caller closes it.
+	Open(d wharf.Digest) (io.ReadSeekCloser, error)
+	// Put stores exactly size bytes of r as blob d, checking the digest;
+	// created is false when it was there already.
+	Put(d wharf.Digest, r io.Reader, size int64) (created bool, err error)
+}
+
+// Limits on request bodies.
+const (
+	MaxManifestBytes = 64 << 20
+	MaxSmallBody     = 1 << 20
+	DefaultMaxBlob   = 64 << 30
+)
+
+// Options tune the API.
+type Options struct {
+	// MaxBlobBytes bounds one uploaded blob; 0 means DefaultMaxBlob.
+	MaxBlobBytes int64
+}
+
+// Server is the HTTP API. Build it with New and mount Handler.
+type Server struct {
+	cat   *catalog.Catalog
+	blobs BlobStore
+	log   *slog.Logger
+	opts  Options
+}
+
+// New returns the API over a catalog and a blob store.
+func New(cat *catalog.Catalog, blobs BlobStore, log *slog.Logger, opts Options) *Server {
+	if opts.MaxBlobBytes <= 0 {
+		opts.MaxBlobBytes = DefaultMaxBlob
+	}
+	return &Server{cat: cat, blobs: blobs, log: log.With("component", "httpapi"), opts: opts}
+}
+
+// Register adds the API's routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	p := api.Prefix
+	admin, agent := s.requireAdmin, s.requireAgent
+	mux.Handle("GET "+p+"/blobs/{digest}", s.adminOrAgent(s.getBlob))
+	mux.Handle("PUT "+p+"/blobs/{digest}", admin(s.putBlob))
+	mux.Handle("POST "+p+"/packages", admin(s.createPackage))
+	mux.Handle("GET "+p+"/packages", admin(s.listPackages))
+	mux.Handle("GET "+p+"/packages/{id}", admin(s.getPackage))
+	mux.Handle("DELETE "+p+"/packages/{id}", admin(s.deletePackage))
+	mux.Handle("GET "+p+"/packages/{id}/codebases", admin(s.codebases))
+	mux.Handle("POST "+p+"/enroll-tokens", admin(s.createEnrollToken))
+	mux.Handle("GET "+p+"/servers", admin(s.listServers))
+	mux.Handle("GET "+p+"/servers/{name}", admin(s.getServer))
+	mux.Handle("POST "+p+"/agent/enroll", s.handle(s.enroll))
+	mux.Handle("GET "+p+"/agent/{name}/config", agent(s.agentConfig))
+	mux.Handle("GET "+p+"/agent/{name}/packages/{id}", agent(s.agentPackage))
+	mux.Handle("POST "+p+"/agent/{name}/package-states", agent(s.agentStates))
+	mux.Handle(p+"/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return fmt.Errorf("no such API route: %s %s: %w", r.Method, r.URL.Path, wharf.ErrNotFound)
+	}))
+}
+
+// Handler returns the API alone on a fresh mux.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.Register(mux)
+	return mux
+}
+
+// handlerFunc is a handler that returns its error for one place to answer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// agentHandlerFunc is a handler for an authenticated Package Server.
+type agentHandlerFunc func(w http.ResponseWriter, r *http.Request, ps catalog.Server) error
+
+func (s *Server) handle(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func (s *Server) requireAdmin(h handlerFunc) http.Handler {
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.cat.CheckAdminToken(r.Context(), bearer(r)); err != nil {
+			return err
+		}
+		return h(w, r)
+	})
+}
+
+func (s *Server) requireAgent(h agentHandlerFunc) http.Handler {
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		ps, err := s.cat.AuthenticateServer(r.Context(), bearer(r))
+		if err != nil {
+			return err
+		}
+		name, err := wharf.ParseServerName(r.PathValue("name"))
+		if err != nil || name != ps.Name {
+			return fmt.Errorf("server %s may not act as %q: %w", ps.Name, r.PathValue("name"), wharf.ErrForbidden)
+		}
+		return h(w, r, ps)
+	})
+}
+
+// adminOrAgent accepts the admin token or a server credential; the handler
+// gets the server, or nil for the admin.
+func (s *Server) adminOrAgent(h func(w http.ResponseWriter, r *http.Request, ps *catalog.Server) error) http.Handler {
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		tok := bearer(r)
+		if strings.HasPrefix(tok, "wharf-ps-") {
+			ps, err := s.cat.AuthenticateServer(r.Context(), tok)
+			if err != nil {
+				return err
+			}
+			return h(w, r, &ps)
+		}
+		if err := s.cat.CheckAdminToken(r.Context(), tok); err != nil {
+			return err
+		}
+		return h(w, r, nil)
+	})
+}
+
+// statusOf maps an error to its HTTP status.
+func statusOf(err error) int {
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &mb), errors.Is(err, wharf.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, wharf.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, wharf.ErrExists):
+		return http.StatusConflict
+	case errors.Is(err, wharf.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, wharf.ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, wharf.ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, wharf.ErrNoSpace):
+		return http.StatusInsufficientStorage
+	case errors.Is(err, context.Canceled):
+		return 499 // the client went away; nobody reads this
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError answers with the error's status and a JSON body. Server
+// failures are logged and answered without their details.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusOf(err)
+	msg := err.Error()
+	if code >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal server error; the notification server's log has the details"
+	} else {
+		s.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
+	}
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="wharf"`)
+	}
+	writeJSON(w, code, api.Error{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// decode reads a JSON body strictly: at most limit bytes, no unknown
+// fields, exactly one value.
+func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return fmt.Errorf("content type %q: want application/json: %w", ct, wharf.ErrInvalid)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return fmt.Errorf("request body over %d bytes: %w", limit, wharf.ErrTooLarge)
+		}
+		return fmt.Errorf("malformed JSON body: %v: %w", err, wharf.ErrInvalid)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("malformed JSON body: data after the JSON value: %w", wharf.ErrInvalid)
+	}
+	return nil
+}
+
+// ---- blobs
+
+func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, ps *catalog.Server) error {
+	d, err := wharf.ParseDigest(r.PathValue("digest"))
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
+	}
+	if ps != nil {
+		ok, err := s.cat.BlobAllowed(r.Context(), *ps, d)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("blob %s is in no package assigned to %s: %w", d, ps.Name, wharf.ErrNotFound)
+		}
+	}
+	f, err := s.blobs.Open(d)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("ETag", `"`+string(d)+`"`)
+	http.ServeContent(w, r, "", time.Time{}, f)
+	return nil
+}
+
+func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) error {
+	d, err := wharf.ParseDigest(r.PathValue("digest"))
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, wharf.ErrInvalid)
+	}
+	if r.ContentLength < 0 {
+		return fmt.Errorf("blob %s: Content-Length is required: %w", d, wharf.ErrInvalid)
+	}
+	if r.ContentLength > s.opts.MaxBlobBytes {
+		return fmt.Errorf("blob %s: %d bytes, at most %d accepted: %w", d, r.ContentLength, s.opts.MaxBlobBytes, wharf.ErrTooLarge)
+	}
+	created, err := s.blobs.Put(d, r.Body, r.ContentLength)
+	if err != nil {
+		return err
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	w.WriteHeader(code)
+	return nil
+}
+
+// ---- packages
+
+func (s *Server) createPackage(w http.ResponseWriter, r *http.Request) error {
+	var m api.PackageManifest
+	if err := decode(w, r, MaxManifestBytes, &m); err != nil {
+		return err
+	}
+	p, created, err := s.cat.CreatePackage(r.Context(), m)
+	if err != nil {
+		return err
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+		s.log.Info("package created", "package", p.ID, "name", p.Name, "version", p.Version, "files", p.FileCount)
+	}
+	writeJSON(w, code, p)
+	return nil
+}
+
+func (s *Server) listPackages(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	list, err := s.cat.ListPackages(r.Context(), q.Get("name"), q.Get("version"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.PackageList{Packages: list})
+	return nil
+}
+
+func (s *Server) getPackage(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.cat.Package(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) deletePackage(w http.ResponseWriter, r *http.Request) error {
+	if err := s.cat.DeletePackage(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	s.log.Info("package deleted", "package", r.PathValue("id"))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) codebases(w http.ResponseWriter, r *http.Request) error {
+	cb, err := s.cat.Codebases(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, cb)
+	return nil
+}
+
+// ---- enrollment and servers
+
+func (s *Server) createEnrollToken(w http.ResponseWriter, r *http.Request) error {
+	if r.ContentLength != 0 {
+		var empty struct{}
+		if err := decode(w, r, MaxSmallBody, &empty); err != nil {
+			return err
+		}
+	}
+	tok, err := s.cat.MintEnrollToken(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, tok)
+	return nil
+}
+
+func (s *Server) listServers(w http.ResponseWriter, r *http.Request) error {
+	list, err := s.cat.ListServers(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.ServerList{Servers: list})
+	return nil
+}
+
+func (s *Server) getServer(w http.ResponseWriter, r *http.Request) error {
+	srv, err := s.cat.Server(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, srv)
+	return nil
+}
+
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request) error {
+	var req api.EnrollRequest
+	if err := decode(w, r, MaxSmallBody, &req); err != nil {
+		return err
+	}
+	e, err := s.cat.Enroll(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	s.log.Info("package server enrolled", "server", e.Name, "url", req.URL)
+	writeJSON(w, http.StatusCreated, e)
+	return nil
+}
+
+// ---- agent
+
+func (s *Server) agentConfig(w http.ResponseWriter, r *http.Request, ps catalog.Server) error {
+	wait := catalog.DefaultPollWait
+	if v := r.URL.Query().Get("wait"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || time.Duration(n)*time.Second > catalog.MaxPollWait {
+			return fmt.Errorf("wait %q: want whole seconds from 0 to %d: %w", v, int(catalog.MaxPollWait/time.Second), wharf.ErrInvalid)
+		}
+		wait = time.Duration(n) * time.Second
+	}
+	cfg, etag, changed, err := s.cat.WaitConfig(r.Context(), ps, r.Header.Get("If-None-Match"), wait)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "no-store")
+	if !changed {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, cfg)
+	return nil
+}
+
+func (s *Server) agentPackage(w http.ResponseWriter, r *http.Request, ps catalog.Server) error {
+	p, err := s.cat.AgentPackage(r.Context(), ps, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) agentStates(w http.ResponseWriter, r *http.Request, ps catalog.Server) error {
+	var body api.PackageStates
+	if err := decode(w, r, MaxManifestBytes, &body); err != nil {
+		return err
+	}
+	if err := s.cat.ReportStates(r.Context(), ps, body.States); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

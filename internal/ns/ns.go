@@ -1,0 +1,152 @@
+// Package ns assembles the Notification Server: it opens the SQL store and
+// the blob store, builds the catalog and the HTTP API, and serves them.
+package ns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/wharf-project/wharf/internal/ns/blobs"
+	"github.com/wharf-project/wharf/internal/ns/catalog"
+	"github.com/wharf-project/wharf/internal/ns/httpapi"
+	"github.com/wharf-project/wharf/internal/ns/notify"
+	"github.com/wharf-project/wharf/internal/ns/sqlstore"
+)
+
+// Config configures a Notification Server.
+type Config struct {
+	// DataDir holds the SQLite database (unless DB names PostgreSQL), the
+	// blob store and admin.token.
+	DataDir string
+	// DB is a PostgreSQL DSN (postgres://...); empty means SQLite in
+	// DataDir/wharf.db.
+	DB string
+	// MaxBlobBytes bounds one uploaded file; 0 means the API's default.
+	MaxBlobBytes int64
+}
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir: not set (--data)"))
+	}
+	if c.MaxBlobBytes < 0 {
+		errs = append(errs, fmt.Errorf("max blob bytes: %d is negative", c.MaxBlobBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// AdminTokenFile is the name of the file, in the data dir, that holds the
+// admin token written at the first start.
+const AdminTokenFile = "admin.token"
+
+// Server is an opened Notification Server.
+type Server struct {
+	log     *slog.Logger
+	store   *sqlstore.Store
+	catalog *catalog.Catalog
+	api     *httpapi.Server
+
+	// NewAdminToken is the admin token when this start created it (the
+	// first start); empty otherwise.
+	NewAdminToken string
+}
+
+// Open opens the stores under cfg and, on the first start, creates the
+// admin token and writes it to DataDir/admin.token (mode 0600).
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	store, err := sqlstore.Open(ctx, cfg.DB, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := blobs.Open(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	cat := catalog.New(store, bs, notify.NewLocal(), time.Now)
+	s := &Server{log: log, store: store, catalog: cat,
+		api: httpapi.New(cat, bs, log, httpapi.Options{MaxBlobBytes: cfg.MaxBlobBytes})}
+	tok, created, err := cat.InitAdminToken(ctx)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("init admin token: %w", err)
+	}
+	if created {
+		path := filepath.Join(cfg.DataDir, AdminTokenFile)
+		if err := writeSecret(path, tok+"\n"); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("write admin token: %w", err)
+		}
+		s.NewAdminToken = tok
+	}
+	return s, nil
+}
+
+func writeSecret(path, content string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Handler returns the NS's HTTP handler: the API (and later the console).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.api.Register(mux)
+	return mux
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully (waiting up
+// to 10 s for requests in flight) and closes the stores.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.store.Close()
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("notification server listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		hs.Close()
+	}
+	s.log.Info("notification server stopped")
+	return nil
+}
+
+// Close releases the stores of a server that will not Serve.
+func (s *Server) Close() error { return s.store.Close() }

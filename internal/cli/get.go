@@ -59,9 +59,13 @@ EXIT STATUS
 			if err != nil {
 				return err
 			}
-			opt := client.Options{Parallel: parallel, Log: getWarnLogger(e)}
+			opt := client.Options{Parallel: parallel}
 			if !e.json {
 				opt.Progress = getTerminal(e.stdio.Err)
+			}
+			if opt.Progress == nil {
+				// With a bar the client prints its warnings above it.
+				opt.Log = getWarnLogger(e)
 			}
 			res, err := client.Get(e.ctx, c, args[0], dest, opt)
 			if err != nil {

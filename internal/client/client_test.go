@@ -640,16 +640,26 @@ func TestResolve(t *testing.T) {
 
 func TestProgressBar(t *testing.T) {
 	fx := newFixture(t)
+	fx.ps1.SetFault(func(w http.ResponseWriter, r *http.Request, path string, data []byte) bool {
+		if path != "README" {
+			return false
+		}
+		http.NotFound(w, r)
+		return true
+	})
 	var buf bytes.Buffer
 	opt := fx.options(t)
 	opt.Progress = &buf
+	opt.Log = nil // warnings go above the bar
 	dest := t.TempDir()
 	if _, err := client.Get(t.Context(), fx.cat, "demo", dest, opt); err != nil {
 		t.Fatal(err)
 	}
 	checkTree(t, dest, fx.files)
-	if !strings.Contains(buf.String(), "demo 1.0") || !strings.Contains(buf.String(), "100 %") {
-		t.Errorf("progress output %q: want the package and 100 %%", buf.String())
+	for _, want := range []string{"demo 1.0", "100 %", "level=WARN", "path=README server=ps1"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("progress output %q: want %q", buf.String(), want)
+		}
 	}
 }
 

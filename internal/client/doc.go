@@ -42,18 +42,23 @@
 // # Failover and resume
 //
 // Files are downloaded in parallel, Options.Parallel at a time. Each file
-// tries the codebases in the NS's order (a codebase that failed with a
-// transport error earlier in the run goes after the others). When a
+// tries the codebases in the NS's order, except that a codebase whose last
+// attempt failed in transport or with a 5xx goes after the others. When a
 // Package Server fails in the middle of a file (connection reset, body ended
-// early, a 5xx answer, no bytes for Options.StallTimeout), the download goes
+// early, a 5xx answer, no byte for Options.StallTimeout), the download goes
 // on from the bytes already received with a "Range: bytes=N-" request to the
 // next codebase, keeping the running hash. A server that does not honour the
-// range (no 206, or a Content-Range that does not start at N and end at the
-// file's end) makes the file restart from zero. A 4xx answer (403, 404) or
-// wrong content (wrong size, wrong SHA-256) rules that codebase out for that
-// file. After every codebase was tried, the client waits (Options.Backoff)
-// and goes round again, at most Options.Rounds times; then the file, and so
-// the whole download, fails with an error naming the file and what each
-// server did. The first failed file stops the others; files already in place
-// stay there, whole, for the next run.
+// range (no 206, or a Content-Range that does not run from N to the file's
+// end) makes the file restart from zero.
+//
+// A 4xx answer (403, 404) or a wrong size rules that codebase out for that
+// file. A SHA-256 mismatch throws the bytes away and rules out every codebase
+// that delivered some of them, since any of them may be the wrong one.
+//
+// After every codebase still in the running was tried, the client pauses
+// (Options.Backoff, through Options.Sleep) and goes round again, at most
+// Options.Rounds times; then the file, and so the whole download, fails with
+// an error naming the file and what each server did. The first failed file
+// stops the others; files already in place stay there, whole, for the next
+// run. The stall timeout is the only timer on the wall clock.
 package client

@@ -51,7 +51,9 @@ type Options struct {
 	// Progress, when not nil, receives a progress bar. Set it only to a
 	// terminal.
 	Progress io.Writer
-	// Log receives a warning for each failed attempt. nil discards them.
+	// Log receives a warning for each failed attempt. When it is nil the
+	// warnings are printed above the progress bar when there is one, and
+	// discarded otherwise.
 	Log *slog.Logger
 	// Rounds is how many times a file goes through the list of codebases
 	// before it fails; 0 means DefaultRounds.
@@ -75,9 +77,6 @@ func (o Options) withDefaults() Options {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.ResponseHeaderTimeout = 30 * time.Second
 		o.HTTPClient = &http.Client{Transport: t}
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.Rounds <= 0 {
 		o.Rounds = DefaultRounds
@@ -190,6 +189,13 @@ func Download(ctx context.Context, p api.Package, cbs []api.Codebase, dest strin
 		res.Bytes += f.Size
 	}
 	d.bar = newProgress(opt.Progress, p.Name+" "+p.Version, res.Bytes)
+	if d.opt.Log == nil {
+		if w := d.bar.writer(); w != nil {
+			d.opt.Log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		} else {
+			d.opt.Log = slog.New(slog.DiscardHandler)
+		}
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opt.Parallel)

@@ -15,6 +15,9 @@ type progress interface {
 	add(n int64)
 	// finish stops drawing; ok says whether the download succeeded.
 	finish(ok bool)
+	// writer prints lines above the bar until finish; nil when nothing is
+	// drawn.
+	writer() io.Writer
 }
 
 // newProgress returns a bar drawn on w, or a progress that draws nothing
@@ -41,8 +44,9 @@ func newProgress(w io.Writer, name string, total int64) progress {
 
 type noProgress struct{}
 
-func (noProgress) add(int64)   {}
-func (noProgress) finish(bool) {}
+func (noProgress) add(int64)         {}
+func (noProgress) finish(bool)       {}
+func (noProgress) writer() io.Writer { return nil }
 
 type barProgress struct {
 	p   *mpb.Progress
@@ -63,3 +67,5 @@ func (b *barProgress) finish(ok bool) {
 	}
 	b.p.Wait()
 }
+
+func (b *barProgress) writer() io.Writer { return b.p }

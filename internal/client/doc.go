@@ -30,8 +30,8 @@
 // <dest>/.wharf-get-<random>/ (named after the file's index in the
 // manifest), hashed while it is written, checked for its exact size and
 // SHA-256, fsynced, and only then renamed to its place. A file in the
-// destination is therefore either absent, as it was before, or whole and
-// verified. At the end the folders that received files are fsynced and the
+// destination is therefore either as it was before or whole and verified,
+// never partly written. At the end the folders that received files are fsynced and the
 // staging folder is removed, also when the download failed; only a process
 // that is killed leaves it behind, and it can then be deleted by hand.
 //

@@ -10,6 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// tooDeep is the reason given for devices stacked deeper than maxDepth,
+// passed up unwrapped so a cycle does not repeat itself in the message.
+var tooDeep = fmt.Sprintf("devices stacked deeper than %d levels (a loop device backed by a file on itself?)", maxDepth)
+
 // mountFixed decides whether mount m is on fixed media (SPEC §6.1.1) and, if
 // not, why. depth counts the loop devices and image files followed so far.
 func (o *OS) mountFixed(m *mountinfo.Info, depth int) (bool, string) {
@@ -76,7 +80,7 @@ func (o *OS) devnumFixed(major, minor uint32, depth int) (bool, string) {
 //   - any other device by its removable flag: fixed when it reads 0.
 func (o *OS) deviceFixed(dev string, depth int) (bool, string) {
 	if depth > maxDepth {
-		return false, fmt.Sprintf("block device %s: devices stacked deeper than %d", dev, maxDepth)
+		return false, tooDeep
 	}
 	dir, err := filepath.EvalSymlinks(filepath.Join(o.sys, "class", "block", dev))
 	if err != nil {
@@ -106,6 +110,9 @@ func (o *OS) deviceFixed(dev string, depth int) (bool, string) {
 	if len(slaves) > 0 {
 		for _, s := range slaves {
 			if ok, why := o.deviceFixed(s.Name(), depth+1); !ok {
+				if why == tooDeep {
+					return false, why
+				}
 				return false, fmt.Sprintf("%s on %s", why, dev)
 			}
 		}
@@ -126,12 +133,15 @@ func (o *OS) deviceFixed(dev string, depth int) (bool, string) {
 // fixed media.
 func (o *OS) filesFixed(files []string, what string, depth int) (bool, string) {
 	if depth >= maxDepth {
-		return false, fmt.Sprintf("%s: stacked deeper than %d", what, maxDepth)
+		return false, tooDeep
 	}
 	for _, f := range files {
 		info, err := o.stat(f, depth+1)
 		if err != nil {
 			return false, fmt.Sprintf("%s: backing file %s: %v", what, f, err)
+		}
+		if info.FixedReason == tooDeep {
+			return false, tooDeep
 		}
 		if !info.Fixed {
 			return false, fmt.Sprintf("%s backed by %s: %s", what, f, info.FixedReason)

@@ -1,0 +1,889 @@
+package sqlstore_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wharf-project/wharf/internal/ns/catalog"
+	"github.com/wharf-project/wharf/internal/ns/sqlstore"
+	"github.com/wharf-project/wharf/internal/testenv/pgtest"
+	"github.com/wharf-project/wharf/internal/wharf"
+)
+
+// TestStore runs the catalog.Store conformance suite on SQLite and on
+// PostgreSQL. Each case gets a fresh, empty database.
+func TestStore(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		runSuite(t, func(t *testing.T) *sqlstore.Store {
+			return open(t, "", t.TempDir())
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		runSuite(t, func(t *testing.T) *sqlstore.Store {
+			return open(t, pgtest.DSN(t), "")
+		})
+	})
+}
+
+type suiteCase struct {
+	name string
+	fn   func(t *testing.T, s *sqlstore.Store)
+}
+
+var suite = []suiteCase{
+	{"PackageRoundTrip", testPackageRoundTrip},
+	{"PackageExists", testPackageExists},
+	{"PackageNotFound", testPackageNotFound},
+	{"DeletePackageCascades", testDeletePackageCascades},
+	{"ListPackages", testListPackages},
+	{"ManyFiles", testManyFiles},
+	{"BlobInUse", testBlobInUse},
+	{"Settings", testSettings},
+	{"EnrollTokens", testEnrollTokens},
+	{"EnrollTokenRace", testEnrollTokenRace},
+	{"Servers", testServers},
+	{"TouchServer", testTouchServer},
+	{"PackageStates", testPackageStates},
+	{"Times", testTimes},
+	{"ConcurrentWrites", testConcurrentWrites},
+}
+
+func runSuite(t *testing.T, newStore func(t *testing.T) *sqlstore.Store) {
+	for _, c := range suite {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, newStore(t)) })
+	}
+}
+
+func open(t *testing.T, dsn, dataDir string) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.Open(context.Background(), dsn, dataDir)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	return s
+}
+
+// t0 is a time with nanoseconds in a zone other than UTC: the store must
+// hand back t0.UTC() truncated to the microsecond.
+var t0 = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.FixedZone("CET", 3600))
+
+// norm is what the store keeps of a time.
+func norm(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func digest(s string) wharf.Digest {
+	sum := sha256.Sum256([]byte(s))
+	return wharf.Digest(hex.EncodeToString(sum[:]))
+}
+
+func file(path, content string) catalog.File {
+	return catalog.File{Path: path, Size: int64(len(content)), SHA256: digest(content)}
+}
+
+// newPackage returns a package assigned to servers, or to all when none are
+// named.
+func newPackage(name, version string, created time.Time, servers ...wharf.ServerName) catalog.Package {
+	return catalog.Package{
+		ID:        wharf.NewPackageID(),
+		Name:      name,
+		Version:   version,
+		Files:     []catalog.File{file("bin/"+name, name+version), file("README", "read me "+name)},
+		AssignAll: len(servers) == 0,
+		Servers:   servers,
+		CreatedAt: created,
+	}
+}
+
+// stored is p as Package returns it.
+func stored(p catalog.Package) catalog.Package {
+	p.Files = append([]catalog.File(nil), p.Files...)
+	slices.SortFunc(p.Files, func(a, b catalog.File) int { return strings.Compare(a.Path, b.Path) })
+	p.Size, p.FileCount = 0, len(p.Files)
+	for _, f := range p.Files {
+		p.Size += f.Size
+	}
+	if len(p.Files) == 0 {
+		p.Files = nil
+	}
+	p.CreatedAt = norm(p.CreatedAt)
+	if p.AssignAll || len(p.Servers) == 0 {
+		p.Servers = nil
+	} else {
+		p.Servers = slices.Clone(p.Servers)
+		slices.Sort(p.Servers)
+		p.Servers = slices.Compact(p.Servers)
+	}
+	return p
+}
+
+// listed is p as ListPackages returns it.
+func listed(p catalog.Package) catalog.Package {
+	p = stored(p)
+	p.Files = nil
+	return p
+}
+
+func mustCreate(t *testing.T, s *sqlstore.Store, pkgs ...catalog.Package) {
+	t.Helper()
+	for _, p := range pkgs {
+		if err := s.CreatePackage(context.Background(), p); err != nil {
+			t.Fatalf("CreatePackage(%s %s): %v", p.Name, p.Version, err)
+		}
+	}
+}
+
+func mustPackage(t *testing.T, s *sqlstore.Store, id wharf.PackageID) catalog.Package {
+	t.Helper()
+	p, err := s.Package(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Package(%s): %v", id, err)
+	}
+	return p
+}
+
+func wantErr(t *testing.T, what string, err, kind error) {
+	t.Helper()
+	if !errors.Is(err, kind) {
+		t.Errorf("%s: got error %v, want %v", what, err, kind)
+	}
+}
+
+func packageNames(pkgs []catalog.Package) []string {
+	var names []string
+	for _, p := range pkgs {
+		names = append(names, p.Name+"@"+p.Version)
+	}
+	return names
+}
+
+func testPackageRoundTrip(t *testing.T, s *sqlstore.Store) {
+	p := newPackage("tools", "1.0", t0, "ps-b", "ps-a", "ps-b")
+	p.Files = []catalog.File{file("z/last", "zz"), file("a/first", "a"), file("m", ""), file("A/upper", "AA")}
+	p.CustomLocation = `D:\Tools`
+	p.Signed = true
+	p.Size, p.FileCount = 12345, 99 // ignored: the store computes them
+	mustCreate(t, s, p)
+
+	got := mustPackage(t, s, p.ID)
+	want := stored(p)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Package:\n got %+v\nwant %+v", got, want)
+	}
+	if got.Size != 5 || got.FileCount != 4 || !reflect.DeepEqual(got.Servers, []wharf.ServerName{"ps-a", "ps-b"}) {
+		t.Errorf("Size, FileCount, Servers = %d, %d, %v; want 5, 4, [ps-a ps-b]", got.Size, got.FileCount, got.Servers)
+	}
+
+	all := newPackage("all", "1", t0)
+	all.Servers = []wharf.ServerName{"ignored"}
+	empty := newPackage("empty", "1", t0, "ps-a")
+	empty.Files = nil
+	mustCreate(t, s, all, empty)
+	if got, want := mustPackage(t, s, all.ID), stored(all); !reflect.DeepEqual(got, want) {
+		t.Errorf("Package(assigned to all):\n got %+v\nwant %+v", got, want)
+	}
+	if got, want := mustPackage(t, s, empty.ID), stored(empty); !reflect.DeepEqual(got, want) {
+		t.Errorf("Package(no files):\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func testPackageExists(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	p := newPackage("tools", "1.0", t0)
+	mustCreate(t, s, p)
+
+	dup := newPackage("tools", "1.0", t0.Add(time.Hour), "ps-a")
+	err := s.CreatePackage(ctx, dup)
+	wantErr(t, "CreatePackage(same name and version)", err, wharf.ErrExists)
+	if _, err := s.Package(ctx, dup.ID); !errors.Is(err, wharf.ErrNotFound) {
+		t.Errorf("failed create left package %s behind: %v", dup.ID, err)
+	}
+
+	sameID := newPackage("other", "2.0", t0)
+	sameID.ID = p.ID
+	wantErr(t, "CreatePackage(same id)", s.CreatePackage(ctx, sameID), wharf.ErrExists)
+
+	// Same name, other version; other name, same version.
+	mustCreate(t, s, newPackage("tools", "1.1", t0), newPackage("tools2", "1.0", t0))
+	if got, err := s.ListPackages(ctx, catalog.PackageFilter{}); err != nil || len(got) != 3 {
+		t.Errorf("ListPackages: %d packages, %v; want 3", len(got), err)
+	}
+}
+
+func testPackageNotFound(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	id := wharf.NewPackageID()
+	_, err := s.Package(ctx, id)
+	wantErr(t, "Package(unknown)", err, wharf.ErrNotFound)
+	wantErr(t, "DeletePackage(unknown)", s.DeletePackage(ctx, id), wharf.ErrNotFound)
+	if got, err := s.ListPackages(ctx, catalog.PackageFilter{}); err != nil || len(got) != 0 {
+		t.Errorf("ListPackages on an empty store = %v, %v; want nothing", got, err)
+	}
+}
+
+func testDeletePackageCascades(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	p := newPackage("tools", "1.0", t0, "ps-a")
+	keep := newPackage("keep", "1.0", t0, "ps-a")
+	mustCreate(t, s, p, keep)
+	states := []catalog.PackageState{
+		{Server: "ps-a", PackageID: p.ID, State: "ready", UpdatedAt: t0},
+		{Server: "ps-a", PackageID: keep.ID, State: "ready", UpdatedAt: t0},
+	}
+	if err := s.PutPackageStates(ctx, states); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.DeletePackage(ctx, p.ID); err != nil {
+		t.Fatalf("DeletePackage: %v", err)
+	}
+	_, err := s.Package(ctx, p.ID)
+	wantErr(t, "Package(deleted)", err, wharf.ErrNotFound)
+	wantErr(t, "DeletePackage(deleted)", s.DeletePackage(ctx, p.ID), wharf.ErrNotFound)
+	if used, err := s.BlobInUse(ctx, p.Files[0].SHA256, ""); err != nil || used {
+		t.Errorf("BlobInUse(file of deleted package) = %v, %v; want false", used, err)
+	}
+	got, err := s.ListPackages(ctx, catalog.PackageFilter{AssignedTo: "ps-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(packageNames(got), []string{"keep@1.0"}) {
+		t.Errorf("ListPackages(ps-a) after delete = %v, want [keep@1.0]", packageNames(got))
+	}
+	gotStates, err := s.PackageStates(ctx, catalog.StateFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gotStates) != 1 || gotStates[0].PackageID != keep.ID {
+		t.Errorf("states after delete = %+v, want only %s's", gotStates, keep.ID)
+	}
+
+	// The name and version are free again.
+	again := newPackage("tools", "1.0", t0)
+	mustCreate(t, s, again)
+	if got := mustPackage(t, s, again.ID); !reflect.DeepEqual(got, stored(again)) {
+		t.Errorf("re-created package:\n got %+v\nwant %+v", got, stored(again))
+	}
+}
+
+func testListPackages(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	// Created out of order; listed by name, then creation time.
+	b2 := newPackage("beta", "2.0", t0.Add(2*time.Minute), "ps-b", "ps-a")
+	a1 := newPackage("alpha", "1.0", t0.Add(time.Minute), "ps-a")
+	b1 := newPackage("beta", "1.0", t0)
+	bOld := newPackage("beta", "0.9", t0.Add(-time.Hour), "ps-c")
+	upper := newPackage("Zeta", "1.0", t0) // bytewise: uppercase sorts first
+	mustCreate(t, s, b2, a1, b1, bOld, upper)
+
+	tests := []struct {
+		f    catalog.PackageFilter
+		want []catalog.Package
+	}{
+		{catalog.PackageFilter{}, []catalog.Package{upper, a1, bOld, b1, b2}},
+		{catalog.PackageFilter{Name: "beta"}, []catalog.Package{bOld, b1, b2}},
+		{catalog.PackageFilter{Version: "1.0"}, []catalog.Package{upper, a1, b1}},
+		{catalog.PackageFilter{Name: "beta", Version: "2.0"}, []catalog.Package{b2}},
+		{catalog.PackageFilter{Name: "gamma"}, nil},
+		{catalog.PackageFilter{AssignedTo: "ps-a"}, []catalog.Package{upper, a1, b1, b2}},
+		{catalog.PackageFilter{AssignedTo: "ps-b"}, []catalog.Package{upper, b1, b2}},
+		{catalog.PackageFilter{AssignedTo: "ps-c"}, []catalog.Package{upper, bOld, b1}},
+		{catalog.PackageFilter{AssignedTo: "ps-z"}, []catalog.Package{upper, b1}},
+		{catalog.PackageFilter{Name: "beta", AssignedTo: "ps-a"}, []catalog.Package{b1, b2}},
+		{catalog.PackageFilter{Name: "alpha", Version: "1.0", AssignedTo: "ps-b"}, nil},
+	}
+	for _, tt := range tests {
+		got, err := s.ListPackages(ctx, tt.f)
+		if err != nil {
+			t.Errorf("ListPackages(%+v): %v", tt.f, err)
+			continue
+		}
+		var want []catalog.Package
+		for _, p := range tt.want {
+			want = append(want, listed(p))
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("ListPackages(%+v) = %v, want %v", tt.f, packageNames(got), packageNames(want))
+			for i := range min(len(got), len(want)) {
+				if !reflect.DeepEqual(got[i], want[i]) {
+					t.Errorf("  [%d]:\n got %+v\nwant %+v", i, got[i], want[i])
+				}
+			}
+		}
+	}
+	got, _ := s.ListPackages(ctx, catalog.PackageFilter{Name: "beta", Version: "2.0"})
+	if len(got) == 1 && (got[0].Files != nil || got[0].FileCount != 2 || got[0].Size == 0 ||
+		!reflect.DeepEqual(got[0].Servers, []wharf.ServerName{"ps-a", "ps-b"})) {
+		t.Errorf("listed package = %+v, want no files, FileCount 2, a size and servers [ps-a ps-b]", got[0])
+	}
+}
+
+func testManyFiles(t *testing.T, s *sqlstore.Store) {
+	p := newPackage("big", "1.0", t0, "ps-a")
+	p.Files = nil
+	for i := 499; i >= 0; i-- {
+		p.Files = append(p.Files, file(fmt.Sprintf("dir%02d/file%04d.dat", i%17, i), fmt.Sprint("content ", i)))
+	}
+	mustCreate(t, s, p)
+	got := mustPackage(t, s, p.ID)
+	if want := stored(p); !reflect.DeepEqual(got, want) {
+		t.Errorf("package with %d files did not round-trip: got %d files, size %d; want %d files, size %d",
+			len(p.Files), len(got.Files), got.Size, len(want.Files), want.Size)
+	}
+	list, err := s.ListPackages(context.Background(), catalog.PackageFilter{Name: "big"})
+	if err != nil || len(list) != 1 || list[0].FileCount != 500 {
+		t.Errorf("ListPackages(big) = %+v, %v; want one package with 500 files", list, err)
+	}
+}
+
+func testBlobInUse(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	shared := file("lib/shared.dll", "shared")
+	onlyA := newPackage("a", "1", t0, "ps-a")
+	onlyA.Files = append(onlyA.Files, shared)
+	all := newPackage("all", "1", t0)
+	b := newPackage("b", "1", t0, "ps-b")
+	b.Files = append(b.Files, shared)
+	mustCreate(t, s, onlyA, all, b)
+
+	tests := []struct {
+		d      wharf.Digest
+		server wharf.ServerName
+		want   bool
+	}{
+		{shared.SHA256, "", true},
+		{shared.SHA256, "ps-a", true},
+		{shared.SHA256, "ps-b", true},
+		{shared.SHA256, "ps-c", false},
+		{onlyA.Files[0].SHA256, "", true},
+		{onlyA.Files[0].SHA256, "ps-a", true},
+		{onlyA.Files[0].SHA256, "ps-b", false},
+		{all.Files[0].SHA256, "ps-c", true},
+		{digest("nowhere"), "", false},
+		{digest("nowhere"), "ps-a", false},
+	}
+	for _, tt := range tests {
+		got, err := s.BlobInUse(ctx, tt.d, tt.server)
+		if err != nil {
+			t.Errorf("BlobInUse(%.8s, %q): %v", tt.d, tt.server, err)
+		} else if got != tt.want {
+			t.Errorf("BlobInUse(%.8s, %q) = %v, want %v", tt.d, tt.server, got, tt.want)
+		}
+	}
+	if err := s.DeletePackage(ctx, onlyA.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.BlobInUse(ctx, shared.SHA256, "ps-a"); got {
+		t.Error("BlobInUse(shared, ps-a) after deleting ps-a's package = true, want false")
+	}
+	if got, _ := s.BlobInUse(ctx, shared.SHA256, ""); !got {
+		t.Error("BlobInUse(shared) after deleting one of two packages = false, want true")
+	}
+}
+
+func testSettings(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	_, err := s.Setting(ctx, "signing-key")
+	wantErr(t, "Setting(unset)", err, wharf.ErrNotFound)
+
+	stored, err := s.InitSetting(ctx, "signing-key", "first")
+	if err != nil || !stored {
+		t.Fatalf("InitSetting(new) = %v, %v; want true", stored, err)
+	}
+	stored, err = s.InitSetting(ctx, "signing-key", "second")
+	if err != nil || stored {
+		t.Fatalf("InitSetting(existing) = %v, %v; want false", stored, err)
+	}
+	if v, err := s.Setting(ctx, "signing-key"); err != nil || v != "first" {
+		t.Errorf("Setting = %q, %v; want first", v, err)
+	}
+	if ok, err := s.InitSetting(ctx, "empty", ""); err != nil || !ok {
+		t.Errorf("InitSetting(empty value) = %v, %v", ok, err)
+	}
+	if v, err := s.Setting(ctx, "empty"); err != nil || v != "" {
+		t.Errorf("Setting(empty) = %q, %v; want an empty value", v, err)
+	}
+
+	// Racing initializers: exactly one wins, and its value sticks.
+	var wg sync.WaitGroup
+	wins := make(chan string, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			v := fmt.Sprint("value ", i)
+			ok, err := s.InitSetting(ctx, "raced", v)
+			if err != nil {
+				t.Errorf("InitSetting(raced): %v", err)
+			}
+			if ok {
+				wins <- v
+			}
+		})
+	}
+	wg.Wait()
+	close(wins)
+	var winners []string
+	for v := range wins {
+		winners = append(winners, v)
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d racing InitSetting calls stored their value, want 1", len(winners))
+	}
+	if v, _ := s.Setting(ctx, "raced"); v != winners[0] {
+		t.Errorf("Setting(raced) = %q, want the winner's %q", v, winners[0])
+	}
+}
+
+func testEnrollTokens(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	expires := t0.Add(time.Hour)
+	for _, h := range []string{"tok1", "tok2", "tok3"} {
+		if err := s.CreateEnrollToken(ctx, h, expires); err != nil {
+			t.Fatalf("CreateEnrollToken(%s): %v", h, err)
+		}
+	}
+	wantErr(t, "CreateEnrollToken(duplicate)", s.CreateEnrollToken(ctx, "tok1", expires), wharf.ErrExists)
+
+	if err := s.ConsumeEnrollToken(ctx, "tok1", t0); err != nil {
+		t.Errorf("ConsumeEnrollToken(fresh): %v", err)
+	}
+	wantErr(t, "ConsumeEnrollToken(used)", s.ConsumeEnrollToken(ctx, "tok1", t0), wharf.ErrNotFound)
+	wantErr(t, "ConsumeEnrollToken(unknown)", s.ConsumeEnrollToken(ctx, "nope", t0), wharf.ErrNotFound)
+	wantErr(t, "ConsumeEnrollToken(expired)", s.ConsumeEnrollToken(ctx, "tok2", expires.Add(time.Second)), wharf.ErrNotFound)
+	wantErr(t, "ConsumeEnrollToken(expiring now)", s.ConsumeEnrollToken(ctx, "tok2", expires), wharf.ErrNotFound)
+	if err := s.ConsumeEnrollToken(ctx, "tok2", expires.Add(-time.Microsecond)); err != nil {
+		t.Errorf("ConsumeEnrollToken(a microsecond before expiry): %v", err)
+	}
+	// Time zones do not matter, only instants.
+	if err := s.ConsumeEnrollToken(ctx, "tok3", expires.Add(-time.Minute).In(time.FixedZone("X", -11*3600))); err != nil {
+		t.Errorf("ConsumeEnrollToken(other zone): %v", err)
+	}
+}
+
+func testEnrollTokenRace(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	const racers = 16
+	for round := range 5 {
+		hash := fmt.Sprint("race-", round)
+		if err := s.CreateEnrollToken(ctx, hash, t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		var (
+			wg    sync.WaitGroup
+			start = make(chan struct{})
+			mu    sync.Mutex
+			wins  int
+		)
+		for range racers {
+			wg.Go(func() {
+				<-start
+				err := s.ConsumeEnrollToken(ctx, hash, t0)
+				switch {
+				case err == nil:
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				case !errors.Is(err, wharf.ErrNotFound):
+					t.Errorf("ConsumeEnrollToken: %v", err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if wins != 1 {
+			t.Errorf("round %d: %d of %d racing enrollments consumed the token, want 1", round, wins, racers)
+		}
+	}
+}
+
+func newServer(name wharf.ServerName) catalog.Server {
+	return catalog.Server{
+		Name:           name,
+		OS:             "windows",
+		URL:            "https://" + string(name) + ".example:8443",
+		CredentialHash: string(digest("credential of " + string(name))),
+		SigningKey:     []byte("key of " + string(name) + "\x00\xff"),
+		EnrolledAt:     t0,
+	}
+}
+
+func wantServer(s catalog.Server) catalog.Server {
+	s.EnrolledAt = norm(s.EnrolledAt)
+	if !s.LastContact.IsZero() {
+		s.LastContact = norm(s.LastContact)
+	}
+	return s
+}
+
+func testServers(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	if got, err := s.ListServers(ctx); err != nil || len(got) != 0 {
+		t.Errorf("ListServers(empty) = %v, %v", got, err)
+	}
+	c, a, b := newServer("ps-c"), newServer("ps-a"), newServer("ps-b")
+	b.OS = "linux"
+	b.SigningKey = nil
+	for _, srv := range []catalog.Server{c, a, b} {
+		if err := s.CreateServer(ctx, srv); err != nil {
+			t.Fatalf("CreateServer(%s): %v", srv.Name, err)
+		}
+	}
+	dup := newServer("ps-a")
+	dup.CredentialHash = string(digest("another credential"))
+	wantErr(t, "CreateServer(same name)", s.CreateServer(ctx, dup), wharf.ErrExists)
+	sameCred := newServer("ps-d")
+	sameCred.CredentialHash = a.CredentialHash
+	wantErr(t, "CreateServer(same credential)", s.CreateServer(ctx, sameCred), wharf.ErrExists)
+
+	got, err := s.Server(ctx, "ps-a")
+	if err != nil {
+		t.Fatalf("Server(ps-a): %v", err)
+	}
+	if want := wantServer(a); !reflect.DeepEqual(got, want) {
+		t.Errorf("Server(ps-a):\n got %+v\nwant %+v", got, want)
+	}
+	if !got.LastContact.IsZero() {
+		t.Errorf("LastContact of a new server = %v, want zero", got.LastContact)
+	}
+	_, err = s.Server(ctx, "ps-d")
+	wantErr(t, "Server(unknown)", err, wharf.ErrNotFound)
+
+	got, err = s.ServerByCredential(ctx, b.CredentialHash)
+	if err != nil {
+		t.Fatalf("ServerByCredential: %v", err)
+	}
+	if want := wantServer(b); !reflect.DeepEqual(got, want) {
+		t.Errorf("ServerByCredential(ps-b's):\n got %+v\nwant %+v", got, want)
+	}
+	_, err = s.ServerByCredential(ctx, string(digest("unknown")))
+	wantErr(t, "ServerByCredential(unknown)", err, wharf.ErrNotFound)
+
+	list, err := s.ListServers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []catalog.Server{wantServer(a), wantServer(b), wantServer(c)}
+	if !reflect.DeepEqual(list, want) {
+		t.Errorf("ListServers:\n got %+v\nwant %+v", list, want)
+	}
+}
+
+func testTouchServer(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	a := newServer("ps-a")
+	if err := s.CreateServer(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "TouchServer(unknown)", s.TouchServer(ctx, "ps-x", t0), wharf.ErrNotFound)
+
+	contact := func() time.Time {
+		t.Helper()
+		srv, err := s.Server(ctx, "ps-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv.LastContact
+	}
+	at := t0.Add(time.Minute)
+	if err := s.TouchServer(ctx, "ps-a", at); err != nil {
+		t.Fatalf("TouchServer: %v", err)
+	}
+	if got := contact(); !reflect.DeepEqual(got, norm(at)) {
+		t.Errorf("LastContact = %v, want %v", got, norm(at))
+	}
+	later := at.Add(time.Second)
+	if err := s.TouchServer(ctx, "ps-a", later); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchServer(ctx, "ps-a", at); err != nil {
+		t.Errorf("TouchServer(older time): %v", err)
+	}
+	if got := contact(); !reflect.DeepEqual(got, norm(later)) {
+		t.Errorf("LastContact after an older touch = %v, want it to stay %v", got, norm(later))
+	}
+	list, err := s.ListServers(ctx)
+	if err != nil || len(list) != 1 || !list[0].LastContact.Equal(norm(later)) {
+		t.Errorf("ListServers = %+v, %v; want ps-a last contacted %v", list, err, norm(later))
+	}
+}
+
+func testPackageStates(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	p1 := newPackage("one", "1", t0)
+	p2 := newPackage("two", "1", t0)
+	mustCreate(t, s, p1, p2)
+	if got, err := s.PackageStates(ctx, catalog.StateFilter{}); err != nil || len(got) != 0 {
+		t.Errorf("PackageStates(empty) = %v, %v", got, err)
+	}
+	if err := s.PutPackageStates(ctx, nil); err != nil {
+		t.Errorf("PutPackageStates(nil): %v", err)
+	}
+
+	ghost := wharf.NewPackageID()
+	put := []catalog.PackageState{
+		{Server: "ps-b", PackageID: p1.ID, State: "downloading", UpdatedAt: t0},
+		{Server: "ps-a", PackageID: p2.ID, State: "failed", Reason: "disk full", UpdatedAt: t0},
+		{Server: "ps-a", PackageID: ghost, State: "ready", UpdatedAt: t0}, // dropped
+		{Server: "ps-a", PackageID: p1.ID, State: "ready", Path: `C:\Wharf\one`, UpdatedAt: t0},
+	}
+	if err := s.PutPackageStates(ctx, put); err != nil {
+		t.Fatalf("PutPackageStates: %v", err)
+	}
+	st := func(server wharf.ServerName, id wharf.PackageID, state, reason, path string, at time.Time) catalog.PackageState {
+		return catalog.PackageState{Server: server, PackageID: id, State: state, Reason: reason, Path: path, UpdatedAt: norm(at)}
+	}
+	a1 := st("ps-a", p1.ID, "ready", "", `C:\Wharf\one`, t0)
+	a2 := st("ps-a", p2.ID, "failed", "disk full", "", t0)
+	b1 := st("ps-b", p1.ID, "downloading", "", "", t0)
+	// Within a server, states sort by package id.
+	aStates := []catalog.PackageState{a1, a2}
+	if p2.ID < p1.ID {
+		aStates = []catalog.PackageState{a2, a1}
+	}
+	check := func(f catalog.StateFilter, want []catalog.PackageState) {
+		t.Helper()
+		got, err := s.PackageStates(ctx, f)
+		if err != nil {
+			t.Errorf("PackageStates(%+v): %v", f, err)
+			return
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("PackageStates(%+v):\n got %+v\nwant %+v", f, got, want)
+		}
+	}
+	check(catalog.StateFilter{}, append(append([]catalog.PackageState(nil), aStates...), b1))
+	check(catalog.StateFilter{Server: "ps-a"}, aStates)
+	check(catalog.StateFilter{PackageID: p1.ID}, []catalog.PackageState{a1, b1})
+	check(catalog.StateFilter{Server: "ps-b", PackageID: p1.ID}, []catalog.PackageState{b1})
+	check(catalog.StateFilter{Server: "ps-b", PackageID: p2.ID}, nil)
+	check(catalog.StateFilter{PackageID: ghost}, nil)
+
+	// Overwrite: the later of two states with one key in a call wins.
+	later := t0.Add(time.Minute)
+	err := s.PutPackageStates(ctx, []catalog.PackageState{
+		{Server: "ps-b", PackageID: p1.ID, State: "failed", Reason: "first", UpdatedAt: later},
+		{Server: "ps-b", PackageID: p1.ID, State: "ready", Path: "/srv/one", UpdatedAt: later},
+	})
+	if err != nil {
+		t.Fatalf("PutPackageStates(overwrite): %v", err)
+	}
+	check(catalog.StateFilter{Server: "ps-b"}, []catalog.PackageState{st("ps-b", p1.ID, "ready", "", "/srv/one", later)})
+
+	// Only unknown packages: nothing stored, no error.
+	if err := s.PutPackageStates(ctx, []catalog.PackageState{{Server: "ps-c", PackageID: ghost, State: "ready", UpdatedAt: t0}}); err != nil {
+		t.Errorf("PutPackageStates(unknown package only): %v", err)
+	}
+	check(catalog.StateFilter{Server: "ps-c"}, nil)
+
+	// Many states in one call.
+	var many []catalog.PackageState
+	for i := range 450 {
+		many = append(many, catalog.PackageState{Server: wharf.ServerName(fmt.Sprintf("ps-%03d", i)), PackageID: p2.ID, State: "ready", UpdatedAt: t0})
+	}
+	if err := s.PutPackageStates(ctx, many); err != nil {
+		t.Fatalf("PutPackageStates(450 states): %v", err)
+	}
+	if got, err := s.PackageStates(ctx, catalog.StateFilter{PackageID: p2.ID}); err != nil || len(got) != 451 {
+		t.Errorf("PackageStates(p2) = %d states, %v; want 451", len(got), err)
+	}
+}
+
+func testTimes(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	times := []time.Time{
+		t0,
+		time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2038, 1, 19, 3, 14, 8, 1000, time.FixedZone("", -7*3600-1800)),
+		time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC),
+		time.Now(), // with a monotonic reading
+	}
+	for i, tm := range times {
+		p := newPackage(fmt.Sprint("times-", i), "1", tm)
+		mustCreate(t, s, p)
+		got := mustPackage(t, s, p.ID).CreatedAt
+		if !reflect.DeepEqual(got, norm(tm)) || got.Location() != time.UTC {
+			t.Errorf("CreatedAt %v came back as %v (%v), want %v", tm, got, got.Location(), norm(tm))
+		}
+		srv := newServer(wharf.ServerName(fmt.Sprint("ps-", i)))
+		srv.EnrolledAt, srv.LastContact = tm, tm.Add(time.Nanosecond)
+		if err := s.CreateServer(ctx, srv); err != nil {
+			t.Fatal(err)
+		}
+		gotSrv, err := s.Server(ctx, srv.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(gotSrv, wantServer(srv)) {
+			t.Errorf("server times:\n got %v, %v\nwant %v, %v", gotSrv.EnrolledAt, gotSrv.LastContact, norm(srv.EnrolledAt), norm(srv.LastContact))
+		}
+	}
+}
+
+// testConcurrentWrites runs writers that collide, to show the store
+// serializes them without failing (SQLite's busy timeout, PostgreSQL's
+// row locks).
+func testConcurrentWrites(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created := 0
+	for i := range 8 {
+		wg.Go(func() {
+			err := s.CreatePackage(ctx, newPackage("contended", "1.0", t0.Add(time.Duration(i))))
+			switch {
+			case err == nil:
+				mu.Lock()
+				created++
+				mu.Unlock()
+			case !errors.Is(err, wharf.ErrExists):
+				t.Errorf("CreatePackage(contended): %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if created != 1 {
+		t.Errorf("%d racing creates of one name and version succeeded, want 1", created)
+	}
+
+	// States reported while packages are deleted: every call succeeds, and
+	// no state outlives its package.
+	var pkgs []catalog.Package
+	for i := range 20 {
+		p := newPackage(fmt.Sprint("p", i), "1", t0)
+		pkgs = append(pkgs, p)
+		mustCreate(t, s, p)
+	}
+	for w := range 4 {
+		wg.Go(func() {
+			for _, p := range pkgs {
+				err := s.PutPackageStates(ctx, []catalog.PackageState{
+					{Server: wharf.ServerName(fmt.Sprint("ps-", w)), PackageID: p.ID, State: "ready", UpdatedAt: t0},
+				})
+				if err != nil {
+					t.Errorf("PutPackageStates: %v", err)
+				}
+				if _, err := s.ListPackages(ctx, catalog.PackageFilter{AssignedTo: "ps-a"}); err != nil {
+					t.Errorf("ListPackages: %v", err)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for _, p := range pkgs[:10] {
+			if err := s.DeletePackage(ctx, p.ID); err != nil {
+				t.Errorf("DeletePackage: %v", err)
+			}
+		}
+	})
+	wg.Wait()
+	states, err := s.PackageStates(ctx, catalog.StateFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := make(map[wharf.PackageID]bool)
+	for _, p := range pkgs[:10] {
+		deleted[p.ID] = true
+	}
+	for _, st := range states {
+		if deleted[st.PackageID] {
+			t.Errorf("state %+v outlived its deleted package", st)
+		}
+	}
+	if want := 4 * 10; len(states) != want {
+		t.Errorf("%d states, want %d (4 servers × 10 remaining packages)", len(states), want)
+	}
+}
+
+// TestSQLiteReopen closes and reopens a SQLite store: migrations run again
+// without harm and the data is still there.
+func TestSQLiteReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := sqlstore.Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPackage("kept", "1.0", t0, "ps-a")
+	mustCreate(t, s, p)
+	if _, err := s.InitSetting(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, dsn := range []string{"", "sqlite:", "sqlite:" + filepath.Join(dir, "wharf.db"), filepath.Join(dir, "wharf.db")} {
+		s := open(t, dsn, dir)
+		if got := mustPackage(t, s, p.ID); !reflect.DeepEqual(got, stored(p)) {
+			t.Errorf("reopened with %q: package\n got %+v\nwant %+v", dsn, got, stored(p))
+		}
+		if v, err := s.Setting(ctx, "k"); err != nil || v != "v" {
+			t.Errorf("reopened with %q: Setting(k) = %q, %v", dsn, v, err)
+		}
+		if got := s.Dialect(); got != "sqlite" {
+			t.Errorf("Dialect() = %q, want sqlite", got)
+		}
+	}
+}
+
+// TestPostgresReopen opens the same PostgreSQL database twice at once, as
+// two NS processes would.
+func TestPostgresReopen(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	var wg sync.WaitGroup
+	stores := make([]*sqlstore.Store, 3)
+	for i := range stores {
+		wg.Go(func() {
+			s, err := sqlstore.Open(ctx, dsn, "")
+			if err != nil {
+				t.Errorf("open %d: %v", i, err)
+				return
+			}
+			stores[i] = s
+		})
+	}
+	wg.Wait()
+	for _, s := range stores {
+		if s != nil {
+			t.Cleanup(func() { s.Close() })
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	p := newPackage("shared", "1.0", t0)
+	mustCreate(t, stores[0], p)
+	if got := mustPackage(t, stores[1], p.ID); !reflect.DeepEqual(got, stored(p)) {
+		t.Errorf("package via the second store:\n got %+v\nwant %+v", got, stored(p))
+	}
+	if got := stores[2].Dialect(); got != "postgres" {
+		t.Errorf("Dialect() = %q, want postgres", got)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct{ dsn, dataDir string }{
+		{"mysql://root@localhost/wharf", t.TempDir()},
+		{"", ""},
+		{"sqlite:" + filepath.Join(t.TempDir(), "what?.db"), ""},
+	} {
+		if s, err := sqlstore.Open(ctx, tt.dsn, tt.dataDir); err == nil {
+			s.Close()
+			t.Errorf("Open(%q, %q) succeeded, want an error", tt.dsn, tt.dataDir)
+		}
+	}
+}

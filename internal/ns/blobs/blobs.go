@@ -82,7 +82,7 @@ func (d *Disk) Open(dg wharf.Digest) (io.ReadSeekCloser, error) {
 
 // ErrDigestMismatch is returned by Put when the bytes do not hash to the
 // name they were uploaded under. It wraps wharf.ErrInvalid.
-var ErrDigestMismatch = fmt.Errorf("content does not match its sha256: %w", wharf.ErrInvalid)
+var ErrDigestMismatch = wharf.Errorf(wharf.ErrInvalid, "content does not match its sha256")
 
 // Put stores exactly size bytes read from r as blob dg. It reports whether
 // it stored them (false: the blob was there already). A body that is
@@ -108,7 +108,7 @@ func (d *Disk) Put(dg wharf.Digest, r io.Reader, size int64) (created bool, err 
 		return false, fmt.Errorf("put blob %s: receive: %w", dg, err)
 	}
 	if n != size {
-		return false, fmt.Errorf("put blob %s: got %d bytes, want %d: %w", dg, n, size, wharf.ErrInvalid)
+		return false, wharf.Errorf(wharf.ErrInvalid, "put blob %s: got %d bytes, want %d", dg, n, size)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != string(dg) {
 		return false, fmt.Errorf("put blob %s: body hashes to %s: %w", dg, got, ErrDigestMismatch)

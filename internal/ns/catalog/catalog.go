@@ -95,13 +95,13 @@ func (c *Catalog) CreatePackage(ctx context.Context, m api.PackageManifest) (api
 	for _, f := range p.Files {
 		size, err := c.blobs.Size(f.SHA256)
 		if errors.Is(err, wharf.ErrNotFound) {
-			return api.Package{}, false, fmt.Errorf("file %q: blob %s was not uploaded: %w", f.Path, f.SHA256, wharf.ErrInvalid)
+			return api.Package{}, false, wharf.Errorf(wharf.ErrInvalid, "file %q: blob %s was not uploaded", f.Path, f.SHA256)
 		}
 		if err != nil {
 			return api.Package{}, false, err
 		}
 		if size != f.Size {
-			return api.Package{}, false, fmt.Errorf("file %q: size %d, but blob %s has %d bytes: %w", f.Path, f.Size, f.SHA256, size, wharf.ErrInvalid)
+			return api.Package{}, false, wharf.Errorf(wharf.ErrInvalid, "file %q: size %d, but blob %s has %d bytes", f.Path, f.Size, f.SHA256, size)
 		}
 	}
 	p.ID = wharf.NewPackageID()
@@ -231,7 +231,7 @@ func (c *Catalog) CheckAdminToken(ctx context.Context, token string) error {
 	}
 	got := sha256.Sum256([]byte(token))
 	if token == "" || subtle.ConstantTimeCompare(got[:], want) != 1 {
-		return fmt.Errorf("wrong admin token: %w", wharf.ErrUnauthorized)
+		return wharf.Errorf(wharf.ErrUnauthorized, "wrong admin token")
 	}
 	return nil
 }
@@ -250,20 +250,20 @@ func (c *Catalog) MintEnrollToken(ctx context.Context) (api.EnrollToken, error) 
 func (c *Catalog) Enroll(ctx context.Context, req api.EnrollRequest) (api.Enrollment, error) {
 	name, err := wharf.ParseServerName(req.Name)
 	if err != nil {
-		return api.Enrollment{}, fmt.Errorf("name: %v: %w", err, wharf.ErrInvalid)
+		return api.Enrollment{}, wharf.Errorf(wharf.ErrInvalid, "name: %v", err)
 	}
 	if req.OS != "linux" && req.OS != "windows" {
-		return api.Enrollment{}, fmt.Errorf("os %q: want linux or windows: %w", req.OS, wharf.ErrInvalid)
+		return api.Enrollment{}, wharf.Errorf(wharf.ErrInvalid, "os %q: want linux or windows", req.OS)
 	}
 	if err := checkServerURL(req.URL); err != nil {
-		return api.Enrollment{}, fmt.Errorf("url: %v: %w", err, wharf.ErrInvalid)
+		return api.Enrollment{}, wharf.Errorf(wharf.ErrInvalid, "url: %v", err)
 	}
 	if _, err := c.store.Server(ctx, name); err == nil {
 		return api.Enrollment{}, fmt.Errorf("server %s is enrolled already: %w", name, wharf.ErrExists)
 	}
 	if err := c.store.ConsumeEnrollToken(ctx, hashSecret(req.Token), c.now()); err != nil {
 		if errors.Is(err, wharf.ErrNotFound) {
-			return api.Enrollment{}, fmt.Errorf("enrollment token unknown, used or expired: %w", wharf.ErrUnauthorized)
+			return api.Enrollment{}, wharf.Errorf(wharf.ErrUnauthorized, "enrollment token unknown, used or expired")
 		}
 		return api.Enrollment{}, err
 	}
@@ -297,11 +297,11 @@ func checkServerURL(s string) error {
 // error wrapping wharf.ErrUnauthorized. It records the contact.
 func (c *Catalog) AuthenticateServer(ctx context.Context, credential string) (Server, error) {
 	if credential == "" {
-		return Server{}, fmt.Errorf("no credential: %w", wharf.ErrUnauthorized)
+		return Server{}, wharf.Errorf(wharf.ErrUnauthorized, "no credential")
 	}
 	s, err := c.store.ServerByCredential(ctx, hashSecret(credential))
 	if errors.Is(err, wharf.ErrNotFound) {
-		return Server{}, fmt.Errorf("unknown server credential: %w", wharf.ErrUnauthorized)
+		return Server{}, wharf.Errorf(wharf.ErrUnauthorized, "unknown server credential")
 	}
 	if err != nil {
 		return Server{}, err
@@ -447,23 +447,23 @@ const MaxStatesPerReport = 10_000
 // packages that no longer exist are dropped.
 func (c *Catalog) ReportStates(ctx context.Context, s Server, in []api.PackageState) error {
 	if len(in) > MaxStatesPerReport {
-		return fmt.Errorf("states: %d in one report, at most %d: %w", len(in), MaxStatesPerReport, wharf.ErrInvalid)
+		return wharf.Errorf(wharf.ErrInvalid, "states: %d in one report, at most %d", len(in), MaxStatesPerReport)
 	}
 	now := c.now().UTC().Truncate(time.Microsecond)
 	out := make([]PackageState, 0, len(in))
 	for i, st := range in {
 		if st.Server != "" && !strings.EqualFold(st.Server, string(s.Name)) {
-			return fmt.Errorf("states[%d]: server %q is not you (%s): %w", i, st.Server, s.Name, wharf.ErrForbidden)
+			return wharf.Errorf(wharf.ErrForbidden, "states[%d]: server %q is not you (%s)", i, st.Server, s.Name)
 		}
 		pid, err := wharf.ParsePackageID(st.PackageID)
 		if err != nil {
-			return fmt.Errorf("states[%d]: %v: %w", i, err, wharf.ErrInvalid)
+			return wharf.Errorf(wharf.ErrInvalid, "states[%d]: %v", i, err)
 		}
 		if !knownStates[st.State] {
-			return fmt.Errorf("states[%d]: unknown state %q: %w", i, st.State, wharf.ErrInvalid)
+			return wharf.Errorf(wharf.ErrInvalid, "states[%d]: unknown state %q", i, st.State)
 		}
 		if len(st.Reason) > 1024 || len(st.Path) > 8192 {
-			return fmt.Errorf("states[%d]: reason or path too long: %w", i, wharf.ErrInvalid)
+			return wharf.Errorf(wharf.ErrInvalid, "states[%d]: reason or path too long", i)
 		}
 		out = append(out, PackageState{Server: s.Name, PackageID: pid, State: st.State, Reason: st.Reason, Path: st.Path, UpdatedAt: now})
 	}

@@ -26,7 +26,7 @@ const (
 // names the offending field or path.
 func checkManifest(m api.PackageManifest) (Package, error) {
 	invalid := func(format string, args ...any) (Package, error) {
-		return Package{}, fmt.Errorf(format+": %w", append(args, wharf.ErrInvalid)...)
+		return Package{}, wharf.Errorf(wharf.ErrInvalid, format, args...)
 	}
 	if err := checkLabel("name", m.Name, MaxNameLen); err != nil {
 		return invalid("%v", err)

@@ -129,7 +129,7 @@ func (s *Server) requireAgent(h agentHandlerFunc) http.Handler {
 		}
 		name, err := wharf.ParseServerName(r.PathValue("name"))
 		if err != nil || name != ps.Name {
-			return fmt.Errorf("server %s may not act as %q: %w", ps.Name, r.PathValue("name"), wharf.ErrForbidden)
+			return wharf.Errorf(wharf.ErrForbidden, "server %s may not act as %q", ps.Name, r.PathValue("name"))
 		}
 		return h(w, r, ps)
 	})
@@ -208,19 +208,19 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // fields, exactly one value.
 func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return fmt.Errorf("content type %q: want application/json: %w", ct, wharf.ErrInvalid)
+		return wharf.Errorf(wharf.ErrInvalid, "content type %q: want application/json", ct)
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			return fmt.Errorf("request body over %d bytes: %w", limit, wharf.ErrTooLarge)
+			return wharf.Errorf(wharf.ErrTooLarge, "request body over %d bytes", limit)
 		}
-		return fmt.Errorf("malformed JSON body: %v: %w", err, wharf.ErrInvalid)
+		return wharf.Errorf(wharf.ErrInvalid, "malformed JSON body: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("malformed JSON body: data after the JSON value: %w", wharf.ErrInvalid)
+		return wharf.Errorf(wharf.ErrInvalid, "malformed JSON body: data after the JSON value")
 	}
 	return nil
 }
@@ -255,13 +255,13 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, ps *catalog.Ser
 func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) error {
 	d, err := wharf.ParseDigest(r.PathValue("digest"))
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, wharf.ErrInvalid)
+		return wharf.Errorf(wharf.ErrInvalid, "%v", err)
 	}
 	if r.ContentLength < 0 {
-		return fmt.Errorf("blob %s: Content-Length is required: %w", d, wharf.ErrInvalid)
+		return wharf.Errorf(wharf.ErrInvalid, "blob %s: Content-Length is required", d)
 	}
 	if r.ContentLength > s.opts.MaxBlobBytes {
-		return fmt.Errorf("blob %s: %d bytes, at most %d accepted: %w", d, r.ContentLength, s.opts.MaxBlobBytes, wharf.ErrTooLarge)
+		return wharf.Errorf(wharf.ErrTooLarge, "blob %s: %d bytes, at most %d accepted", d, r.ContentLength, s.opts.MaxBlobBytes)
 	}
 	created, err := s.blobs.Put(d, r.Body, r.ContentLength)
 	if err != nil {
@@ -388,7 +388,7 @@ func (s *Server) agentConfig(w http.ResponseWriter, r *http.Request, ps catalog.
 	if v := r.URL.Query().Get("wait"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || time.Duration(n)*time.Second > catalog.MaxPollWait {
-			return fmt.Errorf("wait %q: want whole seconds from 0 to %d: %w", v, int(catalog.MaxPollWait/time.Second), wharf.ErrInvalid)
+			return wharf.Errorf(wharf.ErrInvalid, "wait %q: want whole seconds from 0 to %d", v, int(catalog.MaxPollWait/time.Second))
 		}
 		wait = time.Duration(n) * time.Second
 	}

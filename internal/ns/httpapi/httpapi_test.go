@@ -130,8 +130,8 @@ func TestHostileManifestsAreRefusedAndStoreNothing(t *testing.T) {
 		{"parent", good("../x"), "../x"},
 		{"absolute", good("/etc/passwd"), "/etc/passwd"},
 		{"inner parent", good("a/../../b"), "a/../../b"},
-		{"drive", good(`C:\x`), `C:\\x`},
-		{"backslash parent", good(`a\..\..\b`), `a\\..\\..\\b`},
+		{"drive", good(`C:\x`), `"C:\\x"`},
+		{"backslash parent", good(`a\..\..\b`), `"a\\..\\..\\b"`},
 		{"nul", good("a\x00b"), "NUL"},
 		{"dot", good("./a"), "./a"},
 		{"empty element", good("a//b"), "a//b"},
@@ -164,8 +164,12 @@ func TestHostileManifestsAreRefusedAndStoreNothing(t *testing.T) {
 			if code != http.StatusBadRequest {
 				t.Fatalf("got %d %s, want 400", code, body)
 			}
-			if !strings.Contains(body, c.mention) {
-				t.Errorf("error %s does not mention %q", body, c.mention)
+			var e api.Error
+			if err := json.Unmarshal([]byte(body), &e); err != nil {
+				t.Fatalf("error body %q: %v", body, err)
+			}
+			if !strings.Contains(e.Error, c.mention) {
+				t.Errorf("error %q does not mention %q", e.Error, c.mention)
 			}
 			if n := f.packageCount(); n != 0 {
 				t.Fatalf("%d packages stored after a refused manifest", n)

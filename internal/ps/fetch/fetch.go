@@ -1,0 +1,440 @@
+// Package fetch keeps a Package Server's disk in line with its
+// configuration: it downloads every assigned package that is not ready,
+// removes every package that is no longer assigned, watches the store roots'
+// markers, and reports package states to the Notification Server.
+//
+// # Download protocol
+//
+// A package is absent or whole in its store root, never half there:
+//
+//  1. The manifest is fetched (GET /agent/{name}/packages/{id}) and
+//     checked; the Placer picks the store root; the package is recorded in
+//     the state DB as downloading, with its files.
+//  2. Each file is downloaded into <root>/.wharf-tmp/<id>/<path>, on the
+//     destination volume, hashing while writing; a file whose SHA-256 or
+//     size does not match the manifest is discarded. Complete files are
+//     fsynced.
+//  3. The folders of the temporary tree are fsynced, the tree is renamed to
+//     <root>/<id>, and <root> is fsynced.
+//  4. The package is recorded ready, with each file's modification time.
+//
+// A restart resumes: a file partly written continues with a Range request
+// from its current size, after the bytes on disk were hashed again. A crash
+// between steps 3 and 4 leaves a whole folder in place that the DB does not
+// call ready; Recover hashes it and records it ready (or discards it).
+//
+// A package that is no longer assigned is renamed into <root>/.wharf-trash,
+// forgotten by the DB, then removed. Nothing in a store root whose marker is
+// missing is downloaded, removed or served: its packages are unavailable
+// until the marker reappears (see package store).
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/ps/clock"
+	"github.com/wharf-project/wharf/internal/ps/durable"
+	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/wharf"
+)
+
+// NS is what the fetcher needs of the Notification Server;
+// *apiclient.Client implements it. Errors that wrap wharf.ErrNotFound mean
+// the package is not (or no longer) assigned to this PS; *apiclient.Error
+// with a 5xx status and errors without a status (network) are transient.
+type NS interface {
+	AgentPackage(ctx context.Context, name, id string) (api.Package, error)
+	OpenBlob(ctx context.Context, d wharf.Digest, offset int64) (io.ReadCloser, error)
+	PutPackageStates(ctx context.Context, name string, states []api.PackageState) error
+}
+
+// Placer decides where a new package is stored. Place is called once per
+// package, before its download starts, from the fetcher's goroutines (so
+// concurrently); the package stays in the returned root afterwards. The root
+// is an absolute folder, created when missing. An error fails the package
+// with the error as reason; it is tried again later.
+type Placer interface {
+	Place(ctx context.Context, pkg api.PackageSummary) (root string, err error)
+}
+
+// Options configure a Fetcher.
+type Options struct {
+	Server string // this PS's name: NS calls and store markers
+	NS     NS
+	Store  *store.Store
+	Placer Placer
+	Clock  clock.Clock  // default clock.Real
+	Logger *slog.Logger // default: discard
+
+	// FileAttempts is how often a file is tried on transient (network,
+	// 5xx) errors before its package fails. Default 6.
+	FileAttempts int
+	// RetryBackoff paces those attempts. Default 1s doubling to 30s.
+	RetryBackoff clock.Backoff
+	// FailedBackoff paces new attempts at a failed package, counted per
+	// package. Default 30s doubling to 15m. Apply with force resets it.
+	FailedBackoff clock.Backoff
+	// ReportDelay batches state reports: a report waits this long for more.
+	// Default 200ms.
+	ReportDelay time.Duration
+}
+
+// DefaultConcurrency is the number of packages downloaded at once when the
+// configuration does not say.
+const DefaultConcurrency = 4
+
+// Fetcher reconciles the disk with the configuration. Create it with New,
+// call Recover once, then run Serve and feed it configurations with Apply.
+type Fetcher struct {
+	opt  Options
+	log  *slog.Logger
+	wake chan struct{}
+	rep  *reporter
+
+	mu          sync.Mutex
+	haveConfig  bool
+	desired     map[string]api.PackageSummary
+	order       []string // desired ids in configuration order
+	concurrency int
+	running     map[string]*job
+	failures    map[string]*failure
+}
+
+type job struct {
+	root   string // "" until placed
+	cancel context.CancelFunc
+}
+
+type failure struct {
+	attempts int
+	next     time.Time
+	reason   string
+	pkg      api.PackageSummary
+}
+
+// New returns a Fetcher; it does nothing until Serve runs.
+func New(opt Options) *Fetcher {
+	if opt.Clock == nil {
+		opt.Clock = clock.Real{}
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.FileAttempts <= 0 {
+		opt.FileAttempts = 6
+	}
+	if opt.RetryBackoff.Base <= 0 {
+		opt.RetryBackoff = clock.Backoff{Base: time.Second, Max: 30 * time.Second}
+	}
+	if opt.FailedBackoff.Base <= 0 {
+		opt.FailedBackoff = clock.Backoff{Base: 30 * time.Second, Max: 15 * time.Minute}
+	}
+	if opt.ReportDelay <= 0 {
+		opt.ReportDelay = 200 * time.Millisecond
+	}
+	log := opt.Logger.With("component", "fetch")
+	f := &Fetcher{
+		opt:         opt,
+		log:         log,
+		wake:        make(chan struct{}, 1),
+		desired:     map[string]api.PackageSummary{},
+		concurrency: DefaultConcurrency,
+		running:     map[string]*job{},
+		failures:    map[string]*failure{},
+	}
+	f.rep = newReporter(opt.NS, opt.Server, opt.Clock, opt.ReportDelay, opt.RetryBackoff, log)
+	return f
+}
+
+// Apply sets the configuration to reconcile with and wakes the fetcher. With
+// force, failed packages are tried again at once instead of after their
+// backoff. Packages with an invalid id are ignored (and logged). Until the
+// first Apply, the fetcher removes nothing.
+func (f *Fetcher) Apply(cfg api.AgentConfig, force bool) {
+	desired := make(map[string]api.PackageSummary, len(cfg.Packages))
+	order := make([]string, 0, len(cfg.Packages))
+	for _, p := range cfg.Packages {
+		if _, err := wharf.ParsePackageID(p.ID); err != nil {
+			f.log.Error("ignoring package of the configuration", "package", p.ID, "err", err)
+			continue
+		}
+		if _, dup := desired[p.ID]; !dup {
+			order = append(order, p.ID)
+		}
+		desired[p.ID] = p
+	}
+	f.mu.Lock()
+	f.haveConfig = true
+	f.desired, f.order = desired, order
+	f.concurrency = cfg.Settings.DownloadConcurrency
+	if f.concurrency <= 0 {
+		f.concurrency = DefaultConcurrency
+	}
+	if force {
+		for _, fl := range f.failures {
+			fl.next = time.Time{}
+		}
+	}
+	f.mu.Unlock()
+	f.poke()
+}
+
+func (f *Fetcher) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Failure is a package of the configuration that is not in the store
+// because it could not even start (no manifest, no place).
+type Failure struct {
+	Package api.PackageSummary
+	Reason  string
+}
+
+// Failures lists the packages of the configuration that failed before they
+// were recorded in the store, sorted by id.
+func (f *Fetcher) Failures() []Failure {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Failure
+	for id, fl := range f.failures {
+		if _, ok := f.opt.Store.Get(id); ok || fl.reason == "" {
+			continue
+		}
+		out = append(out, Failure{Package: fl.pkg, Reason: fl.reason})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Package.ID < out[j].Package.ID })
+	return out
+}
+
+// Serve reconciles until ctx ends, then cancels the downloads in flight
+// (they resume at the next start) and returns nil once they stopped. It
+// first reports the state of every package in the store.
+func (f *Fetcher) Serve(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f.rep.serve(ctx)
+	}()
+	for _, p := range f.opt.Store.List() {
+		f.reportPackage(p)
+	}
+	jobs := &sync.WaitGroup{}
+	for {
+		f.reconcile(ctx, jobs)
+		select {
+		case <-ctx.Done():
+			f.mu.Lock()
+			for _, j := range f.running {
+				j.cancel()
+			}
+			f.mu.Unlock()
+			jobs.Wait()
+			wg.Wait()
+			return nil
+		case <-f.wake:
+		}
+	}
+}
+
+// reconcile runs on Serve's goroutine only.
+func (f *Fetcher) reconcile(ctx context.Context, jobs *sync.WaitGroup) {
+	if ctx.Err() != nil {
+		return
+	}
+	f.checkRoots(ctx)
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.haveConfig {
+		return
+	}
+	// Removals.
+	for _, p := range f.opt.Store.List() {
+		if _, ok := f.desired[p.ID]; ok {
+			continue
+		}
+		if j := f.running[p.ID]; j != nil {
+			j.cancel() // its end wakes us; removal follows
+			continue
+		}
+		if p.Unavailable != "" {
+			continue // removed when its root is back
+		}
+		if err := f.remove(ctx, p); err != nil {
+			f.log.Error("remove unassigned package", "package", p.ID, "path", p.Path, "err", err)
+		}
+	}
+	for id, j := range f.running {
+		if _, ok := f.desired[id]; !ok {
+			j.cancel()
+		}
+	}
+	for id := range f.failures {
+		if _, ok := f.desired[id]; !ok {
+			delete(f.failures, id)
+		}
+	}
+	// Downloads, in configuration order.
+	have := map[string]store.Package{}
+	for _, p := range f.opt.Store.List() {
+		have[p.ID] = p
+	}
+	now := f.opt.Clock.Now()
+	for _, id := range f.order {
+		if len(f.running) >= f.concurrency {
+			break
+		}
+		if f.running[id] != nil {
+			continue
+		}
+		p, ok := have[id]
+		if ok && (p.State == api.StateReady || p.Unavailable != "") {
+			continue
+		}
+		if fl := f.failures[id]; fl != nil && now.Before(fl.next) {
+			continue
+		}
+		jctx, cancel := context.WithCancel(ctx)
+		j := &job{cancel: cancel, root: p.Root}
+		f.running[id] = j
+		sum := f.desired[id]
+		jobs.Add(1)
+		go func() {
+			defer jobs.Done()
+			defer cancel()
+			f.runJob(jctx, sum)
+			f.mu.Lock()
+			delete(f.running, id)
+			f.mu.Unlock()
+			f.poke()
+		}()
+	}
+}
+
+// runJob downloads one package and records the outcome.
+func (f *Fetcher) runJob(ctx context.Context, sum api.PackageSummary) {
+	log := f.log.With("package", sum.ID)
+	err := f.download(ctx, sum, log)
+	if ctx.Err() != nil {
+		log.Info("download stopped", "reason", context.Cause(ctx))
+		return
+	}
+	if errors.Is(err, errUnassigned) {
+		log.Info("package is no longer assigned; not downloading it")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		delete(f.failures, sum.ID)
+		return
+	}
+	fl := f.failures[sum.ID]
+	if fl == nil {
+		fl = &failure{}
+		f.failures[sum.ID] = fl
+	}
+	fl.pkg, fl.reason = sum, err.Error()
+	fl.next = f.opt.Clock.Now().Add(f.opt.FailedBackoff.Delay(fl.attempts))
+	fl.attempts++
+	log.Error("download failed", "err", err, "attempt", fl.attempts, "retry_at", fl.next)
+	if p, ok := f.opt.Store.Get(sum.ID); ok {
+		if serr := f.opt.Store.SetState(context.WithoutCancel(ctx), sum.ID, api.StateFailed, err.Error(), f.opt.Clock.Now()); serr != nil {
+			log.Error("record failure", "err", serr)
+		}
+		p.State, p.Reason = api.StateFailed, err.Error()
+		f.reportPackage(p)
+	} else {
+		f.rep.put(api.PackageState{PackageID: sum.ID, State: api.StateFailed, Reason: err.Error()})
+	}
+}
+
+// remove deletes an unassigned package from disk, then from the DB.
+func (f *Fetcher) remove(ctx context.Context, p store.Package) error {
+	trash := filepath.Join(p.Root, store.TrashDir)
+	if err := durable.RemoveAll(p.Path, trash); err != nil {
+		return err
+	}
+	if err := durable.RemoveAll(filepath.Join(p.Root, store.TempDir, p.ID), trash); err != nil {
+		return err
+	}
+	if err := f.opt.Store.Delete(ctx, p.ID); err != nil {
+		return err
+	}
+	f.rep.forget(p.ID)
+	f.log.Info("removed unassigned package", "package", p.ID, "name", p.Name, "version", p.Version, "path", p.Path)
+	return nil
+}
+
+// checkRoots re-checks the marker of every root that holds packages and
+// updates their availability, reporting what changed.
+func (f *Fetcher) checkRoots(ctx context.Context) {
+	for _, root := range f.opt.Store.Roots() {
+		ok, err := store.HasMarker(root)
+		if ok {
+			if f.opt.Store.SetRootAvailable(root, true, "") {
+				f.log.Info("store root is back; its packages are available again", "root", root)
+				f.rootBack(ctx, root)
+				f.reportRoot(root)
+				f.mu.Lock()
+				for _, fl := range f.failures {
+					fl.next = time.Time{} // some may have failed for want of this root
+				}
+				f.mu.Unlock()
+			}
+			continue
+		}
+		reason := fmt.Sprintf("store root %s has no %s marker (volume not mounted?)", root, store.MarkerName)
+		if err != nil {
+			reason = err.Error()
+		}
+		if f.opt.Store.SetRootAvailable(root, false, reason) {
+			f.log.Warn("store root unavailable; its packages are not served and not downloaded again", "root", root, "reason", reason)
+			f.mu.Lock()
+			for _, j := range f.running {
+				if j.root == root {
+					j.cancel()
+				}
+			}
+			f.mu.Unlock()
+			f.reportRoot(root)
+		}
+	}
+}
+
+// rootBack checks the ready packages of a root that came back: a package
+// whose files are missing or of the wrong size is discarded and downloaded
+// again.
+func (f *Fetcher) rootBack(ctx context.Context, root string) {
+	for _, p := range f.opt.Store.List() {
+		if p.Root == root && p.State == api.StateReady {
+			f.checkReady(ctx, p.ID)
+		}
+	}
+}
+
+func (f *Fetcher) reportRoot(root string) {
+	for _, p := range f.opt.Store.List() {
+		if p.Root == root {
+			f.reportPackage(p)
+		}
+	}
+}
+
+func (f *Fetcher) reportPackage(p store.Package) {
+	state, reason := p.Reported()
+	f.rep.put(api.PackageState{PackageID: p.ID, State: state, Reason: reason, Path: p.Path})
+}

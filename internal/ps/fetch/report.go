@@ -1,0 +1,121 @@
+package fetch
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/ps/clock"
+)
+
+// reporter sends package states to the NS in batches: put queues a state
+// (the latest per package wins), and serve sends what is queued after a
+// short delay, retrying with backoff while the NS cannot be reached. A state
+// equal to the last one sent for that package is not sent again.
+type reporter struct {
+	ns      NS
+	server  string
+	clock   clock.Clock
+	delay   time.Duration
+	backoff clock.Backoff
+	log     *slog.Logger
+	wake    chan struct{}
+
+	mu      sync.Mutex
+	pending map[string]api.PackageState
+	sent    map[string]api.PackageState
+}
+
+func newReporter(ns NS, server string, c clock.Clock, delay time.Duration, b clock.Backoff, log *slog.Logger) *reporter {
+	return &reporter{
+		ns: ns, server: server, clock: c, delay: delay, backoff: b, log: log,
+		wake:    make(chan struct{}, 1),
+		pending: map[string]api.PackageState{},
+		sent:    map[string]api.PackageState{},
+	}
+}
+
+func (r *reporter) put(s api.PackageState) {
+	r.mu.Lock()
+	if last, ok := r.sent[s.PackageID]; ok && same(last, s) {
+		delete(r.pending, s.PackageID)
+		r.mu.Unlock()
+		return
+	}
+	r.pending[s.PackageID] = s
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// forget drops what is known of a package that was removed, so a later
+// download of it is reported afresh.
+func (r *reporter) forget(id string) {
+	r.mu.Lock()
+	delete(r.pending, id)
+	delete(r.sent, id)
+	r.mu.Unlock()
+}
+
+func same(a, b api.PackageState) bool {
+	return a.State == b.State && a.Reason == b.Reason && a.Path == b.Path
+}
+
+func (r *reporter) serve(ctx context.Context) {
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		}
+		if clock.Sleep(ctx, r.clock, r.delay) != nil {
+			return
+		}
+		for {
+			r.mu.Lock()
+			batch := make([]api.PackageState, 0, len(r.pending))
+			for _, s := range r.pending {
+				batch = append(batch, s)
+			}
+			r.pending = map[string]api.PackageState{}
+			r.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			sort.Slice(batch, func(i, j int) bool { return batch[i].PackageID < batch[j].PackageID })
+			err := r.ns.PutPackageStates(ctx, r.server, batch)
+			r.mu.Lock()
+			if err == nil {
+				for _, s := range batch {
+					r.sent[s.PackageID] = s
+				}
+			} else {
+				for _, s := range batch {
+					if _, newer := r.pending[s.PackageID]; !newer {
+						r.pending[s.PackageID] = s
+					}
+				}
+			}
+			r.mu.Unlock()
+			if err == nil {
+				failures = 0
+				continue // whatever was queued meanwhile
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			d := r.backoff.Delay(failures)
+			failures++
+			r.log.Warn("report package states", "err", err, "count", len(batch), "retry_in", d)
+			if clock.Sleep(ctx, r.clock, d) != nil {
+				return
+			}
+		}
+	}
+}

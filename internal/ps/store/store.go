@@ -1,0 +1,474 @@
+// Package store is the Package Server's state DB: a small SQLite database
+// under the install dir (<install dir>/state/ps.db) that indexes every
+// package the PS has or is getting, where its folder physically is, its
+// state, and every file's size, SHA-256 and modification time, so serving
+// can answer ETag and Last-Modified without touching the bytes.
+//
+// # Store roots
+//
+// A store root is a folder that holds package folders: the primary location
+// (<install dir>/Package Delivery) or a package's custom location. Inside a
+// root:
+//
+//	<root>/.wharf-store            marker: this folder is a Wharf store of this PS
+//	<root>/<package id>/...        a whole, verified package
+//	<root>/.wharf-tmp/<package id>/  a package being downloaded (never served)
+//	<root>/.wharf-trash/...        folders being removed
+//
+// The marker is written when the PS first uses a root. An unmounted volume
+// looks empty, and empty must never be read as "deleted": when a root that
+// holds packages lacks its marker, its packages are unavailable (kept in the
+// index, reported, not served, not downloaded again) until it reappears.
+// Root availability is a runtime fact, re-checked by the caller; the index
+// keeps each package's last known state.
+//
+// The Store keeps the whole index in memory as well, so lookups (one per
+// served request) do not touch the database. All methods are safe for
+// concurrent use.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/wharf"
+)
+
+// Package is one package as the index knows it.
+type Package struct {
+	ID             string
+	Name           string
+	Version        string
+	Signed         bool
+	CustomLocation string
+	Root           string // the store root holding it
+	Path           string // its folder: Root/ID
+	State          string // api.StateDownloading, api.StateReady or api.StateFailed
+	Reason         string // why it failed
+	Size           int64
+	FileCount      int
+	UpdatedAt      time.Time
+	// Unavailable is set (to the reason) in answers when the package's
+	// root is unavailable; it is not stored.
+	Unavailable string
+	Files       []File // sorted by path; filled by Get only
+}
+
+// Reported returns the state and reason the PS reports for p: unavailable
+// while its root is, else its stored state.
+func (p Package) Reported() (state, reason string) {
+	if p.Unavailable != "" {
+		return api.StateUnavailable, p.Unavailable
+	}
+	return p.State, p.Reason
+}
+
+// File is one file of a package.
+type File struct {
+	Path    string
+	Size    int64
+	SHA256  string
+	ModTime time.Time // zero until the package is ready
+}
+
+// Store is the state DB.
+type Store struct {
+	db *sql.DB
+
+	mu          sync.RWMutex
+	pkgs        map[string]*entry
+	unavailable map[string]string // root → reason
+}
+
+type entry struct {
+	pkg   Package // Files nil
+	files map[string]File
+}
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Open opens (creating when missing) the state DB at path and loads the
+// index.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open state db: %w", err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open state db %s: %w", path, err)
+	}
+	s := &Store{db: db, pkgs: map[string]*entry{}, unavailable: map[string]string{}}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state db %s: %w", path, err)
+	}
+	if err := s.load(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state db %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// migrate applies the embedded migrations newer than PRAGMA user_version,
+// each in one transaction with the version bump.
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	var have int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if have > len(names) {
+		return fmt.Errorf("schema version %d is newer than this wharf (%d): downgrade refused", have, len(names))
+	}
+	for i := have; i < len(names); i++ {
+		body, err := migrations.ReadFile(names[i])
+		if err != nil {
+			return err
+		}
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+		if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(i+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) load(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, version, signed, custom_location, root, path,
+		state, reason, size, file_count, updated_at FROM packages`)
+	if err != nil {
+		return fmt.Errorf("load packages: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p Package
+		var updated int64
+		if err := rows.Scan(&p.ID, &p.Name, &p.Version, &p.Signed, &p.CustomLocation, &p.Root, &p.Path,
+			&p.State, &p.Reason, &p.Size, &p.FileCount, &updated); err != nil {
+			return fmt.Errorf("load packages: %w", err)
+		}
+		p.UpdatedAt = time.Unix(0, updated)
+		s.pkgs[p.ID] = &entry{pkg: p, files: map[string]File{}}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load packages: %w", err)
+	}
+	frows, err := s.db.QueryContext(ctx, `SELECT package_id, path, size, sha256, mtime FROM files`)
+	if err != nil {
+		return fmt.Errorf("load files: %w", err)
+	}
+	defer frows.Close()
+	for frows.Next() {
+		var id string
+		var f File
+		var mtime int64
+		if err := frows.Scan(&id, &f.Path, &f.Size, &f.SHA256, &mtime); err != nil {
+			return fmt.Errorf("load files: %w", err)
+		}
+		if mtime != 0 {
+			f.ModTime = time.Unix(0, mtime)
+		}
+		if e := s.pkgs[id]; e != nil {
+			e.files[f.Path] = f
+		}
+	}
+	return frows.Err()
+}
+
+func (s *Store) copyOut(e *entry, withFiles bool) Package {
+	p := e.pkg
+	p.Unavailable = s.unavailable[p.Root]
+	if withFiles {
+		p.Files = make([]File, 0, len(e.files))
+		for _, f := range e.files {
+			p.Files = append(p.Files, f)
+		}
+		slices.SortFunc(p.Files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	}
+	return p
+}
+
+// Get returns the package with its files.
+func (s *Store) Get(id string) (Package, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.pkgs[id]
+	if !ok {
+		return Package{}, false
+	}
+	return s.copyOut(e, true), true
+}
+
+// List returns every package without its files, sorted by name, version and
+// id.
+func (s *Store) List() []Package {
+	s.mu.RLock()
+	out := make([]Package, 0, len(s.pkgs))
+	for _, e := range s.pkgs {
+		out = append(out, s.copyOut(e, false))
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Package) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Version, b.Version); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// Roots returns the store roots that hold at least one package, sorted.
+func (s *Store) Roots() []string {
+	s.mu.RLock()
+	set := map[string]bool{}
+	for _, e := range s.pkgs {
+		set[e.pkg.Root] = true
+	}
+	s.mu.RUnlock()
+	out := make([]string, 0, len(set))
+	for r := range set {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// HasPackagesIn reports whether any package of the index is in root.
+func (s *Store) HasPackagesIn(root string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, e := range s.pkgs {
+		if e.pkg.Root == root {
+			return true
+		}
+	}
+	return false
+}
+
+// Put inserts p with its files, or replaces the package of the same id and
+// all its files. File modification times are kept as given (zero until the
+// package is ready).
+func (s *Store) Put(ctx context.Context, p Package) error {
+	if p.UpdatedAt.IsZero() {
+		p.UpdatedAt = time.Now()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store package %s: %w", p.ID, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM packages WHERE id = ?`, p.ID); err != nil {
+		return fmt.Errorf("store package %s: %w", p.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO packages (id, name, version, signed, custom_location, root, path,
+		state, reason, size, file_count, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.Name, p.Version, p.Signed, p.CustomLocation, p.Root, p.Path, p.State, p.Reason,
+		p.Size, p.FileCount, p.UpdatedAt.UnixNano()); err != nil {
+		return fmt.Errorf("store package %s: %w", p.ID, err)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO files (package_id, path, size, sha256, mtime) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("store package %s: %w", p.ID, err)
+	}
+	defer stmt.Close()
+	files := make(map[string]File, len(p.Files))
+	for _, f := range p.Files {
+		if _, err := stmt.ExecContext(ctx, p.ID, f.Path, f.Size, f.SHA256, unixNano(f.ModTime)); err != nil {
+			return fmt.Errorf("store package %s file %s: %w", p.ID, f.Path, err)
+		}
+		files[f.Path] = f
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store package %s: %w", p.ID, err)
+	}
+	p.Files, p.Unavailable = nil, ""
+	s.pkgs[p.ID] = &entry{pkg: p, files: files}
+	return nil
+}
+
+// SetState records a package's state and reason.
+func (s *Store) SetState(ctx context.Context, id, state, reason string, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.pkgs[id]
+	if !ok {
+		return fmt.Errorf("set state of package %s: %w", id, wharf.ErrNotFound)
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE packages SET state = ?, reason = ?, updated_at = ? WHERE id = ?`,
+		state, reason, now.UnixNano(), id); err != nil {
+		return fmt.Errorf("set state of package %s: %w", id, err)
+	}
+	e.pkg.State, e.pkg.Reason, e.pkg.UpdatedAt = state, reason, now
+	return nil
+}
+
+// MarkReady records that the package is whole in its folder, with the
+// modification time of each file, in one transaction.
+func (s *Store) MarkReady(ctx context.Context, id string, mtimes map[string]time.Time, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.pkgs[id]
+	if !ok {
+		return fmt.Errorf("mark package %s ready: %w", id, wharf.ErrNotFound)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("mark package %s ready: %w", id, err)
+	}
+	defer tx.Rollback()
+	for p, t := range mtimes {
+		if _, ok := e.files[p]; !ok {
+			return fmt.Errorf("mark package %s ready: file %s: %w", id, p, wharf.ErrNotFound)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE files SET mtime = ? WHERE package_id = ? AND path = ?`,
+			unixNano(t), id, p); err != nil {
+			return fmt.Errorf("mark package %s ready: %w", id, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE packages SET state = ?, reason = '', updated_at = ? WHERE id = ?`,
+		api.StateReady, now.UnixNano(), id); err != nil {
+		return fmt.Errorf("mark package %s ready: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("mark package %s ready: %w", id, err)
+	}
+	for p, t := range mtimes {
+		f := e.files[p]
+		f.ModTime = t
+		e.files[p] = f
+	}
+	e.pkg.State, e.pkg.Reason, e.pkg.UpdatedAt = api.StateReady, "", now
+	return nil
+}
+
+// Delete forgets a package and its files; a missing package is not an
+// error.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM packages WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("forget package %s: %w", id, err)
+	}
+	delete(s.pkgs, id)
+	return nil
+}
+
+// SetRootAvailable records whether root can be used now; reason says why
+// not. It reports whether that changed.
+func (s *Store) SetRootAvailable(root string, available bool, reason string) (changed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, wasUnavailable := s.unavailable[root]
+	if available {
+		delete(s.unavailable, root)
+		return wasUnavailable
+	}
+	s.unavailable[root] = reason
+	return !wasUnavailable || old != reason
+}
+
+// RootUnavailable returns why root cannot be used now, or "" when it can.
+func (s *Store) RootUnavailable(root string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.unavailable[root]
+}
+
+// Resolved is what serving needs to answer a request for one file.
+type Resolved struct {
+	Dir    string // the package folder
+	Signed bool
+	File   File
+}
+
+// Resolve finds file rel of package id for serving. It fails with an error
+// wrapping wharf.ErrNotFound when the package is unknown, not ready, on an
+// unavailable root, or has no file rel. It does not validate rel: a path
+// that is not in the manifest is simply not found.
+func (s *Store) Resolve(id, rel string) (Resolved, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.pkgs[id]
+	switch {
+	case !ok:
+		return Resolved{}, fmt.Errorf("package %s: %w", id, wharf.ErrNotFound)
+	case e.pkg.State != api.StateReady:
+		return Resolved{}, fmt.Errorf("package %s is %s: %w", id, e.pkg.State, wharf.ErrNotFound)
+	case s.unavailable[e.pkg.Root] != "":
+		return Resolved{}, fmt.Errorf("package %s is unavailable: %s: %w", id, s.unavailable[e.pkg.Root], wharf.ErrNotFound)
+	}
+	f, ok := e.files[rel]
+	if !ok {
+		return Resolved{}, fmt.Errorf("package %s has no file %q: %w", id, rel, wharf.ErrNotFound)
+	}
+	return Resolved{Dir: e.pkg.Path, Signed: e.pkg.Signed, File: f}, nil
+}
+
+// ResolvePackage is Resolve for the package alone: it tells serving whether
+// the package exists, is ready and is signed, before any path is looked at.
+func (s *Store) ResolvePackage(id string) (signed bool, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.pkgs[id]
+	switch {
+	case !ok:
+		return false, fmt.Errorf("package %s: %w", id, wharf.ErrNotFound)
+	case e.pkg.State != api.StateReady:
+		return false, fmt.Errorf("package %s is %s: %w", id, e.pkg.State, wharf.ErrNotFound)
+	case s.unavailable[e.pkg.Root] != "":
+		return false, fmt.Errorf("package %s is unavailable: %w", id, wharf.ErrNotFound)
+	}
+	return e.pkg.Signed, nil
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}

@@ -40,7 +40,7 @@ func (s *Store) ConsumeEnrollToken(ctx context.Context, hash string, now time.Ti
 		return fmt.Errorf("consume enroll token: %w", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("enroll token unknown, used or expired: %w", wharf.ErrNotFound)
+		return wharf.Errorf(wharf.ErrNotFound, "enroll token unknown, used or expired")
 	}
 	return nil
 }

@@ -15,12 +15,12 @@ CREATE TABLE packages (
     id              TEXT        COLLATE "C" NOT NULL PRIMARY KEY,
     name            TEXT        COLLATE "C" NOT NULL,
     version         TEXT        COLLATE "C" NOT NULL,
-    size            BIGINT      NOT NULL,
-    file_count      BIGINT      NOT NULL,
-    assign_all      BOOLEAN     NOT NULL,
-    custom_location TEXT        NOT NULL,
-    signed          BOOLEAN     NOT NULL,
-    created_at      TIMESTAMPTZ NOT NULL,
+    size            BIGINT                  NOT NULL,
+    file_count      BIGINT                  NOT NULL,
+    assign_all      BOOLEAN                 NOT NULL,
+    custom_location TEXT                    NOT NULL,
+    signed          BOOLEAN                 NOT NULL,
+    created_at      TIMESTAMPTZ             NOT NULL,
     UNIQUE (name, version)
 );
 
@@ -29,8 +29,8 @@ CREATE INDEX packages_name_created ON packages (name, created_at);
 CREATE TABLE package_files (
     package_id TEXT   COLLATE "C" NOT NULL REFERENCES packages (id) ON DELETE CASCADE,
     path       TEXT   COLLATE "C" NOT NULL,
-    size       BIGINT NOT NULL,
-    sha256     TEXT   NOT NULL,
+    size       BIGINT             NOT NULL,
+    sha256     TEXT               NOT NULL,
     PRIMARY KEY (package_id, path)
 );
 
@@ -52,21 +52,21 @@ CREATE TABLE enroll_tokens (
 
 CREATE TABLE servers (
     name            TEXT        COLLATE "C" NOT NULL PRIMARY KEY,
-    os              TEXT        NOT NULL,
-    url             TEXT        NOT NULL,
-    credential_hash TEXT        NOT NULL UNIQUE,
-    signing_key     BYTEA       NOT NULL,
-    enrolled_at     TIMESTAMPTZ NOT NULL,
+    os              TEXT                    NOT NULL,
+    url             TEXT                    NOT NULL,
+    credential_hash TEXT                    NOT NULL UNIQUE,
+    signing_key     BYTEA                   NOT NULL,
+    enrolled_at     TIMESTAMPTZ             NOT NULL,
     last_contact    TIMESTAMPTZ
 );
 
 CREATE TABLE package_states (
     server_name TEXT        COLLATE "C" NOT NULL,
     package_id  TEXT        COLLATE "C" NOT NULL REFERENCES packages (id) ON DELETE CASCADE,
-    state       TEXT        NOT NULL,
-    reason      TEXT        NOT NULL,
+    state       TEXT                    NOT NULL,
+    reason      TEXT                    NOT NULL,
     path        TEXT        COLLATE "C" NOT NULL,
-    updated_at  TIMESTAMPTZ NOT NULL,
+    updated_at  TIMESTAMPTZ             NOT NULL,
     PRIMARY KEY (server_name, package_id)
 );
 

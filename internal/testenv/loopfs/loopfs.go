@@ -7,9 +7,12 @@
 // Cleanups run last-in first-out, so a filesystem whose image lies on
 // another test filesystem (ImageIn) is unmounted before it.
 //
-// Mount points and images live in t.TempDir() unless ImageIn says
-// otherwise; the host filesystem holding it should be fixed media (ext4,
-// xfs on a disk) for a loop-mounted volume to count as fixed.
+// Mount points live in t.TempDir(). Images live there too, unless ImageIn
+// says otherwise or the environment variable WHARF_LOOPFS_DIR names a
+// folder to put them in. A loop-mounted volume counts as fixed media only
+// when its image lies on fixed media, so on a host whose temp folder is not
+// (a container's overlay root, a tmpfs /tmp) point WHARF_LOOPFS_DIR at a
+// folder on a disk.
 package loopfs
 
 import (
@@ -151,6 +154,22 @@ func loopMount(t testing.TB, name string, sizeMiB int, opts []Option, mkfs, pkg 
 	return dir
 }
 
+// ImageDir returns the folder the helpers put images in when ImageIn is not
+// given: a fresh folder in $WHARF_LOOPFS_DIR if set, else t.TempDir().
+func ImageDir(t testing.TB) string {
+	t.Helper()
+	env := os.Getenv("WHARF_LOOPFS_DIR")
+	if env == "" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp(env, "loopfs-*")
+	if err != nil {
+		t.Fatalf("loopfs: WHARF_LOOPFS_DIR: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
 // paths returns a fresh image path and mount point for a filesystem.
 func paths(t testing.TB, name string, opts []Option) (img, dir string) {
 	t.Helper()
@@ -160,7 +179,7 @@ func paths(t testing.TB, name string, opts []Option) (img, dir string) {
 	}
 	base := t.TempDir()
 	if c.imageDir == "" {
-		c.imageDir = base
+		c.imageDir = ImageDir(t)
 	}
 	f, err := os.CreateTemp(c.imageDir, name+"-*.img")
 	if err != nil {

@@ -16,7 +16,8 @@ import (
 // the regular files the FUSE server process holds open. The server is the
 // process with a /dev/fuse descriptor whose /proc/<pid>/fdinfo names the
 // mount's connection ("fuse_connection: N", N being the mount's device
-// number; Linux 6.x). It returns nil when the image cannot be found.
+// number, on kernels that print it). It returns nil when the image cannot be
+// found.
 func (o *OS) fuseImageFiles(m *mountinfo.Info) []string {
 	if filepath.IsAbs(m.Source) {
 		if fi, err := os.Stat(m.Source); err == nil && fi.Mode().IsRegular() {

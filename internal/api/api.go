@@ -153,10 +153,21 @@ type AgentConfig struct {
 	Settings AgentSettings    `json:"settings"`
 }
 
-// AgentSettings are the effective settings of one Package Server.
+// AgentSettings are the effective settings of one Package Server: its
+// effective policies (see EffectivePolicy), resolved for its OS.
 type AgentSettings struct {
 	PollWaitSeconds     int `json:"poll_wait_seconds"`
 	DownloadConcurrency int `json:"download_concurrency"`
+	// DownloadBandwidth limits downloads from the NS in bytes per second;
+	// 0 means no limit.
+	DownloadBandwidth int64 `json:"download_bandwidth"`
+	// StorageLocation is the primary file storage location for the PS's OS:
+	// "default" or an absolute path.
+	StorageLocation string `json:"storage_location"`
+	// AllFixedDrives allows rotation onto other fixed drives.
+	AllFixedDrives bool `json:"all_fixed_drives"`
+	// RelocationMode is "online" or "exclusive".
+	RelocationMode string `json:"relocation_mode"`
 }
 
 // PackageStates is the body of POST /agent/{name}/package-states.

@@ -18,6 +18,7 @@ var (
 	ErrForbidden    = errors.New("forbidden")
 	ErrNoSpace      = errors.New("not enough space")
 	ErrTooLarge     = errors.New("too large")
+	ErrConflict     = errors.New("changed concurrently")
 )
 
 // Errorf formats an error of the given kind whose message is just the

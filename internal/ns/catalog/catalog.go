@@ -371,10 +371,14 @@ func (c *Catalog) AgentConfig(ctx context.Context, s Server) (api.AgentConfig, s
 	if err != nil {
 		return api.AgentConfig{}, "", err
 	}
+	eff, err := c.effective(ctx, s)
+	if err != nil {
+		return api.AgentConfig{}, "", err
+	}
 	cfg := api.AgentConfig{
 		Server:   string(s.Name),
 		Packages: make([]api.PackageSummary, 0, len(list)),
-		Settings: api.AgentSettings{PollWaitSeconds: int(DefaultPollWait / time.Second), DownloadConcurrency: 4},
+		Settings: agentSettings(eff),
 	}
 	for _, p := range list {
 		cfg.Packages = append(cfg.Packages, summary(p))

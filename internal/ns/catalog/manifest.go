@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"unicode"
@@ -118,48 +117,15 @@ func checkLabel(field, s string, max int) error {
 	return nil
 }
 
-// checkCustomLocation accepts an absolute, clean path in Linux syntax
-// (/srv/pkgs) or Windows syntax (E:\pkgs): the package may go to servers of
-// either OS, and each PS checks the location against its own disks.
+// checkCustomLocation accepts an absolute path in Linux syntax (/srv/pkgs)
+// or Windows syntax (E:\pkgs): the package may go to servers of either OS,
+// and each PS checks the location against its own disks.
 func checkCustomLocation(loc string) error {
-	switch {
-	case len(loc) > MaxCustomLocation:
-		return fmt.Errorf("longer than %d bytes", MaxCustomLocation)
-	case !utf8.ValidString(loc):
-		return fmt.Errorf("not valid UTF-8")
-	case strings.ContainsRune(loc, 0):
-		return fmt.Errorf("contains a NUL byte")
-	}
-	for _, r := range loc {
-		if r < 0x20 {
-			return fmt.Errorf("%q contains a control character", loc)
-		}
-	}
 	if strings.HasPrefix(loc, "/") {
-		if path.Clean(loc) != loc {
-			return fmt.Errorf("%q is not clean (want %q)", loc, path.Clean(loc))
-		}
-		return nil
+		return checkLinuxPath(loc)
 	}
-	if len(loc) >= 3 && isDriveLetter(loc[0]) && loc[1] == ':' && loc[2] == '\\' {
-		rest := loc[3:]
-		for _, elem := range strings.Split(rest, `\`) {
-			if rest == "" {
-				break
-			}
-			if elem == "" || elem == "." || elem == ".." {
-				return fmt.Errorf("%q has an empty, '.' or '..' element", loc)
-			}
-			if strings.ContainsAny(elem, `<>:"/|?*`) {
-				return fmt.Errorf("%q has a character Windows does not allow", loc)
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("%q is not absolute: want /path or X:\\path", loc)
+	return checkWindowsPath(loc)
 }
-
-func isDriveLetter(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
 
 // summary converts a stored package to its wire summary.
 func summary(p Package) api.PackageSummary {

@@ -113,5 +113,25 @@ type Store interface {
 	// PackageStates returns matching states ordered by server, then package.
 	PackageStates(ctx context.Context, f StateFilter) ([]PackageState, error)
 
+	// Policy returns the policy of a kind for a server, or the global one
+	// for server "", or an error wrapping ErrNotFound.
+	Policy(ctx context.Context, server wharf.ServerName, kind string) (PolicyRecord, error)
+	// PutPolicy stores data when the stored version is expectVersion (0:
+	// none stored yet) and returns the record with the version one higher;
+	// ErrConflict when another writer changed it first.
+	PutPolicy(ctx context.Context, server wharf.ServerName, kind, data string, expectVersion int64, at time.Time) (PolicyRecord, error)
+	// DeletePolicy removes a policy; ErrNotFound when there is none.
+	DeletePolicy(ctx context.Context, server wharf.ServerName, kind string) error
+
 	Close() error
+}
+
+// PolicyRecord is a stored policy: the global one (Server "") or a
+// server's override, as the JSON of its settings.
+type PolicyRecord struct {
+	Server    wharf.ServerName
+	Kind      string
+	Data      string
+	Version   int64
+	UpdatedAt time.Time
 }

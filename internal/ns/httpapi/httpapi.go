@@ -78,6 +78,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+p+"/agent/{name}/config", agent(s.agentConfig))
 	mux.Handle("GET "+p+"/agent/{name}/packages/{id}", agent(s.agentPackage))
 	mux.Handle("POST "+p+"/agent/{name}/package-states", agent(s.agentStates))
+	s.registerPolicies(mux)
 	mux.Handle(p+"/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("no such API route: %s %s: %w", r.Method, r.URL.Path, wharf.ErrNotFound)
 	}))
@@ -162,7 +163,7 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, wharf.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, wharf.ErrExists):
+	case errors.Is(err, wharf.ErrExists), errors.Is(err, wharf.ErrConflict):
 		return http.StatusConflict
 	case errors.Is(err, wharf.ErrInvalid):
 		return http.StatusBadRequest

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +57,7 @@ var suite = []suiteCase{
 	{"PackageStates", testPackageStates},
 	{"Times", testTimes},
 	{"ConcurrentWrites", testConcurrentWrites},
+	{"Policies", testPolicies},
 }
 
 func runSuite(t *testing.T, newStore func(t *testing.T) *sqlstore.Store) {
@@ -885,5 +887,58 @@ func TestOpenErrors(t *testing.T) {
 			s.Close()
 			t.Errorf("Open(%q, %q) succeeded, want an error", tt.dsn, tt.dataDir)
 		}
+	}
+}
+
+func testPolicies(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 11, 24, 10, 0, 0, 123456000, time.UTC)
+	if _, err := s.Policy(ctx, "", "package-server"); !errors.Is(err, wharf.ErrNotFound) {
+		t.Fatalf("missing policy: %v, want ErrNotFound", err)
+	}
+	r, err := s.PutPolicy(ctx, "", "package-server", `{"a":1}`, 0, at)
+	if err != nil || r.Version != 1 {
+		t.Fatalf("first put: %+v %v", r, err)
+	}
+	if _, err := s.PutPolicy(ctx, "", "package-server", `{"a":2}`, 0, at); !errors.Is(err, wharf.ErrConflict) {
+		t.Fatalf("second create: %v, want ErrConflict", err)
+	}
+	if _, err := s.PutPolicy(ctx, "", "package-server", `{"a":2}`, 5, at); !errors.Is(err, wharf.ErrConflict) {
+		t.Fatalf("stale version: %v, want ErrConflict", err)
+	}
+	if r, err = s.PutPolicy(ctx, "", "package-server", `{"a":3}`, 1, at.Add(time.Second)); err != nil || r.Version != 2 {
+		t.Fatalf("update: %+v %v", r, err)
+	}
+	got, err := s.Policy(ctx, "", "package-server")
+	if err != nil || got.Data != `{"a":3}` || got.Version != 2 || !got.UpdatedAt.Equal(at.Add(time.Second)) {
+		t.Fatalf("read back: %+v %v", got, err)
+	}
+	if _, err := s.PutPolicy(ctx, "ps-a", "package-server", `{"b":1}`, 0, at); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Policy(ctx, "", "package-server"); got.Data != `{"a":3}` {
+		t.Fatalf("an override changed the global policy: %+v", got)
+	}
+	if err := s.DeletePolicy(ctx, "ps-a", "package-server"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeletePolicy(ctx, "ps-a", "package-server"); !errors.Is(err, wharf.ErrNotFound) {
+		t.Fatalf("second delete: %v, want ErrNotFound", err)
+	}
+	// Racing updates from one version: exactly one wins.
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.PutPolicy(ctx, "", "package-server", fmt.Sprintf(`{"i":%d}`, i), 2, at); err == nil {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d racing updates won, want 1", wins.Load())
 	}
 }

@@ -104,6 +104,9 @@ type Server struct {
 	EnrolledAt  time.Time      `json:"enrolled_at"`
 	LastContact time.Time      `json:"last_contact,omitzero"`
 	Packages    []PackageState `json:"packages,omitempty"`
+	// LocationStatus is the latest Package Location Status event (basic
+	// inventory), when the server sent one.
+	LocationStatus *LocationStatus `json:"location_status,omitempty"`
 }
 
 // ServerList is the body of GET /servers.
@@ -151,6 +154,9 @@ type AgentConfig struct {
 	Server   string           `json:"server"`
 	Packages []PackageSummary `json:"packages"`
 	Settings AgentSettings    `json:"settings"`
+	// Tasks are server tasks waiting for the PS; it answers each with POST
+	// /agent/{name}/tasks/{id}/result.
+	Tasks []Task `json:"tasks,omitempty"`
 }
 
 // AgentSettings are the effective settings of one Package Server: its

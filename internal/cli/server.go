@@ -1,21 +1,24 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/ps"
 )
 
 func init() { register(newServerCmd) }
 
 func newServerCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "server", Short: "List and inspect Package Servers"}
-	cmd.AddCommand(newServerLsCmd(e), newServerShowCmd(e))
+	cmd.AddCommand(newServerLsCmd(e), newServerShowCmd(e), newServerRetryCmd(e), newServerCheckCmd(e))
 	return cmd
 }
 
@@ -35,9 +38,13 @@ func newServerLsCmd(e *env) *cobra.Command {
 			}
 			return e.print(api.ServerList{Servers: list}, func(w io.Writer) {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tOS\tURL\tLAST CONTACT")
+				fmt.Fprintln(tw, "NAME\tOS\tURL\tSTORAGE PATH\tRELOCATION\tLAST CONTACT")
 				for _, s := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.OS, s.URL, ago(s.LastContact))
+					path, state := "-", "-"
+					if ls := s.LocationStatus; ls != nil {
+						path, state = ls.StoragePath, strings.Join(ls.LastStatusFlags, ",")
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.OS, s.URL, path, state, ago(s.LastContact))
 				}
 				tw.Flush()
 			})
@@ -62,6 +69,9 @@ func newServerShowCmd(e *env) *cobra.Command {
 			return e.print(s, func(w io.Writer) {
 				fmt.Fprintf(w, "Name:          %s\nOS:            %s\nURL:           %s\nEnrolled:      %s\nLast contact:  %s\n",
 					s.Name, s.OS, s.URL, s.EnrolledAt.Local().Format("2006-01-02 15:04:05"), ago(s.LastContact))
+				if ls := s.LocationStatus; ls != nil {
+					printLocationStatus(w, ls)
+				}
 				if len(s.Packages) == 0 {
 					fmt.Fprintln(w, "\nNo package states reported yet.")
 					return
@@ -88,4 +98,130 @@ func ago(t time.Time) string {
 		d = 0
 	}
 	return fmt.Sprintf("%s ago (%s)", d, t.Local().Format("2006-01-02 15:04:05"))
+}
+
+// printLocationStatus prints the Package Location Status (SPEC §6.7).
+func printLocationStatus(w io.Writer, ls *api.LocationStatus) {
+	fmt.Fprintln(w, "\nPackage Location Status:")
+	fmt.Fprintf(w, "  Storage path:           %s\n", ls.StoragePath)
+	fmt.Fprintf(w, "  Volume size:            %d MB\n", ls.VolumeTotalMB)
+	fmt.Fprintf(w, "  Volume free:            %d MB\n", ls.VolumeFreeMB)
+	fmt.Fprintf(w, "  Used by this PS:        %d MB\n", ls.PSUsedMB)
+	fmt.Fprintf(w, "  Required by this PS:    %d MB\n", ls.VolumeRequiredMB)
+	fmt.Fprintf(w, "  Last attempt:           %s\n", ls.LastAttempt.Local().Format("2006-01-02 15:04:05"))
+	fmt.Fprintf(w, "  Last status:            %#x %s\n", ls.LastStatus, strings.Join(ls.LastStatusFlags, ", "))
+	fmt.Fprintf(w, "  Automatic attempts:     %d of %d\n", ls.AttemptsDone, ls.MaxAttempts)
+	if ls.Message != "" {
+		fmt.Fprintf(w, "  Message:                %s\n", ls.Message)
+	}
+	if p := ls.Progress; p != nil {
+		fmt.Fprintf(w, "  Progress:               %d of %d packages, %s of %s, ETA %s\n", p.PackagesDone, p.PackagesTotal,
+			ps.FormatSize(p.BytesDone), ps.FormatSize(p.BytesTotal), time.Duration(p.ETASeconds)*time.Second)
+	}
+	var linked []api.RelocationPackage
+	for _, p := range ls.Packages {
+		if p.State != api.RelocationMoved {
+			linked = append(linked, p)
+		}
+	}
+	if len(linked) > 0 {
+		fmt.Fprintln(w, "  Packages not at the target:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, p := range linked {
+			fmt.Fprintf(tw, "    %s\t%s\t%s\n", p.PackageID, p.State, p.Reason)
+		}
+		tw.Flush()
+	}
+}
+
+func newServerRetryCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "retry-relocation NAME",
+		Short: "Ask a Package Server to retry its relocation now (a manual retry)",
+		Long: `Queue a retry-relocation server task. The Package Server picks it up at
+once through its configuration long-poll. A manual retry does not count
+towards the maximum of automatic retries.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			t, err := c.CreateTask(e.ctx, args[0], api.TaskRequest{Type: api.TaskRetryRelocation})
+			if err != nil {
+				return err
+			}
+			return e.print(t, func(w io.Writer) {
+				fmt.Fprintf(w, "Retry of the relocation queued for %s (task %s)\n", t.Server, t.ID)
+			})
+		},
+	}
+}
+
+func newServerCheckCmd(e *env) *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "check-location NAME PATH",
+		Short: "Ask a Package Server to evaluate a storage path, moving nothing",
+		Long: `Ask the Package Server to check PATH as a relocation target: every
+prerequisite with its verdict, MiB needed against MiB free, the longest
+resulting path against the limit, how many packages would move by rename and
+by copy, and an estimate of the time. Nothing moves.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			t, err := c.CreateTask(e.ctx, args[0], api.TaskRequest{Type: api.TaskCheckLocation, Path: args[1]})
+			if err != nil {
+				return err
+			}
+			deadline := time.Now().Add(timeout)
+			for t.DoneAt.IsZero() {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("%s did not answer within %s; is it running? (task %s)", args[0], timeout, t.ID)
+				}
+				select {
+				case <-e.ctx.Done():
+					return e.ctx.Err()
+				case <-time.After(250 * time.Millisecond):
+				}
+				if t, err = c.Task(e.ctx, args[0], t.ID); err != nil {
+					return err
+				}
+			}
+			if t.Error != "" {
+				return fmt.Errorf("%s could not check %s: %s", args[0], args[1], t.Error)
+			}
+			if t.Plan == nil {
+				return errors.New("the package server answered without a plan")
+			}
+			return e.print(t.Plan, func(w io.Writer) { printPlan(w, t.Plan) })
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait for the Package Server's answer")
+	return cmd
+}
+
+// printPlan prints a relocation plan (SPEC §6.5).
+func printPlan(w io.Writer, p *api.LocationPlan) {
+	verdict := "can relocate"
+	if p.Status != 0 {
+		verdict = "cannot relocate: " + strings.Join(p.StatusFlags, ", ")
+	}
+	fmt.Fprintf(w, "Target %s: %s\n", p.Path, verdict)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, pr := range p.Prerequisites {
+		mark := "ok"
+		if !pr.OK {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", mark, pr.Name, pr.Detail)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "Space:        %d MiB needed, %d MiB free\n", p.NeededMB, p.FreeMB)
+	fmt.Fprintf(w, "Longest path: %d of %d\n", p.LongestPath, p.PathLimit)
+	fmt.Fprintf(w, "Packages:     %d by rename, %d by copy (%s)\n", p.RenamePackages, p.CopyPackages, ps.FormatSize(p.CopyBytes))
+	fmt.Fprintf(w, "Estimate:     %s\n", time.Duration(p.EstimateSeconds)*time.Second)
 }

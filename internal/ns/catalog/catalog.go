@@ -335,7 +335,11 @@ func (c *Catalog) ListServers(ctx context.Context) ([]api.Server, error) {
 	}
 	out := make([]api.Server, 0, len(list))
 	for _, s := range list {
-		out = append(out, wireServer(s))
+		w := wireServer(s)
+		if w.LocationStatus, err = c.latestLocation(ctx, s.Name); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
 	}
 	return out, nil
 }
@@ -351,6 +355,9 @@ func (c *Catalog) Server(ctx context.Context, name string) (api.Server, error) {
 		return api.Server{}, err
 	}
 	out := wireServer(s)
+	if out.LocationStatus, err = c.latestLocation(ctx, n); err != nil {
+		return api.Server{}, err
+	}
 	states, err := c.store.PackageStates(ctx, StateFilter{Server: n})
 	if err != nil {
 		return api.Server{}, err
@@ -382,6 +389,9 @@ func (c *Catalog) AgentConfig(ctx context.Context, s Server) (api.AgentConfig, s
 	}
 	for _, p := range list {
 		cfg.Packages = append(cfg.Packages, summary(p))
+	}
+	if cfg.Tasks, err = c.pendingTasks(ctx, s.Name); err != nil {
+		return api.AgentConfig{}, "", err
 	}
 	data, err := json.Marshal(cfg)
 	if err != nil {

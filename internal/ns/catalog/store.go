@@ -123,7 +123,63 @@ type Store interface {
 	// DeletePolicy removes a policy; ErrNotFound when there is none.
 	DeletePolicy(ctx context.Context, server wharf.ServerName, kind string) error
 
+	// PutLocationEvent stores a Package Location Status event (JSON) as the
+	// server's latest; with history it is also appended to the history.
+	PutLocationEvent(ctx context.Context, server wharf.ServerName, at time.Time, data string, history bool) error
+	// LatestLocationEvent returns the latest event, or ErrNotFound.
+	LatestLocationEvent(ctx context.Context, server wharf.ServerName) (LocationEvent, error)
+	// LocationHistory returns up to limit events of the history, newest
+	// first.
+	LocationHistory(ctx context.Context, server wharf.ServerName, limit int) ([]LocationEvent, error)
+
+	// CreateAlert stores a new alert.
+	CreateAlert(ctx context.Context, a Alert) error
+	// ListAlerts returns up to limit alerts, newest first; only unread ones
+	// when unreadOnly.
+	ListAlerts(ctx context.Context, unreadOnly bool, limit int) ([]Alert, error)
+	// MarkAlertRead marks an alert read at the given time (once; later
+	// calls keep the first time); ErrNotFound for an unknown id.
+	MarkAlertRead(ctx context.Context, id string, at time.Time) error
+
+	// CreateTask stores a new server task.
+	CreateTask(ctx context.Context, t Task) error
+	// PendingTasks returns the server's tasks not done yet, oldest first.
+	PendingTasks(ctx context.Context, server wharf.ServerName) ([]Task, error)
+	// Task returns one task of the server, or ErrNotFound.
+	Task(ctx context.Context, server wharf.ServerName, id string) (Task, error)
+	// CompleteTask records the result of a pending task; ErrNotFound when
+	// the server has no such pending task.
+	CompleteTask(ctx context.Context, server wharf.ServerName, id, result string, at time.Time) error
+
 	Close() error
+}
+
+// LocationEvent is a stored Package Location Status event.
+type LocationEvent struct {
+	Server     wharf.ServerName
+	ReceivedAt time.Time
+	Data       string // JSON of api.LocationStatus
+}
+
+// Alert is a stored alert.
+type Alert struct {
+	ID        string
+	Server    wharf.ServerName
+	Level     string
+	Message   string
+	CreatedAt time.Time
+	ReadAt    time.Time // zero while unread
+}
+
+// Task is a stored server task.
+type Task struct {
+	ID        string
+	Server    wharf.ServerName
+	Type      string
+	Args      string // JSON of the task's arguments
+	CreatedAt time.Time
+	DoneAt    time.Time // zero while pending
+	Result    string    // JSON of api.TaskResult once done
 }
 
 // PolicyRecord is a stored policy: the global one (Server "") or a

@@ -79,6 +79,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+p+"/agent/{name}/packages/{id}", agent(s.agentPackage))
 	mux.Handle("POST "+p+"/agent/{name}/package-states", agent(s.agentStates))
 	s.registerPolicies(mux)
+	s.registerLocations(mux)
 	mux.Handle(p+"/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("no such API route: %s %s: %w", r.Method, r.URL.Path, wharf.ErrNotFound)
 	}))

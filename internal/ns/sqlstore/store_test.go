@@ -58,6 +58,7 @@ var suite = []suiteCase{
 	{"Times", testTimes},
 	{"ConcurrentWrites", testConcurrentWrites},
 	{"Policies", testPolicies},
+	{"LocationsAlertsTasks", testLocationsAlertsTasks},
 }
 
 func runSuite(t *testing.T, newStore func(t *testing.T) *sqlstore.Store) {
@@ -940,5 +941,73 @@ func testPolicies(t *testing.T, s *sqlstore.Store) {
 	wg.Wait()
 	if wins.Load() != 1 {
 		t.Fatalf("%d racing updates won, want 1", wins.Load())
+	}
+}
+
+func testLocationsAlertsTasks(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	if _, err := s.LatestLocationEvent(ctx, "ps-a"); !errors.Is(err, wharf.ErrNotFound) {
+		t.Fatalf("latest of nothing: %v", err)
+	}
+	for i, hist := range []bool{true, false, true} {
+		if err := s.PutLocationEvent(ctx, "ps-a", t0.Add(time.Duration(i)*time.Second), fmt.Sprintf(`{"n":%d}`, i), hist); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e, err := s.LatestLocationEvent(ctx, "ps-a"); err != nil || e.Data != `{"n":2}` || !e.ReceivedAt.Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("latest: %+v %v", e, err)
+	}
+	h, err := s.LocationHistory(ctx, "ps-a", 10)
+	if err != nil || len(h) != 2 || h[0].Data != `{"n":2}` || h[1].Data != `{"n":0}` {
+		t.Fatalf("history: %+v %v", h, err)
+	}
+	if h, _ := s.LocationHistory(ctx, "ps-a", 1); len(h) != 1 {
+		t.Fatalf("history limit: %d", len(h))
+	}
+	if h, _ := s.LocationHistory(ctx, "ps-b", 10); len(h) != 0 {
+		t.Fatalf("history of another server: %d", len(h))
+	}
+
+	for i, id := range []string{"a1", "a2"} {
+		if err := s.CreateAlert(ctx, catalog.Alert{ID: id, Server: "ps-a", Level: "info", Message: "m" + id, CreatedAt: t0.Add(time.Duration(i) * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.MarkAlertRead(ctx, "a1", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkAlertRead(ctx, "nope", t0); !errors.Is(err, wharf.ErrNotFound) {
+		t.Fatalf("mark unknown alert: %v", err)
+	}
+	all, _ := s.ListAlerts(ctx, false, 10)
+	unread, _ := s.ListAlerts(ctx, true, 10)
+	if len(all) != 2 || all[0].ID != "a2" || !all[1].ReadAt.Equal(t0) || len(unread) != 1 || unread[0].ID != "a2" {
+		t.Fatalf("alerts: all %+v unread %+v", all, unread)
+	}
+
+	for i, id := range []string{"t1", "t2"} {
+		if err := s.CreateTask(ctx, catalog.Task{ID: id, Server: "ps-a", Type: "retry-relocation", Args: "{}", CreatedAt: t0.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CompleteTask(ctx, "ps-b", "t1", `{}`, t0); !errors.Is(err, wharf.ErrNotFound) {
+		t.Fatalf("another server completing t1: %v", err)
+	}
+	if err := s.CompleteTask(ctx, "ps-a", "t1", `{"error":"x"}`, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompleteTask(ctx, "ps-a", "t1", `{}`, t0); !errors.Is(err, wharf.ErrNotFound) {
+		t.Fatalf("completing twice: %v", err)
+	}
+	p, err := s.PendingTasks(ctx, "ps-a")
+	if err != nil || len(p) != 1 || p[0].ID != "t2" {
+		t.Fatalf("pending: %+v %v", p, err)
+	}
+	if tk, err := s.Task(ctx, "ps-a", "t1"); err != nil || tk.Result != `{"error":"x"}` || !tk.DoneAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("task t1: %+v %v", tk, err)
+	}
+	if _, err := s.Task(ctx, "ps-b", "t1"); !errors.Is(err, wharf.ErrNotFound) {
+		t.Fatalf("task of another server: %v", err)
 	}
 }

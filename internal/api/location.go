@@ -1,0 +1,143 @@
+package api
+
+import "time"
+
+// LocationStatus is the Package Location Status event (SPEC §6.7) a Package
+// Server sends on every relocation attempt, automatic or manual, including
+// one refused by a prerequisite, and while an attempt runs (with Progress).
+// The first block of fields is the article's; the rest is Wharf's own.
+type LocationStatus struct {
+	StoragePath      string    `json:"storage_path"`
+	VolumeTotalMB    int64     `json:"volume_total_mb"`
+	VolumeFreeMB     int64     `json:"volume_free_mb"`
+	PSUsedMB         int64     `json:"ps_used_mb"`
+	LastAttempt      time.Time `json:"last_attempt"`
+	LastStatus       uint32    `json:"last_status"`
+	LastStatusFlags  []string  `json:"last_status_flags"`
+	VolumeRequiredMB int64     `json:"volume_required_mb"`
+	AttemptsDone     int       `json:"attempts_done"`
+	MaxAttempts      int       `json:"max_attempts"`
+
+	// Message is the attempt's outcome in words, such as "Some of the
+	// files have not been moved to the new location.".
+	Message string `json:"message,omitempty"`
+	// Prerequisites are the verdicts of the checks (SPEC §6.1).
+	Prerequisites []Prerequisite `json:"prerequisites,omitempty"`
+	// Packages is the relocation state of each package (SPEC §6.6).
+	Packages []RelocationPackage `json:"packages,omitempty"`
+	// Progress is set while the attempt runs.
+	Progress *RelocationProgress `json:"progress,omitempty"`
+	// ReceivedAt is set by the NS when it stores the event.
+	ReceivedAt time.Time `json:"received_at,omitzero"`
+}
+
+// Prerequisite is the verdict of one relocation prerequisite.
+type Prerequisite struct {
+	Name   string `json:"name"` // the status flag it sets when it fails, e.g. "insufficient-space"
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Relocation states of one package.
+const (
+	RelocationMoved   = "moved"
+	RelocationLinked  = "linked"
+	RelocationPending = "pending"
+	RelocationFailed  = "failed"
+)
+
+// RelocationPackage is one package's relocation state.
+type RelocationPackage struct {
+	PackageID string `json:"package_id"`
+	State     string `json:"state"`
+	Reason    string `json:"reason,omitempty"`
+	Path      string `json:"path,omitempty"`
+}
+
+// RelocationProgress tells how far a running attempt is.
+type RelocationProgress struct {
+	BytesDone     int64     `json:"bytes_done"`
+	BytesTotal    int64     `json:"bytes_total"`
+	PackagesDone  int       `json:"packages_done"`
+	PackagesTotal int       `json:"packages_total"`
+	StartedAt     time.Time `json:"started_at"`
+	ETASeconds    int64     `json:"eta_seconds"`
+}
+
+// LocationHistory is the body of GET /servers/{name}/location-history:
+// the events of a server, newest first.
+type LocationHistory struct {
+	Events []LocationStatus `json:"events"`
+}
+
+// Alert levels.
+const (
+	AlertInfo    = "info"
+	AlertWarning = "warning"
+)
+
+// Alert is something an administrator should see: a relocation that
+// succeeded, one that left packages behind links, retries exhausted.
+type Alert struct {
+	ID        string    `json:"id"`
+	Server    string    `json:"server,omitempty"`
+	Level     string    `json:"level"`
+	Message   string    `json:"message"`
+	CreatedAt time.Time `json:"created_at"`
+	ReadAt    time.Time `json:"read_at,omitzero"`
+}
+
+// AlertList is the body of GET /alerts.
+type AlertList struct {
+	Alerts []Alert `json:"alerts"`
+}
+
+// Server task types: work the NS asks a Package Server to do on its next
+// poll.
+const (
+	TaskRetryRelocation = "retry-relocation"
+	TaskCheckLocation   = "check-location"
+)
+
+// TaskRequest is the body of POST /servers/{name}/tasks.
+type TaskRequest struct {
+	Type string `json:"type"`
+	Path string `json:"path,omitempty"` // check-location: the path to evaluate
+}
+
+// Task is a server task and, once the PS answered, its result.
+type Task struct {
+	ID        string    `json:"id"`
+	Server    string    `json:"server"`
+	Type      string    `json:"type"`
+	Path      string    `json:"path,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	DoneAt    time.Time `json:"done_at,omitzero"`
+	// Error is set when the PS could not do the task.
+	Error string `json:"error,omitempty"`
+	// Plan is the answer to check-location.
+	Plan *LocationPlan `json:"plan,omitempty"`
+}
+
+// TaskResult is the body of POST /agent/{name}/tasks/{id}/result.
+type TaskResult struct {
+	Error string        `json:"error,omitempty"`
+	Plan  *LocationPlan `json:"plan,omitempty"`
+}
+
+// LocationPlan is a PS's evaluation of a target path (SPEC §6.5), moving
+// nothing.
+type LocationPlan struct {
+	Path            string         `json:"path"`
+	Status          uint32         `json:"status"` // the prerequisite bits that would be set
+	StatusFlags     []string       `json:"status_flags"`
+	Prerequisites   []Prerequisite `json:"prerequisites"`
+	NeededMB        int64          `json:"needed_mb"`
+	FreeMB          int64          `json:"free_mb"`
+	LongestPath     int            `json:"longest_path"`
+	PathLimit       int            `json:"path_limit"`
+	RenamePackages  int            `json:"rename_packages"`
+	CopyPackages    int            `json:"copy_packages"`
+	CopyBytes       int64          `json:"copy_bytes"`
+	EstimateSeconds int64          `json:"estimate_seconds"`
+}

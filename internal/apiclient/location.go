@@ -1,0 +1,62 @@
+package apiclient
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/wharf-project/wharf/internal/api"
+)
+
+// PostLocationStatus sends a Package Location Status event (agent route).
+func (c *Client) PostLocationStatus(ctx context.Context, server string, ev api.LocationStatus) error {
+	return c.call(ctx, http.MethodPost, "/agent/"+url.PathEscape(server)+"/events", ev, nil)
+}
+
+// CompleteTask answers a server task (agent route).
+func (c *Client) CompleteTask(ctx context.Context, server, id string, res api.TaskResult) error {
+	return c.call(ctx, http.MethodPost, "/agent/"+url.PathEscape(server)+"/tasks/"+url.PathEscape(id)+"/result", res, nil)
+}
+
+// LocationHistory returns a server's relocation attempts, newest first;
+// limit 0 means the NS's maximum.
+func (c *Client) LocationHistory(ctx context.Context, server string, limit int) (api.LocationHistory, error) {
+	path := "/servers/" + url.PathEscape(server) + "/location-history"
+	if limit > 0 {
+		path += "?limit=" + strconv.Itoa(limit)
+	}
+	var out api.LocationHistory
+	err := c.call(ctx, http.MethodGet, path, nil, &out)
+	return out, err
+}
+
+// CreateTask queues a server task.
+func (c *Client) CreateTask(ctx context.Context, server string, req api.TaskRequest) (api.Task, error) {
+	var out api.Task
+	err := c.call(ctx, http.MethodPost, "/servers/"+url.PathEscape(server)+"/tasks", req, &out)
+	return out, err
+}
+
+// Task returns a server task and its result once done.
+func (c *Client) Task(ctx context.Context, server, id string) (api.Task, error) {
+	var out api.Task
+	err := c.call(ctx, http.MethodGet, "/servers/"+url.PathEscape(server)+"/tasks/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// Alerts lists alerts, newest first.
+func (c *Client) Alerts(ctx context.Context, unreadOnly bool) ([]api.Alert, error) {
+	path := "/alerts"
+	if unreadOnly {
+		path += "?unread=true"
+	}
+	var out api.AlertList
+	err := c.call(ctx, http.MethodGet, path, nil, &out)
+	return out.Alerts, err
+}
+
+// MarkAlertRead marks an alert read.
+func (c *Client) MarkAlertRead(ctx context.Context, id string) error {
+	return c.call(ctx, http.MethodPost, "/alerts/"+url.PathEscape(id)+"/read", struct{}{}, nil)
+}

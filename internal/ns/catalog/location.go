@@ -1,0 +1,270 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/wharf"
+)
+
+// Limits on what a PS reports and what the NS keeps.
+const (
+	MaxEventPackages  = 200_000
+	MaxHistory        = 1000
+	DefaultAlertLimit = 200
+)
+
+// Relocation status bits the NS acts on (SPEC §6.3).
+const (
+	statusSuccess          = 0x001
+	statusSomeNotMoved     = 0x002
+	statusInProgress       = 0x004
+	statusPrerequisites    = 0x1f8 // not-fixed-media .. invalid-target
+	statusRetriesExhausted = 0x200
+	statusAllBits          = 0xfff
+)
+
+// statusFlagNames names the status bits, bit 0 first (SPEC §6.3).
+var statusFlagNames = []string{"success", "some-not-moved", "in-progress", "not-fixed-media",
+	"unsupported-filesystem", "insufficient-space", "known-folder", "path-too-long", "invalid-target",
+	"retries-exhausted", "manual", "consolidated"}
+
+func statusNames(bits uint32) []string {
+	out := []string{}
+	for i, n := range statusFlagNames {
+		if bits&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ReportLocation stores a Package Location Status event from a server. An
+// event without Progress ends an attempt: it goes to the history and may
+// raise an alert. The NS computes the flag names from the bits itself.
+func (c *Catalog) ReportLocation(ctx context.Context, s Server, ev api.LocationStatus) error {
+	switch {
+	case ev.LastStatus&^statusAllBits != 0:
+		return wharf.Errorf(wharf.ErrInvalid, "last_status: unknown bits %#x", ev.LastStatus&^statusAllBits)
+	case ev.VolumeTotalMB < 0 || ev.VolumeFreeMB < 0 || ev.PSUsedMB < 0 || ev.VolumeRequiredMB < 0:
+		return wharf.Errorf(wharf.ErrInvalid, "sizes must not be negative")
+	case ev.AttemptsDone < 0 || ev.MaxAttempts < 0:
+		return wharf.Errorf(wharf.ErrInvalid, "attempts must not be negative")
+	case len(ev.StoragePath) > maxWindowsPath || len(ev.Message) > 4096:
+		return wharf.Errorf(wharf.ErrInvalid, "storage_path or message too long")
+	case len(ev.Packages) > MaxEventPackages:
+		return wharf.Errorf(wharf.ErrInvalid, "packages: %d, at most %d", len(ev.Packages), MaxEventPackages)
+	case ev.LastAttempt.IsZero():
+		return wharf.Errorf(wharf.ErrInvalid, "last_attempt: not set")
+	}
+	now := c.now().UTC().Truncate(time.Microsecond)
+	ev.LastStatusFlags = statusNames(ev.LastStatus)
+	ev.ReceivedAt = now
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	done := ev.Progress == nil && ev.LastStatus&statusInProgress == 0
+	if err := c.store.PutLocationEvent(ctx, s.Name, now, string(data), done); err != nil {
+		return err
+	}
+	if done {
+		if a, ok := alertFor(s.Name, ev); ok {
+			a.ID, a.CreatedAt = string(wharf.NewPackageID()), now
+			if err := c.store.CreateAlert(ctx, a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// alertFor decides whether an ended attempt deserves an alert.
+func alertFor(server wharf.ServerName, ev api.LocationStatus) (Alert, bool) {
+	a := Alert{Server: server, Level: api.AlertWarning}
+	switch {
+	case ev.LastStatus&statusRetriesExhausted != 0:
+		a.Message = fmt.Sprintf("%s: automatic relocation retries to %s are exhausted (%d of %d); some packages stay behind links",
+			server, ev.StoragePath, ev.AttemptsDone, ev.MaxAttempts)
+	case ev.LastStatus&statusSomeNotMoved != 0:
+		a.Message = fmt.Sprintf("%s: Some of the files have not been moved to the new location %s.", server, ev.StoragePath)
+	case ev.LastStatus&statusPrerequisites != 0:
+		a.Message = fmt.Sprintf("%s: relocation to %s refused: %s", server, ev.StoragePath,
+			strings.Join(statusNames(ev.LastStatus&statusPrerequisites), ", "))
+	case ev.LastStatus&statusSuccess != 0:
+		a.Level = api.AlertInfo
+		a.Message = fmt.Sprintf("%s: all packages are at the new location %s", server, ev.StoragePath)
+	default:
+		return a, false
+	}
+	return a, true
+}
+
+// latestLocation returns the server's latest event, or nil.
+func (c *Catalog) latestLocation(ctx context.Context, name wharf.ServerName) (*api.LocationStatus, error) {
+	e, err := c.store.LatestLocationEvent(ctx, name)
+	if errors.Is(err, wharf.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ev api.LocationStatus
+	if err := json.Unmarshal([]byte(e.Data), &ev); err != nil {
+		return nil, fmt.Errorf("location status of %s in store is corrupt: %w", name, err)
+	}
+	return &ev, nil
+}
+
+// LocationHistory returns a server's ended attempts, newest first.
+func (c *Catalog) LocationHistory(ctx context.Context, name string, limit int) (api.LocationHistory, error) {
+	n, err := c.serverForPolicy(ctx, name)
+	if err != nil || n == "" {
+		return api.LocationHistory{}, fmt.Errorf("server %q: %w", name, wharf.ErrNotFound)
+	}
+	if limit <= 0 || limit > MaxHistory {
+		limit = MaxHistory
+	}
+	list, err := c.store.LocationHistory(ctx, n, limit)
+	if err != nil {
+		return api.LocationHistory{}, err
+	}
+	out := api.LocationHistory{Events: make([]api.LocationStatus, 0, len(list))}
+	for _, e := range list {
+		var ev api.LocationStatus
+		if err := json.Unmarshal([]byte(e.Data), &ev); err != nil {
+			return out, fmt.Errorf("location history of %s in store is corrupt: %w", n, err)
+		}
+		out.Events = append(out.Events, ev)
+	}
+	return out, nil
+}
+
+// Alerts lists alerts, newest first.
+func (c *Catalog) Alerts(ctx context.Context, unreadOnly bool) (api.AlertList, error) {
+	list, err := c.store.ListAlerts(ctx, unreadOnly, DefaultAlertLimit)
+	if err != nil {
+		return api.AlertList{}, err
+	}
+	out := api.AlertList{Alerts: make([]api.Alert, 0, len(list))}
+	for _, a := range list {
+		out.Alerts = append(out.Alerts, api.Alert{ID: a.ID, Server: string(a.Server), Level: a.Level,
+			Message: a.Message, CreatedAt: a.CreatedAt, ReadAt: a.ReadAt})
+	}
+	return out, nil
+}
+
+// MarkAlertRead marks an alert read.
+func (c *Catalog) MarkAlertRead(ctx context.Context, id string) error {
+	if _, err := wharf.ParsePackageID(id); err != nil {
+		return fmt.Errorf("alert %q: %w", id, wharf.ErrNotFound)
+	}
+	return c.store.MarkAlertRead(ctx, id, c.now().UTC())
+}
+
+// ---- server tasks
+
+// CreateTask queues a task for a server; the server gets it with its next
+// config (its long poll wakes at once).
+func (c *Catalog) CreateTask(ctx context.Context, name string, req api.TaskRequest) (api.Task, error) {
+	n, err := c.serverForPolicy(ctx, name)
+	if err != nil || n == "" {
+		return api.Task{}, fmt.Errorf("server %q: %w", name, wharf.ErrNotFound)
+	}
+	s, err := c.store.Server(ctx, n)
+	if err != nil {
+		return api.Task{}, err
+	}
+	switch req.Type {
+	case api.TaskRetryRelocation:
+		if req.Path != "" {
+			return api.Task{}, wharf.Errorf(wharf.ErrInvalid, "path: a retry-relocation task takes no path")
+		}
+	case api.TaskCheckLocation:
+		check := checkLinuxPath
+		if s.OS == "windows" {
+			check = checkWindowsPath
+		}
+		if err := check(req.Path); err != nil {
+			return api.Task{}, wharf.Errorf(wharf.ErrInvalid, "path: %v", err)
+		}
+	default:
+		return api.Task{}, wharf.Errorf(wharf.ErrInvalid, "type %q: want %s or %s", req.Type, api.TaskRetryRelocation, api.TaskCheckLocation)
+	}
+	args, _ := json.Marshal(req)
+	t := Task{ID: string(wharf.NewPackageID()), Server: n, Type: req.Type, Args: string(args),
+		CreatedAt: c.now().UTC().Truncate(time.Microsecond)}
+	if err := c.store.CreateTask(ctx, t); err != nil {
+		return api.Task{}, err
+	}
+	c.notify.Notify()
+	return wireTask(t)
+}
+
+// TaskStatus returns a task with its result once the server answered.
+func (c *Catalog) TaskStatus(ctx context.Context, name, id string) (api.Task, error) {
+	n, err := wharf.ParseServerName(name)
+	if err != nil {
+		return api.Task{}, fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
+	}
+	t, err := c.store.Task(ctx, n, id)
+	if err != nil {
+		return api.Task{}, err
+	}
+	return wireTask(t)
+}
+
+// CompleteTask records a server's answer to one of its tasks.
+func (c *Catalog) CompleteTask(ctx context.Context, s Server, id string, res api.TaskResult) error {
+	if len(res.Error) > 4096 {
+		return wharf.Errorf(wharf.ErrInvalid, "error: longer than 4096 bytes")
+	}
+	data, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	if err := c.store.CompleteTask(ctx, s.Name, id, string(data), c.now().UTC()); err != nil {
+		return err
+	}
+	c.notify.Notify()
+	return nil
+}
+
+func wireTask(t Task) (api.Task, error) {
+	out := api.Task{ID: t.ID, Server: string(t.Server), Type: t.Type, CreatedAt: t.CreatedAt, DoneAt: t.DoneAt}
+	var req api.TaskRequest
+	if err := json.Unmarshal([]byte(t.Args), &req); err != nil {
+		return out, fmt.Errorf("task %s in store is corrupt: %w", t.ID, err)
+	}
+	out.Path = req.Path
+	if t.Result != "" {
+		var res api.TaskResult
+		if err := json.Unmarshal([]byte(t.Result), &res); err != nil {
+			return out, fmt.Errorf("task %s result in store is corrupt: %w", t.ID, err)
+		}
+		out.Error, out.Plan = res.Error, res.Plan
+	}
+	return out, nil
+}
+
+// pendingTasks lists a server's tasks for its config.
+func (c *Catalog) pendingTasks(ctx context.Context, name wharf.ServerName) ([]api.Task, error) {
+	list, err := c.store.PendingTasks(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var out []api.Task
+	for _, t := range list {
+		w, err := wireTask(t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}

@@ -436,15 +436,15 @@ func (s *Store) Resolve(id, rel string) (Resolved, error) {
 	e, ok := s.pkgs[id]
 	switch {
 	case !ok:
-		return Resolved{}, fmt.Errorf("package %s: %w", id, wharf.ErrNotFound)
+		return Resolved{}, wharf.Errorf(wharf.ErrNotFound, "package %s is not on this server", id)
 	case e.pkg.State != api.StateReady:
-		return Resolved{}, fmt.Errorf("package %s is %s: %w", id, e.pkg.State, wharf.ErrNotFound)
+		return Resolved{}, wharf.Errorf(wharf.ErrNotFound, "package %s is not ready on this server (%s)", id, e.pkg.State)
 	case s.unavailable[e.pkg.Root] != "":
-		return Resolved{}, fmt.Errorf("package %s is unavailable: %s: %w", id, s.unavailable[e.pkg.Root], wharf.ErrNotFound)
+		return Resolved{}, wharf.Errorf(wharf.ErrNotFound, "package %s is unavailable on this server", id)
 	}
 	f, ok := e.files[rel]
 	if !ok {
-		return Resolved{}, fmt.Errorf("package %s has no file %q: %w", id, rel, wharf.ErrNotFound)
+		return Resolved{}, wharf.Errorf(wharf.ErrNotFound, "package %s has no file %q", id, rel)
 	}
 	return Resolved{Dir: e.pkg.Path, Signed: e.pkg.Signed, File: f}, nil
 }
@@ -457,11 +457,11 @@ func (s *Store) ResolvePackage(id string) (signed bool, err error) {
 	e, ok := s.pkgs[id]
 	switch {
 	case !ok:
-		return false, fmt.Errorf("package %s: %w", id, wharf.ErrNotFound)
+		return false, wharf.Errorf(wharf.ErrNotFound, "package %s is not on this server", id)
 	case e.pkg.State != api.StateReady:
-		return false, fmt.Errorf("package %s is %s: %w", id, e.pkg.State, wharf.ErrNotFound)
+		return false, wharf.Errorf(wharf.ErrNotFound, "package %s is not ready on this server (%s)", id, e.pkg.State)
 	case s.unavailable[e.pkg.Root] != "":
-		return false, fmt.Errorf("package %s is unavailable: %w", id, wharf.ErrNotFound)
+		return false, wharf.Errorf(wharf.ErrNotFound, "package %s is unavailable on this server", id)
 	}
 	return e.pkg.Signed, nil
 }

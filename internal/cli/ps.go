@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wharf-project/wharf/internal/ps"
+	"github.com/wharf-project/wharf/internal/ps/admin"
+)
+
+func init() { register(newPSCmd) }
+
+func newPSCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "ps", Short: "Run and inspect a Package Server"}
+	cmd.AddCommand(newPSServeCmd(e), newPSStatusCmd(e), newPSUpdateConfigCmd(e))
+	return cmd
+}
+
+func newPSServeCmd(e *env) *cobra.Command {
+	var (
+		enroll, installDir, addr, name, configPath, url, tlsCert, tlsKey string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve --ns URL --enroll TOKEN --install-dir DIR --addr HOST:PORT [--name NAME] [--config FILE]",
+		Short: "Run a Package Server",
+		Long: `Run a Package Server until interrupted: download the packages the
+Notification Server assigns to it, keep them under the install dir, and serve
+them to clients at /packages/{package id}/{path} over HTTP, or HTTPS with
+--tls-cert and --tls-key.
+
+The first start enrolls with the one-time token of --enroll (from
+` + "`wharf ns enroll-token`" + `) under --name (default: the host name) and keeps the
+credential in DIR/credential.json (mode 0600); later starts reuse it, so
+--enroll is only needed once. Clients are told to download from --url
+(default http(s)://HOST:PORT of --addr).
+
+Settings may come from the TOML file of --config; flags override it:
+
+  ns = "http://ns:8080"        # also: name, addr, url, install_dir, tls_cert, tls_key
+  [storage]
+  reserve = "5%"               # or a size: "2GiB"
+  volumes = ["/data1"]         # the only volumes rotation may use (Linux)
+  [relocation]
+  max_attempts = 3
+  interval = "15m"
+  bandwidth = "200MB/s"
+
+The local admin endpoint is DIR/admin.sock: see ` + "`wharf ps status`" + ` and
+` + "`wharf ps update-config`" + `.`,
+		Example: `  wharf ps serve --ns http://ns:8080 --enroll 7f3c... --install-dir /opt/wharf --addr :8081
+  wharf ps serve --install-dir /opt/wharf --addr :8081    # later starts`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := ps.DefaultConfig()
+			if configPath != "" {
+				if err := cfg.LoadFile(configPath); err != nil {
+					return err
+				}
+			}
+			if e.ns != "" {
+				cfg.NS = e.ns
+			}
+			fl := cmd.Flags()
+			for flag, dst := range map[string]*string{
+				"install-dir": &cfg.InstallDir, "addr": &cfg.Addr, "name": &cfg.Name, "url": &cfg.URL,
+				"tls-cert": &cfg.TLSCert, "tls-key": &cfg.TLSKey, "enroll": &cfg.EnrollToken,
+			} {
+				if fl.Changed(flag) {
+					v, _ := fl.GetString(flag)
+					*dst = v
+				}
+			}
+			d, err := ps.New(cfg, e.logger())
+			if err != nil {
+				return usageError{err}
+			}
+			return d.Serve(e.ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&enroll, "enroll", "", "one-time enrollment token (first start only)")
+	f.StringVar(&installDir, "install-dir", ps.DefaultInstallDir(), "install dir: credential, state, admin socket, Package Delivery")
+	f.StringVar(&addr, "addr", ps.DefaultAddr, "listen address HOST:PORT for package downloads")
+	f.StringVar(&name, "name", "", "server name to enroll under (default: the host name)")
+	f.StringVar(&configPath, "config", "", "TOML configuration file")
+	f.StringVar(&url, "url", "", "base URL clients download from (default from --addr)")
+	f.StringVar(&tlsCert, "tls-cert", "", "certificate file (PEM): serve HTTPS")
+	f.StringVar(&tlsKey, "tls-key", "", "private key file (PEM) of --tls-cert")
+	return cmd
+}
+
+func newPSStatusCmd(e *env) *cobra.Command {
+	var installDir string
+	cmd := &cobra.Command{
+		Use:   "status [--install-dir DIR] [--json]",
+		Short: "Show the local Package Server's storage path and packages",
+		Long: `Ask the Package Server running on this machine (through DIR/admin.sock)
+for its name, Notification Server, storage path and packages with their state.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			st, err := admin.NewClient(admin.SocketPath(installDir)).Status(e.ctx)
+			if err != nil {
+				return err
+			}
+			return e.print(st, func(w io.Writer) { printPSStatus(w, st) })
+		},
+	}
+	cmd.Flags().StringVar(&installDir, "install-dir", ps.DefaultInstallDir(), "install dir of the Package Server")
+	return cmd
+}
+
+func printPSStatus(w io.Writer, st admin.Status) {
+	fmt.Fprintf(w, "Name:          %s\n", st.Name)
+	fmt.Fprintf(w, "NS:            %s\n", st.NSURL)
+	fmt.Fprintf(w, "URL:           %s\n", st.URL)
+	fmt.Fprintf(w, "Storage path:  %s\n", st.StoragePath)
+	counts := map[string]int{}
+	for _, p := range st.Packages {
+		counts[p.State]++
+	}
+	var parts []string
+	for _, s := range []string{"ready", "downloading", "failed", "unavailable"} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	fmt.Fprintf(w, "Packages:      %d", len(st.Packages))
+	if len(parts) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w)
+	if len(st.Packages) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tVERSION\tSTATE\tSIZE\tPATH")
+	for _, p := range st.Packages {
+		state := p.State
+		if p.Reason != "" {
+			state += ": " + p.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Version, state, ps.FormatSize(p.Size), p.Path)
+	}
+	tw.Flush()
+}
+
+func newPSUpdateConfigCmd(e *env) *cobra.Command {
+	var installDir string
+	cmd := &cobra.Command{
+		Use:   "update-config [--install-dir DIR]",
+		Short: "Make the local Package Server poll the Notification Server now",
+		Long: `Make the Package Server running on this machine ask the Notification
+Server for its configuration now, instead of at the end of the current poll,
+and apply it: new packages start downloading, unassigned ones are removed,
+failed ones are tried again. Returns once the configuration was applied.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if err := admin.NewClient(admin.SocketPath(installDir)).UpdateConfig(e.ctx); err != nil {
+				return fmt.Errorf("update config: %w", err)
+			}
+			return e.print(map[string]bool{"updated": true}, func(w io.Writer) {
+				fmt.Fprintln(w, "Configuration polled and applied.")
+			})
+		},
+	}
+	cmd.Flags().StringVar(&installDir, "install-dir", ps.DefaultInstallDir(), "install dir of the Package Server")
+	return cmd
+}

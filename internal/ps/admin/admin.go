@@ -1,0 +1,201 @@
+// Package admin is the Package Server's local admin endpoint: HTTP over a
+// Unix socket at <install dir>/admin.sock (mode 0600, so only the PS's own
+// user and root reach it; Windows 10 and later have AF_UNIX too). The
+// `wharf ps status` and `wharf ps update-config` commands use Client.
+//
+// Routes:
+//
+//	GET  /status         Status as JSON
+//	POST /update-config  poll the NS now and apply its answer; 204 when done
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/wharf-project/wharf/internal/api"
+)
+
+// SocketName is the admin socket's name in the install dir.
+const SocketName = "admin.sock"
+
+// SocketPath returns the admin socket of the install dir.
+func SocketPath(installDir string) string { return filepath.Join(installDir, SocketName) }
+
+// Status is what GET /status answers.
+type Status struct {
+	Name        string          `json:"name"`
+	NSURL       string          `json:"ns_url"`
+	URL         string          `json:"url"`          // where clients download from, as enrolled
+	Addr        string          `json:"addr"`         // the listening address
+	StoragePath string          `json:"storage_path"` // the primary location
+	Packages    []PackageStatus `json:"packages"`
+}
+
+// PackageStatus is one package of Status.
+type PackageStatus struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	State     string `json:"state"` // api.StateReady etc.
+	Reason    string `json:"reason,omitempty"`
+	Path      string `json:"path,omitempty"`
+	Size      int64  `json:"size"`
+	FileCount int    `json:"file_count"`
+}
+
+// Backend is what the endpoint asks of the daemon. Both methods are called
+// from request goroutines, concurrently.
+type Backend interface {
+	Status(ctx context.Context) (Status, error)
+	// UpdateConfig polls the NS at once and returns when the answer was
+	// applied (downloads it starts go on afterwards), or with the error.
+	UpdateConfig(ctx context.Context) error
+}
+
+// Handler returns the endpoint's HTTP handler.
+func Handler(b Backend, log *slog.Logger) http.Handler {
+	log = log.With("component", "admin")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := b.Status(r.Context())
+		if err != nil {
+			log.Error("status", "err", err)
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(st)
+	})
+	mux.HandleFunc("POST /update-config", func(w http.ResponseWriter, r *http.Request) {
+		log.Info("configuration update asked for")
+		if err := b.UpdateConfig(r.Context()); err != nil {
+			writeError(w, http.StatusBadGateway, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return mux
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(api.Error{Error: msg})
+}
+
+// NewServer returns the http.Server for the endpoint.
+func NewServer(b Backend, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           Handler(b, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.With("component", "admin").Handler(), slog.LevelWarn),
+	}
+}
+
+// ErrRunning means another Package Server answers on the socket.
+var ErrRunning = errors.New("another wharf ps is running on this install dir")
+
+// Listen listens on the socket at path with mode 0600. A socket left by a
+// PS that is gone is removed first; one that answers is not, and Listen
+// fails with ErrRunning, so two daemons never share an install dir.
+func Listen(path string) (net.Listener, error) {
+	if _, err := os.Lstat(path); err == nil {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listen on %s: %w", path, ErrRunning)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove stale admin socket %s: %w", path, err)
+		}
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on admin socket %s: %w", path, err)
+	}
+	// Windows has no permission bits; the socket inherits the install
+	// dir's ACL there.
+	if err := os.Chmod(path, 0o600); err != nil && runtime.GOOS != "windows" {
+		ln.Close()
+		return nil, fmt.Errorf("restrict admin socket %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+// Client calls the admin endpoint of the PS of one install dir.
+type Client struct {
+	path string
+	hc   *http.Client
+}
+
+// NewClient returns a client for the socket at path.
+func NewClient(path string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}
+	return &Client{path: path, hc: &http.Client{Transport: tr}}
+}
+
+// Status asks the PS for its status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var st Status
+	resp, err := c.do(ctx, http.MethodGet, "/status")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("status from %s: %w", c.path, err)
+	}
+	return st, nil
+}
+
+// UpdateConfig asks the PS to poll the NS now; it returns once the PS
+// applied the answer.
+func (c *Client) UpdateConfig(ctx context.Context) error {
+	resp, err := c.do(ctx, http.MethodPost, "/update-config")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://wharf-ps"+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, fmt.Errorf("no wharf ps answers on %s (is it running with this --install-dir?): %w", c.path, op.Err)
+		}
+		return nil, fmt.Errorf("%s %s on %s: %w", method, path, c.path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		var e api.Error
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(data))
+		}
+		return nil, fmt.Errorf("%s %s: %s (HTTP %d)", method, path, e.Error, resp.StatusCode)
+	}
+	return resp, nil
+}

@@ -1,0 +1,319 @@
+package ps
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/wharf-project/wharf/internal/ps/clock"
+	"github.com/wharf-project/wharf/internal/wharf"
+)
+
+// Config configures a Package Server. Precedence: DefaultConfig, then the
+// --config file (LoadFile), then flags.
+type Config struct {
+	// InstallDir holds the credential, the state DB, the admin socket and
+	// the primary location "Package Delivery". Default DefaultInstallDir().
+	InstallDir string
+	// NS is the Notification Server's URL. Needed to enroll; later starts
+	// take it from the credential file unless it is set.
+	NS string
+	// EnrollToken is the one-time enrollment token, used on the first
+	// start only.
+	EnrollToken string
+	// Name is the name to enroll under; default the host name. Later starts
+	// refuse a Name that differs from the enrolled one.
+	Name string
+	// Addr is where packages are served: HOST:PORT. Default ":8081".
+	Addr string
+	// URL is the base URL clients download from, sent at enrollment.
+	// Default http(s)://<host of Addr, or the host name>:<port>.
+	URL string
+	// TLSCert and TLSKey, both or neither: serve HTTPS instead of HTTP.
+	TLSCert, TLSKey string
+
+	Storage    StorageConfig
+	Relocation RelocationConfig
+
+	// Clock paces retries and backoffs; default the wall clock. Not in
+	// files: for tests.
+	Clock clock.Clock
+	// HTTPClient calls the NS; default a client on http.DefaultTransport.
+	// Not in files: for tests and dev.
+	HTTPClient *http.Client
+}
+
+// StorageConfig is the [storage] section.
+type StorageConfig struct {
+	// Reserve is the free space a volume keeps before rotation picks
+	// another one: a share of the volume or a size. Default 5%.
+	Reserve Reserve
+	// Volumes, when not empty, are the only volumes rotation may use
+	// (Linux).
+	Volumes []string
+}
+
+// RelocationConfig is the [relocation] section.
+type RelocationConfig struct {
+	MaxAttempts int           // automatic retries; default 3
+	Interval    time.Duration // between automatic retries; default 15m
+	Bandwidth   int64         // copy rate limit in bytes per second; 0: none
+}
+
+// Reserve is free space to keep: Percent of the volume, or Bytes.
+type Reserve struct {
+	Percent float64
+	Bytes   int64
+}
+
+func (r Reserve) String() string {
+	if r.Bytes > 0 {
+		return FormatSize(r.Bytes)
+	}
+	return strconv.FormatFloat(r.Percent, 'f', -1, 64) + "%"
+}
+
+// DefaultInstallDir is /opt/wharf, or C:\Program Files\Wharf on Windows.
+func DefaultInstallDir() string {
+	if runtime.GOOS == "windows" {
+		return `C:\Program Files\Wharf`
+	}
+	return "/opt/wharf"
+}
+
+// DefaultAddr is the default serving address.
+const DefaultAddr = ":8081"
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		InstallDir: DefaultInstallDir(),
+		Addr:       DefaultAddr,
+		Storage:    StorageConfig{Reserve: Reserve{Percent: 5}},
+		Relocation: RelocationConfig{MaxAttempts: 3, Interval: 15 * time.Minute},
+	}
+}
+
+// PrimaryLocation is the default storage location of the install dir.
+func (c Config) PrimaryLocation() string { return filepath.Join(c.InstallDir, "Package Delivery") }
+
+// fileConfig is the TOML layout of --config files.
+type fileConfig struct {
+	NS         *string `toml:"ns"`
+	Name       *string `toml:"name"`
+	Addr       *string `toml:"addr"`
+	URL        *string `toml:"url"`
+	InstallDir *string `toml:"install_dir"`
+	TLSCert    *string `toml:"tls_cert"`
+	TLSKey     *string `toml:"tls_key"`
+	Storage    struct {
+		Reserve *string  `toml:"reserve"`
+		Volumes []string `toml:"volumes"`
+	} `toml:"storage"`
+	Relocation struct {
+		MaxAttempts *int    `toml:"max_attempts"`
+		Interval    *string `toml:"interval"`
+		Bandwidth   *string `toml:"bandwidth"`
+	} `toml:"relocation"`
+}
+
+// LoadFile reads the TOML file at path over c: keys present in the file
+// replace c's values. Unknown keys and bad values are errors naming them,
+// all reported at once.
+func (c *Config) LoadFile(path string) error {
+	var f fileConfig
+	md, err := toml.DecodeFile(path, &f)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	var errs []error
+	var unknown []string
+	for _, k := range md.Undecoded() {
+		unknown = append(unknown, k.String())
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		errs = append(errs, fmt.Errorf("config %s: unknown key %q", path, k))
+	}
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&c.NS, f.NS)
+	set(&c.Name, f.Name)
+	set(&c.Addr, f.Addr)
+	set(&c.URL, f.URL)
+	set(&c.InstallDir, f.InstallDir)
+	set(&c.TLSCert, f.TLSCert)
+	set(&c.TLSKey, f.TLSKey)
+	if v := f.Storage.Reserve; v != nil {
+		r, err := ParseReserve(*v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config %s: storage.reserve: %w", path, err))
+		}
+		c.Storage.Reserve = r
+	}
+	if f.Storage.Volumes != nil {
+		c.Storage.Volumes = f.Storage.Volumes
+	}
+	if v := f.Relocation.MaxAttempts; v != nil {
+		c.Relocation.MaxAttempts = *v
+	}
+	if v := f.Relocation.Interval; v != nil {
+		d, err := time.ParseDuration(*v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config %s: relocation.interval: %w", path, err))
+		}
+		c.Relocation.Interval = d
+	}
+	if v := f.Relocation.Bandwidth; v != nil {
+		b, err := ParseRate(*v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config %s: relocation.bandwidth: %w", path, err))
+		}
+		c.Relocation.Bandwidth = b
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports every problem of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.InstallDir == "" {
+		bad("install dir: empty")
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("addr %q: want HOST:PORT: %v", c.Addr, err)
+	}
+	if c.NS != "" {
+		if err := checkURL(c.NS); err != nil {
+			bad("ns: %v", err)
+		}
+	}
+	if c.URL != "" {
+		if err := checkURL(c.URL); err != nil {
+			bad("url: %v", err)
+		}
+	}
+	if c.Name != "" {
+		if _, err := wharf.ParseServerName(c.Name); err != nil {
+			bad("name: %v", err)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls: give both a certificate and a key, or neither")
+	}
+	if r := c.Storage.Reserve; r.Bytes < 0 || r.Percent < 0 || r.Percent >= 100 || math.IsNaN(r.Percent) {
+		bad("storage.reserve %s: want a share below 100%% or a size", r)
+	}
+	for _, v := range c.Storage.Volumes {
+		if !filepath.IsAbs(v) {
+			bad("storage.volumes: %q is not an absolute path", v)
+		}
+	}
+	if c.Relocation.MaxAttempts < 0 {
+		bad("relocation.max_attempts %d: want 0 or more", c.Relocation.MaxAttempts)
+	}
+	if c.Relocation.Interval <= 0 {
+		bad("relocation.interval %s: want a positive duration", c.Relocation.Interval)
+	}
+	if c.Relocation.Bandwidth < 0 {
+		bad("relocation.bandwidth: want a positive rate")
+	}
+	return errors.Join(errs...)
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s)://host[:port] URL", s)
+	}
+	return nil
+}
+
+var units = []struct {
+	suffix string
+	mult   float64
+}{
+	// Longest first, so "KiB" is not read as "B".
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40},
+	{"b", 1},
+}
+
+// ParseSize reads a size: a number and a unit, B, kB, MB, GB, TB (powers of
+// 1000) or KiB, MiB, GiB, TiB (powers of 1024); a bare number is bytes.
+func ParseSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) || v*mult > math.MaxInt64/2 {
+		return 0, fmt.Errorf("invalid size %q: want a number and a unit such as 500MB or 2GiB", s)
+	}
+	return int64(v * mult), nil
+}
+
+// FormatSize prints bytes with a binary unit.
+func FormatSize(n int64) string {
+	switch {
+	case n >= 1<<40:
+		return strconv.FormatFloat(float64(n)/(1<<40), 'f', -1, 64) + "TiB"
+	case n >= 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<30), 'f', -1, 64) + "GiB"
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', -1, 64) + "MiB"
+	case n >= 1<<10:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'f', -1, 64) + "KiB"
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
+
+// ParseReserve reads "5%" or a size ("2GiB").
+func ParseReserve(s string) (Reserve, error) {
+	t := strings.TrimSpace(s)
+	if p, ok := strings.CutSuffix(t, "%"); ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || v < 0 || v >= 100 {
+			return Reserve{}, fmt.Errorf("invalid reserve %q: want a share from 0%% to below 100%%", s)
+		}
+		return Reserve{Percent: v}, nil
+	}
+	n, err := ParseSize(t)
+	if err != nil {
+		return Reserve{}, fmt.Errorf("invalid reserve %q: want a share such as 5%% or a size such as 2GiB", s)
+	}
+	return Reserve{Bytes: n}, nil
+}
+
+// ParseRate reads a rate such as "200MB/s" into bytes per second.
+func ParseRate(s string) (int64, error) {
+	t, ok := strings.CutSuffix(strings.TrimSpace(s), "/s")
+	if !ok {
+		return 0, fmt.Errorf("invalid rate %q: want a size per second such as 200MB/s", s)
+	}
+	n, err := ParseSize(t)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("invalid rate %q: want a size per second such as 200MB/s", s)
+	}
+	return n, nil
+}

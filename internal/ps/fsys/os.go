@@ -1,0 +1,36 @@
+package fsys
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// OS is the running system's file system. The zero value is ready to use.
+// Behaviour that differs between systems is documented on each method; see
+// also the package doc.
+type OS struct{}
+
+var _ FS = OS{}
+
+// Open implements [FS].
+func (OS) Open(name string) (File, error) { return os.Open(name) }
+
+// Create implements [FS] (O_CREATE|O_EXCL).
+func (OS) Create(name string, perm fs.FileMode) (File, error) {
+	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+}
+
+// Mkdir implements [FS].
+func (OS) Mkdir(name string, perm fs.FileMode) error { return os.Mkdir(name, perm) }
+
+// ReadDir implements [FS].
+func (OS) ReadDir(name string) ([]fs.DirEntry, error) { return os.ReadDir(name) }
+
+// Stat implements [FS].
+func (OS) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
+
+// Remove implements [FS].
+func (OS) Remove(name string) error { return os.Remove(name) }
+
+func join(dir, name string) string { return filepath.Join(dir, name) }

@@ -1,0 +1,45 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestDevPrintsAWorkingGet runs `wharf dev` as a newcomer would and runs the
+// `wharf get` command it prints, with the environment it prints.
+func TestDevPrintsAWorkingGet(t *testing.T) {
+	data := t.TempDir()
+	dev, _ := start(t, regexp.MustCompile(`(Stop with Ctrl-C)`), nil, "dev", "--data", data, "--addr", "127.0.0.1:0")
+	banner := dev.output()
+	exportLine := regexp.MustCompile(`export (WHARF_NS=\S+) (WHARF_TOKEN=\S+)`).FindStringSubmatch(banner)
+	getLine := regexp.MustCompile(`\S+ (get \S+ --dest \S+)`).FindStringSubmatch(banner)
+	if exportLine == nil || getLine == nil {
+		t.Fatalf("banner lacks the export or get line:\n%s", banner)
+	}
+	dest := filepath.Join(t.TempDir(), "demo")
+	args := strings.Fields(getLine[1])
+	args[len(args)-1] = dest // the banner's /tmp/wharf-demo, moved into the test's folder
+	r := run(t, exportLine[1:], args...)
+	if r.code != 0 {
+		t.Fatalf("printed get command: exit %d: %s", r.code, r.stderr)
+	}
+	readme, err := os.ReadFile(filepath.Join(dest, "README.txt"))
+	if err != nil || !strings.Contains(string(readme), "Wharf demo package") {
+		t.Fatalf("demo package README: %q %v", readme, err)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "data", "numbers.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.stop(t); err != nil {
+		t.Fatalf("wharf dev after SIGTERM: %v", err)
+	}
+
+	// A second start reuses the cluster: same token, demo already there.
+	dev2, _ := start(t, regexp.MustCompile(`(Stop with Ctrl-C)`), nil, "dev", "--data", data, "--addr", "127.0.0.1:0")
+	if tok := regexp.MustCompile(`WHARF_TOKEN=(\S+)`).FindStringSubmatch(dev2.output()); tok == nil || "WHARF_TOKEN="+tok[1] != exportLine[2] {
+		t.Fatalf("second start printed another admin token:\n%s", dev2.output())
+	}
+}

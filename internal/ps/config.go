@@ -273,17 +273,16 @@ func ParseSize(s string) (int64, error) {
 	return int64(v * mult), nil
 }
 
-// FormatSize prints bytes with a binary unit.
+// FormatSize prints bytes with a binary unit and at most one decimal.
 func FormatSize(n int64) string {
-	switch {
-	case n >= 1<<40:
-		return strconv.FormatFloat(float64(n)/(1<<40), 'f', -1, 64) + "TiB"
-	case n >= 1<<30:
-		return strconv.FormatFloat(float64(n)/(1<<30), 'f', -1, 64) + "GiB"
-	case n >= 1<<20:
-		return strconv.FormatFloat(float64(n)/(1<<20), 'f', -1, 64) + "MiB"
-	case n >= 1<<10:
-		return strconv.FormatFloat(float64(n)/(1<<10), 'f', -1, 64) + "KiB"
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size {
+			s := strconv.FormatFloat(float64(n)/float64(u.size), 'f', 1, 64)
+			return strings.TrimSuffix(s, ".0") + u.name
+		}
 	}
 	return strconv.FormatInt(n, 10) + "B"
 }

@@ -203,6 +203,8 @@ func (f *Fetcher) begin(ctx context.Context, sum api.PackageSummary, log *slog.L
 // there (then it is new, or was emptied, and gets a marker now). A root that
 // holds packages but lost its marker is probably an unmounted volume.
 func (f *Fetcher) prepareRoot(root string) error {
+	f.rootMu.Lock()
+	defer f.rootMu.Unlock()
 	has, err := store.HasMarker(root)
 	if err != nil {
 		return err

@@ -100,6 +100,8 @@ type Fetcher struct {
 	wake chan struct{}
 	rep  *reporter
 
+	rootMu sync.Mutex // serializes prepareRoot
+
 	mu          sync.Mutex
 	haveConfig  bool
 	desired     map[string]api.PackageSummary

@@ -41,12 +41,18 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-func start(t *testing.T, cfg ps.Config) *running {
+func mustNew(t *testing.T, cfg ps.Config) *ps.Daemon {
 	t.Helper()
 	d, err := ps.New(cfg, pstest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d
+}
+
+func start(t *testing.T, cfg ps.Config) *running {
+	t.Helper()
+	d := mustNew(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{d: d, cancel: cancel, done: make(chan struct{})}
 	go func() {

@@ -39,13 +39,14 @@ type NS struct {
 	version  int
 	changed  chan struct{} // closed and replaced on every change
 
-	corrupt   map[string]bool
-	fail      int   // answer the next fail blob requests with 503
-	cut       int   // cut the next cut blob answers ...
-	cutAfter  int64 // ... after this many bytes
-	rate      int64 // bytes per second per blob answer; 0: no limit
-	rateFor   map[string]bool
-	blobDelay time.Duration
+	corrupt    map[string]bool
+	failConfig int   // answer the next failConfig config requests with 503
+	fail       int   // answer the next fail blob requests with 503
+	cut        int   // cut the next cut blob answers ...
+	cutAfter   int64 // ... after this many bytes
+	rate       int64 // bytes per second per blob answer; 0: no limit
+	rateFor    map[string]bool
+	blobDelay  time.Duration
 
 	ranges        []Range
 	active, maxAc int
@@ -174,6 +175,13 @@ func (n *NS) Corrupt(d string, on bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.corrupt[d] = on
+}
+
+// FailConfig answers the next count config requests with 503.
+func (n *NS) FailConfig(count int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.failConfig = count
 }
 
 // FailBlobs answers the next count blob requests with 503.
@@ -390,6 +398,12 @@ func (n *NS) config(w http.ResponseWriter, r *http.Request, s *server) {
 	}
 	n.mu.Lock()
 	n.configPolls++
+	if n.failConfig > 0 {
+		n.failConfig--
+		n.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, "injected failure")
+		return
+	}
 	cfg, etag := n.configLocked()
 	changed := n.changed
 	n.mu.Unlock()

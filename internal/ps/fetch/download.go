@@ -304,7 +304,7 @@ func (f *Fetcher) fetchOnce(ctx context.Context, name string, file store.File) (
 			return err
 		}
 		defer body.Close()
-		n, err := copyVerified(fh, h, body, file.Size-have)
+		n, err := f.copyVerified(ctx, fh, h, body, file.Size-have)
 		have += n
 		if err != nil {
 			return err
@@ -331,13 +331,14 @@ func restart(fh *os.File, h hash.Hash) error {
 }
 
 // copyVerified appends want bytes of body to fh (positioned at its end) and
-// to h. More bytes than want is corruption; fewer is a transient error (the
-// bytes written are kept for the next attempt).
-func copyVerified(fh *os.File, h hash.Hash, body io.Reader, want int64) (int64, error) {
-	buf := make([]byte, 256<<10)
+// to h, at the configured bandwidth. More bytes than want is corruption;
+// fewer is a transient error (the bytes written are kept for the next
+// attempt).
+func (f *Fetcher) copyVerified(ctx context.Context, fh *os.File, h hash.Hash, body io.Reader, want int64) (int64, error) {
+	buf := make([]byte, copyChunk)
 	var n int64
 	for {
-		k, rerr := body.Read(buf)
+		k, rerr := body.Read(buf[:f.thr.chunk()])
 		if k > 0 {
 			if n+int64(k) > want {
 				return n, &corruptError{msg: fmt.Sprintf("the NS sent more than the %d bytes expected", want)}
@@ -347,6 +348,9 @@ func copyVerified(fh *os.File, h hash.Hash, body io.Reader, want int64) (int64, 
 			}
 			h.Write(buf[:k])
 			n += int64(k)
+			if err := f.thr.wait(ctx, k); err != nil {
+				return n, err
+			}
 		}
 		if rerr == io.EOF {
 			if n < want {

@@ -99,6 +99,7 @@ type Fetcher struct {
 	log  *slog.Logger
 	wake chan struct{}
 	rep  *reporter
+	thr  *throttle
 
 	rootMu sync.Mutex // serializes prepareRoot
 
@@ -153,11 +154,13 @@ func New(opt Options) *Fetcher {
 		running:     map[string]*job{},
 		failures:    map[string]*failure{},
 	}
+	f.thr = &throttle{clock: opt.Clock}
 	f.rep = newReporter(opt.NS, opt.Server, opt.Clock, opt.ReportDelay, opt.RetryBackoff, log)
 	return f
 }
 
-// Apply sets the configuration to reconcile with and wakes the fetcher. With
+// Apply sets the configuration to reconcile with and wakes the fetcher: the
+// packages to have, the download concurrency and bandwidth. With
 // force, failed packages are tried again at once instead of after their
 // backoff. Packages with an invalid id are ignored (and logged). Until the
 // first Apply, the fetcher removes nothing.
@@ -174,6 +177,7 @@ func (f *Fetcher) Apply(cfg api.AgentConfig, force bool) {
 		}
 		desired[p.ID] = p
 	}
+	f.thr.set(cfg.Settings.DownloadBandwidth)
 	f.mu.Lock()
 	f.haveConfig = true
 	f.desired, f.order = desired, order

@@ -72,7 +72,7 @@ func (e *env) start() {
 	e.t.Helper()
 	e.f = fetch.New(fetch.Options{
 		Server: psName, NS: e.client, Store: e.st, Placer: place.Primary{Dir: e.root},
-		Clock: e.clock, Logger: pstest.Logger(e.t),
+		Clock: e.clock, Logger: pstest.Logger(e.t), ReportDelay: time.Nanosecond,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := e.f.Recover(ctx); err != nil {
@@ -522,5 +522,26 @@ func TestInvalidCustomLocationFails(t *testing.T) {
 	}
 	if fl := e.f.Failures(); len(fl) != 1 || fl[0].Package.ID != p.ID {
 		t.Errorf("failures: got %+v", fl)
+	}
+}
+
+func TestBandwidthLimit(t *testing.T) {
+	e := newEnv(t)
+	e.ns.SetSettings(api.AgentSettings{DownloadBandwidth: 256 << 10})
+	files := map[string][]byte{"f": randBytes(1 << 20)}
+	p := e.ns.AddPackage("p", "1", files)
+	e.start()
+	e.apply(false)
+	e.waitState(p.ID, api.StateReady)
+	checkPackage(t, filepath.Join(e.root, p.ID), files)
+	var total time.Duration
+	for _, w := range e.clock.Waits() {
+		if w > time.Millisecond {
+			total += w
+		}
+	}
+	// 1 MiB at 256 KiB/s: 4 s of waiting, give or take a chunk.
+	if total < 3800*time.Millisecond || total > 4300*time.Millisecond {
+		t.Errorf("waited %v in all, want about 4s", total)
 	}
 }

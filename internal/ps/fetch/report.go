@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +39,16 @@ func newReporter(ns NS, server string, c clock.Clock, delay time.Duration, b clo
 	}
 }
 
+// Limits of one report: states per request, and bytes of a reason.
+const (
+	maxBatch  = 1000
+	maxReason = 1000
+)
+
 func (r *reporter) put(s api.PackageState) {
+	if len(s.Reason) > maxReason {
+		s.Reason = strings.ToValidUTF8(s.Reason[:maxReason-3], "") + "..."
+	}
 	r.mu.Lock()
 	if last, ok := r.sent[s.PackageID]; ok && same(last, s) {
 		delete(r.pending, s.PackageID)
@@ -83,13 +93,21 @@ func (r *reporter) serve(ctx context.Context) {
 			for _, s := range r.pending {
 				batch = append(batch, s)
 			}
-			r.pending = map[string]api.PackageState{}
+			sort.Slice(batch, func(i, j int) bool { return batch[i].PackageID < batch[j].PackageID })
+			batch = batch[:min(len(batch), maxBatch)]
+			for _, s := range batch {
+				delete(r.pending, s.PackageID)
+			}
 			r.mu.Unlock()
 			if len(batch) == 0 {
 				break
 			}
-			sort.Slice(batch, func(i, j int) bool { return batch[i].PackageID < batch[j].PackageID })
 			err := r.ns.PutPackageStates(ctx, r.server, batch)
+			if err != nil && !transient(err) && ctx.Err() == nil {
+				// Sending the same again cannot help; drop it loudly.
+				r.log.Error("the NS refused package states; dropped", "err", err, "count", len(batch))
+				err = nil
+			}
 			r.mu.Lock()
 			if err == nil {
 				for _, s := range batch {

@@ -49,6 +49,14 @@ import (
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
+// The parts' interfaces, met by the implementations wired here.
+var (
+	_ fetch.NS      = (*apiclient.Client)(nil)
+	_ fetch.Placer  = place.Primary{}
+	_ admin.Backend = (*Daemon)(nil)
+	_ serve.Index   = (*store.Store)(nil)
+)
+
 // Daemon is one Package Server.
 type Daemon struct {
 	cfg   Config

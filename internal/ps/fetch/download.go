@@ -23,7 +23,7 @@ import (
 )
 
 // errUnassigned: the NS no longer lists the package for this PS.
-var errUnassigned = errors.New("package not assigned")
+var errUnassigned = errors.New("the NS does not list the package for this server")
 
 // corruptError: the bytes do not match the manifest. Retrying the same
 // source right away will not help.

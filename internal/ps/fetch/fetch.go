@@ -338,10 +338,6 @@ func (f *Fetcher) runJob(ctx context.Context, sum api.PackageSummary) {
 		log.Info("download stopped", "reason", context.Cause(ctx))
 		return
 	}
-	if errors.Is(err, errUnassigned) {
-		log.Info("package is no longer assigned; not downloading it")
-		return
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err == nil {
@@ -356,6 +352,12 @@ func (f *Fetcher) runJob(ctx context.Context, sum api.PackageSummary) {
 	fl.pkg, fl.reason = sum, err.Error()
 	fl.next = f.opt.Clock.Now().Add(f.opt.FailedBackoff.Delay(fl.attempts))
 	fl.attempts++
+	if errors.Is(err, errUnassigned) {
+		// Most likely the next configuration drops it; if the NS keeps
+		// listing it, try again after the backoff. Nothing to report.
+		log.Info("the NS does not give out this package (no longer assigned?); not downloading it", "retry_at", fl.next)
+		return
+	}
 	log.Error("download failed", "err", err, "attempt", fl.attempts, "retry_at", fl.next)
 	if p, ok := f.opt.Store.Get(sum.ID); ok {
 		if serr := f.opt.Store.SetState(context.WithoutCancel(ctx), sum.ID, api.StateFailed, err.Error(), f.opt.Clock.Now()); serr != nil {
@@ -408,7 +410,9 @@ func (f *Fetcher) checkRoots(ctx context.Context) {
 			reason = err.Error()
 		}
 		if f.opt.Store.SetRootAvailable(root, false, reason) {
-			f.log.Warn("store root unavailable; its packages are not served and not downloaded again", "root", root, "reason", reason)
+			f.log.Warn("store root unavailable; its packages are not served and not downloaded again until its marker is back"+
+				" (if the folder was emptied on purpose, create the marker file again to download them anew)",
+				"root", root, "marker", store.MarkerName, "reason", reason)
 			f.mu.Lock()
 			for _, j := range f.running {
 				if j.root == root {

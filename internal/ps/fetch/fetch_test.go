@@ -545,3 +545,32 @@ func TestBandwidthLimit(t *testing.T) {
 		t.Errorf("waited %v in all, want about 4s", total)
 	}
 }
+
+// A package the configuration lists but the NS will not describe (404) is
+// not asked for in a loop.
+func TestManifestNotFoundBacksOff(t *testing.T) {
+	e := newEnv(t)
+	p := e.ns.AddPackage("p", "1", map[string][]byte{"f": []byte("f")})
+	cfg, _, _, err := e.client.AgentConfig(context.Background(), psName, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ns.Unassign(p.ID) // the NS now answers 404 for it
+	e.start()
+	e.f.Apply(cfg, false) // a stale configuration that still lists it
+	time.Sleep(200 * time.Millisecond)
+	if s, ok := e.ns.State(psName, p.ID); ok {
+		t.Errorf("reported %+v for a package the NS does not give out", s)
+	}
+	e.f.Apply(cfg, false)
+	time.Sleep(100 * time.Millisecond)
+	if fl := e.f.Failures(); len(fl) != 1 {
+		t.Errorf("failures: %+v", fl)
+	}
+	if n := e.ns.ManifestRequests(); n != 1 {
+		t.Errorf("manifest requests: got %d, want 1 (then a backoff)", n)
+	}
+	if _, err := os.Stat(filepath.Join(e.root, p.ID)); !os.IsNotExist(err) {
+		t.Errorf("package folder: %v", err)
+	}
+}

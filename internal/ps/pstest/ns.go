@@ -55,6 +55,7 @@ type NS struct {
 	states        map[string]map[string]api.PackageState // server → package → state
 	stateLog      []api.PackageState
 	configPolls   int
+	manifests     int
 }
 
 type server struct {
@@ -246,6 +247,13 @@ func (n *NS) BytesSent(d string) int64 {
 	return n.bytesSent[d]
 }
 
+// ManifestRequests returns how many package manifests were asked for.
+func (n *NS) ManifestRequests() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.manifests
+}
+
 // ConfigPolls returns how many config requests were answered.
 func (n *NS) ConfigPolls() int {
 	n.mu.Lock()
@@ -432,6 +440,7 @@ func (n *NS) config(w http.ResponseWriter, r *http.Request, s *server) {
 
 func (n *NS) pkg(w http.ResponseWriter, r *http.Request, _ *server) {
 	n.mu.Lock()
+	n.manifests++
 	p := n.packages[r.PathValue("id")]
 	n.mu.Unlock()
 	if p == nil || !p.assigned {

@@ -262,12 +262,14 @@ func (f *Fetcher) reconcile(ctx context.Context, jobs *sync.WaitGroup) {
 	}
 	f.checkRoots(ctx)
 
+	// Removals, without holding f.mu during the disk work (Apply stays
+	// quick). Downloads start only here, so none starts meanwhile.
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if !f.haveConfig {
+		f.mu.Unlock()
 		return
 	}
-	// Removals.
+	var remove []store.Package
 	for _, p := range f.opt.Store.List() {
 		if _, ok := f.desired[p.ID]; ok {
 			continue
@@ -279,10 +281,17 @@ func (f *Fetcher) reconcile(ctx context.Context, jobs *sync.WaitGroup) {
 		if p.Unavailable != "" {
 			continue // removed when its root is back
 		}
+		remove = append(remove, p)
+	}
+	f.mu.Unlock()
+	for _, p := range remove {
 		if err := f.remove(ctx, p); err != nil {
 			f.log.Error("remove unassigned package", "package", p.ID, "path", p.Path, "err", err)
 		}
 	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for id, j := range f.running {
 		if _, ok := f.desired[id]; !ok {
 			j.cancel()

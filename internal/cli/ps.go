@@ -78,6 +78,13 @@ The local admin endpoint is DIR/admin.sock: see ` + "`wharf ps status`" + ` and
 			if err != nil {
 				return usageError{err}
 			}
+			go func() {
+				select {
+				case <-d.Ready():
+					fmt.Fprintf(e.stdio.Out, "Package Server %s serving on %s\n", d.Name(), d.URL())
+				case <-e.ctx.Done():
+				}
+			}()
 			return d.Serve(e.ctx)
 		},
 	}

@@ -507,7 +507,9 @@ func (c *Catalog) Codebases(ctx context.Context, id string) (api.Codebases, erro
 	}
 	out := api.Codebases{PackageID: string(pid), Codebases: []api.Codebase{}}
 	for _, st := range states {
-		if st.State != api.StateReady {
+		// A server the package is no longer assigned to drops it on its next
+		// config; its last report may still say ready.
+		if st.State != api.StateReady || !assignedTo(p, st.Server) {
 			continue
 		}
 		s, err := c.store.Server(ctx, st.Server)

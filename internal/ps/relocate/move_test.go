@@ -1,0 +1,177 @@
+package relocate_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/wharf-project/wharf/internal/ps/fsys/faultfs"
+	"github.com/wharf-project/wharf/internal/ps/relocate"
+	"github.com/wharf-project/wharf/internal/wharf"
+)
+
+func TestSameVolumeRename(t *testing.T) {
+	w := newWorld(t)
+	for i := range 3 {
+		w.add(i, defLoc, 3)
+	}
+	target := "/vol/a/new/store"
+	res := w.run(w.engine(), req(target))
+	wantStatus(t, res, wharf.RelocationSuccess)
+	if res.Moved != 3 || res.BytesCopied != 0 || res.Plan.ByRename != 3 || res.Plan.ByCopy != 0 {
+		t.Errorf("moved %d, copied %d bytes, plan %d by rename %d by copy; want 3 renames", res.Moved, res.BytesCopied, res.Plan.ByRename, res.Plan.ByCopy)
+	}
+	w.check(target)
+	if m, err := w.mem.ReadFile(filepath.Join(target, relocate.StoreMarker)); err != nil || len(m) == 0 {
+		t.Errorf("no store marker at the target: %v", err)
+	}
+}
+
+func TestCrossVolumeCopy(t *testing.T) {
+	w := newWorld(t)
+	for i := range 5 {
+		w.add(i, defLoc, i+1)
+	}
+	target := "/vol/b/store"
+	var results []relocate.PackageResult
+	var last relocate.Progress
+	e := w.engine(func(o *relocate.Options) {
+		o.OnPackage = func(r relocate.PackageResult) { results = append(results, r) }
+		o.OnProgress = func(p relocate.Progress) { last = p }
+	})
+	res := w.run(e, req(target))
+	wantStatus(t, res, wharf.RelocationSuccess)
+	if res.Moved != 5 || res.Plan.ByCopy != 5 || res.BytesCopied != res.Plan.CopyBytes || res.BytesCopied == 0 {
+		t.Errorf("moved %d, copied %d of %d bytes", res.Moved, res.BytesCopied, res.Plan.CopyBytes)
+	}
+	if len(results) != 5 || results[0].Method != "copy" || results[0].Outcome != relocate.Moved {
+		t.Errorf("package results: %+v", results)
+	}
+	if last.PackagesDone != 5 || last.PackagesTotal != 5 || last.BytesDone != last.BytesTotal {
+		t.Errorf("last progress %+v", last)
+	}
+	w.check(target)
+}
+
+func TestConsolidation(t *testing.T) {
+	w := newWorld(t)
+	w.add(1, defLoc, 2)
+	w.add(2, rotLoc, 2)
+	w.add(3, rotLoc, 1)
+	target := "/vol/b/store"
+	res := w.run(w.engine(), req(target))
+	wantStatus(t, res, wharf.RelocationSuccess|wharf.RelocationConsolidated)
+	if res.Plan.Rotated != 2 {
+		t.Errorf("plan counts %d rotated, want 2", res.Plan.Rotated)
+	}
+	w.check(target)
+
+	// Consolidating into a rotated root: those there stay, the rest come.
+	w2 := newWorld(t)
+	w2.add(1, defLoc, 2)
+	w2.add(2, rotLoc, 2)
+	res = w2.run(w2.engine(), req(rotLoc))
+	wantStatus(t, res, wharf.RelocationSuccess)
+	if res.Plan.AlreadyThere != 1 || res.Moved != 1 {
+		t.Errorf("already there %d, moved %d; want 1, 1", res.Plan.AlreadyThere, res.Moved)
+	}
+	w2.check(rotLoc)
+}
+
+func TestNothingToMove(t *testing.T) {
+	w := newWorld(t)
+	res := w.run(w.engine(), req("/vol/b/store"))
+	wantStatus(t, res, wharf.RelocationSuccess)
+	w.check("/vol/b/store")
+	res = w.run(w.engine(), relocate.Request{Target: "/vol/b/store", Manual: true, Retry: true})
+	wantStatus(t, res, wharf.RelocationSuccess|wharf.RelocationManual)
+}
+
+func TestCustomPackagesStay(t *testing.T) {
+	w := newWorld(t)
+	w.add(1, defLoc, 2)
+	custom := w.add(2, "/vol/c", 2)
+	custom.Custom = true
+	w.index.Add(custom, w.index.FileList(custom.ID))
+	res := w.run(w.engine(), req("/vol/b/store"))
+	wantStatus(t, res, wharf.RelocationSuccess)
+	if p, _ := w.index.Get(custom.ID); p.Folder != custom.Folder || p.Link != "" {
+		t.Errorf("custom package moved to %+v", p.Location)
+	}
+	if res.Plan.Custom != 1 {
+		t.Errorf("plan counts %d custom", res.Plan.Custom)
+	}
+}
+
+func TestLeftoversAfterSwitch(t *testing.T) {
+	w := newWorld(t)
+	p := w.add(1, defLoc, 3)
+	trash := filepath.Join(defLoc, relocate.TrashDir, string(p.ID))
+	w.ffs.Fail(faultfs.Rule{Op: faultfs.OpRename, Path: trash, Err: syscall.EIO})
+	target := "/vol/b/store"
+	res := w.run(w.engine(), req(target))
+	wantStatus(t, res, wharf.RelocationSuccess)
+	if res.Moved != 1 {
+		t.Fatalf("moved %d", res.Moved)
+	}
+	got, _ := w.index.Get(p.ID)
+	if got.Folder != filepath.Join(target, string(p.ID)) {
+		t.Fatalf("index says %s", got.Folder)
+	}
+	open := w.journal.Open()
+	if len(open) != 1 || open[0].Kind != relocate.KindLeftover || open[0].Path != p.Folder || open[0].Trash != trash {
+		t.Fatalf("journal holds %+v, want the old folder as a leftover", open)
+	}
+	// Still failing: Recover keeps it journaled.
+	if err := w.engine().Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.journal.Open()) != 1 {
+		t.Fatal("a leftover that cannot be removed was forgotten")
+	}
+	w.ffs.Reset()
+	if err := w.engine().Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.check(target)
+}
+
+func TestRunBusy(t *testing.T) {
+	w := newWorld(t)
+	w.add(1, defLoc, 1)
+	var e *relocate.Engine
+	var inner error
+	e = w.engine(func(o *relocate.Options) {
+		o.OnPackage = func(relocate.PackageResult) { _, inner = e.Run(context.Background(), req("/vol/b/x")) }
+	})
+	w.run(e, req("/vol/b/store"))
+	if inner == nil {
+		t.Fatal("a second Run while one runs was accepted")
+	}
+	if err := e.Recover(context.Background()); err != nil {
+		t.Fatalf("Recover after the run: %v", err)
+	}
+}
+
+func TestJournalFailureStopsTheAttempt(t *testing.T) {
+	w := newWorld(t)
+	w.add(1, defLoc, 1)
+	w.add(2, defLoc, 1)
+	boom := errors.New("database is locked")
+	w.journal.Fail = func(op string) error {
+		if op == "advance" {
+			return boom
+		}
+		return nil
+	}
+	_, err := w.engine().Run(context.Background(), req("/vol/b/store"))
+	if !errors.Is(err, boom) {
+		t.Fatalf("Run = %v, want the journal's error", err)
+	}
+	w.journal.Fail = nil
+	res := w.run(w.engine(), req("/vol/b/store"))
+	wantStatus(t, res, wharf.RelocationSuccess)
+	w.check("/vol/b/store")
+}

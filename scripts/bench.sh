@@ -1,8 +1,28 @@
 #!/usr/bin/env bash
 # Runs Wharf's benchmarks. Each prints its own figure next to a reference
-# measured in the same run, and the ratio between them.
+# measured in the same run, and the ratio between them. As root on Debian it
+# installs the reference tools it needs (nginx, wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+need_debs() {
+	local missing=()
+	for pair in "$@"; do
+		command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
+	done
+	if ((${#missing[@]})); then
+		echo "bench: installing ${missing[*]}"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
+			{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; }
+		# The Debian package starts a system nginx; the benchmark runs its own.
+		systemctl stop nginx 2>/dev/null || service nginx stop 2>/dev/null || true
+	fi
+}
+
+need_debs nginx:nginx-light wrk:wrk
+
 echo "== blob upload through the NS API vs a raw write + fsync of the same bytes (256 MiB)"
-go test -run '^$' -bench 'BenchmarkBlobUpload' -benchtime 3x ./internal/ns/httpapi/
+go test -run '^$' -bench 'BenchmarkBlobUpload' -benchtime 3x ./internal/ns/httpapi/ | grep -E '^Benchmark|^ok'
+
+echo "== serving: wharf ps serve vs nginx on the same package files (wrk, loopback)"
+go test -run '^$' -bench 'BenchmarkServeVsNginx' -benchtime 1x ./internal/e2e/ | grep -E '^Benchmark|^ok'

@@ -49,8 +49,9 @@ type proc struct {
 }
 
 // start runs `wharf args...` and waits until a line of its stdout matches
-// ready; it returns the process and the first submatch of ready.
-func start(t *testing.T, ready *regexp.Regexp, env []string, args ...string) (*proc, string) {
+// ready; it returns the process and the last submatch of ready. With a nil
+// ready it returns at once.
+func start(t testing.TB, ready *regexp.Regexp, env []string, args ...string) (*proc, string) {
 	t.Helper()
 	cmd := exec.Command(wharfBin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -71,6 +72,9 @@ func start(t *testing.T, ready *regexp.Regexp, env []string, args ...string) (*p
 			p.mu.Lock()
 			p.out.WriteString(line + "\n")
 			p.mu.Unlock()
+			if ready == nil {
+				continue
+			}
 			if m := ready.FindStringSubmatch(line); m != nil {
 				select {
 				case match <- m[len(m)-1]:
@@ -81,6 +85,9 @@ func start(t *testing.T, ready *regexp.Regexp, env []string, args ...string) (*p
 	}()
 	go func() { p.err = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() { p.kill() })
+	if ready == nil {
+		return p, ""
+	}
 	select {
 	case m := <-match:
 		return p, m
@@ -99,7 +106,7 @@ func (p *proc) output() string {
 }
 
 // stop sends SIGTERM and waits; it returns the exit error.
-func (p *proc) stop(t *testing.T) error {
+func (p *proc) stop(t testing.TB) error {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -123,7 +130,7 @@ func (p *proc) kill() {
 }
 
 type logWriter struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 }
 
@@ -141,7 +148,7 @@ type result struct {
 }
 
 // run runs the wharf CLI to completion.
-func run(t *testing.T, env []string, args ...string) result {
+func run(t testing.TB, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -160,7 +167,7 @@ func run(t *testing.T, env []string, args ...string) result {
 }
 
 // mustJSON runs a command that must succeed and decodes its --json output.
-func mustJSON(t *testing.T, env []string, v any, args ...string) {
+func mustJSON(t testing.TB, env []string, v any, args ...string) {
 	t.Helper()
 	r := run(t, env, append(args, "--json")...)
 	if r.code != 0 {
@@ -176,7 +183,7 @@ var nsListening = regexp.MustCompile(`listening on (http://\S+)`)
 
 // startNS starts `wharf ns serve` on a free loopback port and returns the
 // process, its URL and the environment that points the CLI at it.
-func startNS(t *testing.T, dataDir, dsn string) (*proc, string, []string) {
+func startNS(t testing.TB, dataDir, dsn string) (*proc, string, []string) {
 	t.Helper()
 	args := []string{"ns", "serve", "--data", dataDir, "--addr", "127.0.0.1:0"}
 	if dsn != "" {

@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/publish"
+)
+
+func freePort(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startPS enrolls and starts `wharf ps serve` and returns it with its URL.
+func startPS(t testing.TB, env []string, name, installDir string, extra ...string) (*proc, string) {
+	t.Helper()
+	var tok api.EnrollToken
+	mustJSON(t, env, &tok, "ns", "enroll-token")
+	addr := freePort(t)
+	args := append([]string{"ps", "serve", "--enroll", tok.Token, "--install-dir", installDir, "--addr", addr, "--name", name}, extra...)
+	nsURL := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "WHARF_NS="); ok {
+			nsURL = v
+		}
+	}
+	p, _ := start(t, nil, nil, append(args, "--ns", nsURL)...)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var list api.ServerList
+		mustJSON(t, env, &list, "server", "ls")
+		for _, s := range list.Servers {
+			if s.Name == name && !s.LastContact.IsZero() {
+				return p, "http://" + addr
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("wharf ps serve %s exited: %v", name, p.err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("package server %s did not enroll and poll within 60s", name)
+		}
+	}
+}
+
+// waitPackageReady polls `wharf server show` until the server reports the
+// package ready.
+func waitPackageReady(t testing.TB, env []string, server, id string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r := run(t, env, "server", "show", server, "--json")
+		if r.code == 0 && regexp.MustCompile(`"package_id": "`+id+`",\s*"state": "ready"`).MatchString(r.stdout) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("package %s not ready on %s after %s:\n%s%s", id, server, timeout, r.stdout, r.stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// wrkRun runs wrk against url and returns requests/s and bytes/s.
+func wrkRun(b *testing.B, threads, conns int, dur time.Duration, url string) (float64, float64) {
+	out, err := exec.Command("wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", dur.String(), url).CombinedOutput()
+	if err != nil {
+		b.Fatalf("wrk %s: %v\n%s", url, err, out)
+	}
+	rps := regexp.MustCompile(`Requests/sec:\s+([\d.]+)`).FindSubmatch(out)
+	tps := regexp.MustCompile(`Transfer/sec:\s+([\d.]+)([KMG]?B)`).FindSubmatch(out)
+	if rps == nil || tps == nil || bytes.Contains(out, []byte("Non-2xx")) || bytes.Contains(out, []byte("Socket errors")) {
+		b.Fatalf("wrk %s: unexpected output (errors or non-2xx answers):\n%s", url, out)
+	}
+	r, _ := strconv.ParseFloat(string(rps[1]), 64)
+	v, _ := strconv.ParseFloat(string(tps[1]), 64)
+	v *= map[string]float64{"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}[string(tps[2])]
+	return r, v
+}
+
+// BenchmarkServeVsNginx measures `wharf ps serve` against nginx serving the
+// same package files on the same machine, in the same run: requests per
+// second for a 4 KiB file and MB/s for a 100 MiB file, and their ratios
+// (wharf / nginx). It needs nginx and wrk (make bench installs them).
+func BenchmarkServeVsNginx(b *testing.B) {
+	for _, tool := range []string{"nginx", "wrk"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Skipf("%s not installed (make bench installs it): %v", tool, err)
+		}
+	}
+	dur := 8 * time.Second
+	if v := os.Getenv("WHARF_BENCH_SECONDS"); v != "" {
+		n, _ := strconv.Atoi(v)
+		dur = time.Duration(n) * time.Second
+	}
+	dir := b.TempDir()
+	_, _, env := startNS(b, filepath.Join(dir, "ns"), "")
+	_, psURL := startPS(b, env, "bench-ps", filepath.Join(dir, "ps"))
+
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "small"), 0o755)
+	small := make([]byte, 4096)
+	for i := 0; i < 100; i++ {
+		rand.Read(small)
+		os.WriteFile(filepath.Join(tree, "small", fmt.Sprintf("f%03d.bin", i)), small, 0o644)
+	}
+	big := make([]byte, 100<<20)
+	rand.Read(big)
+	os.WriteFile(filepath.Join(tree, "big.bin"), big, 0o644)
+	var res publish.Result
+	mustJSON(b, env, &res, "package", "add", tree, "--name", "bench", "--version", "1")
+	id := res.Package.ID
+	waitPackageReady(b, env, "bench-ps", id, 2*time.Minute)
+
+	nginxAddr := freePort(b)
+	conf := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`user root;
+worker_processes 2;
+daemon off;
+pid %s/nginx.pid;
+error_log stderr warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp;
+  uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
+  types { application/octet-stream bin; }
+  server {
+    listen %s;
+    location /packages/ { alias "%s/"; autoindex off; }
+  }
+}
+`, dir, nginxAddr, filepath.Join(dir, "ps", "Package Delivery"))), 0o644)
+	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
+	nginx := exec.Command("nginx", "-c", conf, "-p", dir)
+	nginx.Stderr = os.Stderr
+	if err := nginx.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { nginx.Process.Signal(syscall.SIGTERM); nginx.Wait() }() // SIGTERM: the master stops its workers
+	time.Sleep(500 * time.Millisecond)
+
+	path := "/packages/" + id + "/small/f007.bin"
+	bigPath := "/packages/" + id + "/big.bin"
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		wharfRPS, _ := wrkRun(b, 2, 32, dur, psURL+path)
+		nginxRPS, _ := wrkRun(b, 2, 32, dur, "http://"+nginxAddr+path)
+		_, wharfBPS := wrkRun(b, 1, 2, dur, psURL+bigPath)
+		_, nginxBPS := wrkRun(b, 1, 2, dur, "http://"+nginxAddr+bigPath)
+		b.ReportMetric(wharfRPS, "wharf-4KiB-req/s")
+		b.ReportMetric(nginxRPS, "nginx-4KiB-req/s")
+		b.ReportMetric(wharfRPS/nginxRPS, "ratio-4KiB")
+		b.ReportMetric(wharfBPS/1e6, "wharf-100MiB-MB/s")
+		b.ReportMetric(nginxBPS/1e6, "nginx-100MiB-MB/s")
+		b.ReportMetric(wharfBPS/nginxBPS, "ratio-100MiB")
+	}
+	b.ReportMetric(0, "ns/op")
+}

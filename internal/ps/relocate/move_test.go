@@ -175,3 +175,35 @@ func TestJournalFailureStopsTheAttempt(t *testing.T) {
 	wantStatus(t, res, wharf.RelocationSuccess)
 	w.check("/vol/b/store")
 }
+
+// TestParallel moves many packages four at a time (run with -race).
+func TestParallel(t *testing.T) {
+	w := newWorld(t)
+	for i := range 24 {
+		root := defLoc
+		switch i % 3 {
+		case 1:
+			root = rotLoc
+		case 2:
+			root = "/vol/b/Package Delivery"
+		}
+		if i == 2 {
+			w.storeOf(root)
+		}
+		w.add(i, root, 1+i%4)
+	}
+	bad := w.add(99, defLoc, 2)
+	if err := w.mem.SetImmutable(filepath.Join(bad.Folder, "f0.bin"), true); err != nil {
+		t.Fatal(err)
+	}
+	e := w.engine(func(o *relocate.Options) { o.Parallel = 4; o.PageSize = 5 })
+	res := w.run(e, req("/vol/b/store"))
+	wantStatus(t, res, wharf.RelocationSomeNotMoved|wharf.RelocationConsolidated)
+	if res.Moved != 24 || res.Linked != 1 || res.Plan.ByRename != 8 || res.Plan.ByCopy != 17 {
+		t.Errorf("moved %d linked %d; plan %d by rename, %d by copy", res.Moved, res.Linked, res.Plan.ByRename, res.Plan.ByCopy)
+	}
+	if p := e.Progress(); p.Running || p.PackagesDone != 25 || p.BytesDone != res.BytesCopied {
+		t.Errorf("progress %+v", p)
+	}
+	w.check("/vol/b/store")
+}

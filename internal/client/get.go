@@ -278,7 +278,7 @@ type codebase struct {
 func newCodebase(cb api.Codebase) (*codebase, error) {
 	u, err := url.Parse(cb.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("codebase %s: invalid URL %q: want http(s)://host/...", cb.Server, cb.URL)
+		return nil, fmt.Errorf("codebase %s: invalid URL %q: want http(s)://host/path", cb.Server, cb.URL)
 	}
 	base := cb.URL
 	if !strings.HasSuffix(base, "/") {

@@ -86,9 +86,7 @@ func parseDSN(dsn, dataDir string) (kind, target string, err error) {
 		return sqliteDialect.name, filepath.Join(dataDir, SQLiteFile), nil
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
-		if strings.HasPrefix(path, "//") { // sqlite:///abs/path.db
-			path = path[2:]
-		}
+		path = strings.TrimPrefix(path, "//") // sqlite:///abs/path.db
 		return sqliteDialect.name, path, nil
 	case strings.Contains(dsn, "://"):
 		scheme, _, _ := strings.Cut(dsn, "://")

@@ -219,7 +219,7 @@ func (e *Engine) copyPackage(ctx, nc context.Context, rs *runState, ent Entry, p
 func (e *Engine) discardCopy(nc context.Context, ent Entry) error {
 	err := e.fs.RemoveAll(ent.Temp)
 	if err == nil {
-		err = e.fs.SyncDir(filepath.Dir(ent.Temp))
+		err = e.syncIfThere(filepath.Dir(ent.Temp))
 	}
 	if err != nil {
 		e.log.Warn("cannot remove a partial copy; journaled as a leftover", "path", ent.Temp, "err", err)
@@ -447,7 +447,19 @@ func (e *Engine) place(ent Entry) (bool, error) {
 	default:
 		return false, fmt.Errorf("%s: %v", ent.Dest, derr)
 	}
-	return true, e.syncDirs(ent.Dest, ent.Temp)
+	if err := e.fs.SyncDir(filepath.Dir(ent.Dest)); err != nil {
+		return true, err
+	}
+	return true, e.syncIfThere(filepath.Dir(ent.Temp))
+}
+
+// syncIfThere syncs folder dir unless it is gone (a temporary folder
+// removed once empty holds no entry left to make durable).
+func (e *Engine) syncIfThere(dir string) error {
+	if err := e.fs.SyncDir(dir); err != nil && !errors.Is(err, errNotExist) {
+		return err
+	}
+	return nil
 }
 
 // rollBack closes a move that did not happen, restoring the index to where
@@ -501,10 +513,13 @@ func (e *Engine) removeOld(nc context.Context, ent Entry) ([]string, error) {
 	if samePath(ent.Source, ent.Dest) {
 		return left, nil
 	}
-	if _, err := e.fs.Lstat(ent.Source); err == nil {
+	switch _, err := e.fs.Lstat(ent.Source); {
+	case err == nil:
 		if err := e.trash(ent.Source, ent.Trash); err != nil {
 			return left, keep(ent.Source, ent.Trash, err)
 		}
+	case !errors.Is(err, errNotExist):
+		return left, keep(ent.Source, ent.Trash, err)
 	}
 	if err := e.removeTrash(ent.Trash); err != nil {
 		return left, keep(ent.Trash, "", err)
@@ -534,7 +549,7 @@ func (e *Engine) removeLink(path string) error {
 	if err := e.fs.Remove(path); err != nil && !errors.Is(err, errNotExist) {
 		return err
 	}
-	return e.fs.SyncDir(filepath.Dir(path))
+	return e.syncIfThere(filepath.Dir(path))
 }
 
 // trash renames folder path to trash (replacing an older trash entry of the

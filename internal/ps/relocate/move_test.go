@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/wharf-project/wharf/internal/ps/fsys/faultfs"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
+	"github.com/wharf-project/wharf/internal/ps/relocate/relocatetest"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -204,6 +209,99 @@ func TestParallel(t *testing.T) {
 	}
 	if p := e.Progress(); p.Running || p.PackagesDone != 25 || p.BytesDone != res.BytesCopied {
 		t.Errorf("progress %+v", p)
+	}
+	w.check("/vol/b/store")
+}
+
+// TestCancelMidCopy: a copy under way when the attempt is canceled is
+// abandoned and discarded; the package stays where it was.
+func TestCancelMidCopy(t *testing.T) {
+	w := newWorld(t)
+	w.add(1, defLoc, 2)
+	p := w.add(2, defLoc, 4)
+	w.add(3, defLoc, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w.ffs.Trace(func(_ int, op faultfs.Op, path string) {
+		if op == faultfs.OpWrite && strings.Contains(path, string(p.ID)+"/sub") {
+			cancel()
+		}
+	})
+	res, err := w.engine().Run(ctx, req("/vol/b/store"))
+	w.ffs.Trace(nil)
+	if !errors.Is(err, context.Canceled) || !res.Canceled || res.Moved != 1 || res.Pending != 2 {
+		t.Fatalf("Run = %v; canceled %v, moved %d, pending %d", err, res.Canceled, res.Moved, res.Pending)
+	}
+	if got, _ := w.index.Get(p.ID); got.Folder != p.Folder || got.Link != "" {
+		t.Fatalf("the canceled package is at %+v", got.Location)
+	}
+	if len(w.journal.Open()) != 0 {
+		t.Fatalf("journal: %+v", w.journal.Open())
+	}
+	if err := relocatetest.VerifyPackage(w.mem, p.Folder, w.index.FileList(p.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if got := relocatetest.Find(w.mem, "/vol/b", string(p.ID)); len(got) != 0 {
+		t.Fatalf("the abandoned copy is still at %q", got)
+	}
+	res = w.run(w.engine(), req("/vol/b/store"))
+	wantStatus(t, res, wharf.RelocationSuccess)
+	w.check("/vol/b/store")
+}
+
+func TestThrottle(t *testing.T) {
+	w := newWorld(t)
+	w.add(1, defLoc, 4)
+	w.add(2, defLoc, 3)
+	lim := rate.NewLimiter(rate.Limit(10<<20), 100) // a burst smaller than a read
+	res := w.run(w.engine(func(o *relocate.Options) { o.Limiter = lim; o.EstimateRate = 1 << 40 }), req("/vol/b/store"))
+	wantStatus(t, res, wharf.RelocationSuccess)
+	if want := float64(res.Plan.CopyBytes) / (10 << 20); res.Plan.EstimateSeconds != want {
+		t.Errorf("estimate %v s, want %v s at the limiter's rate", res.Plan.EstimateSeconds, want)
+	}
+	w.check("/vol/b/store")
+}
+
+func TestProgressETA(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := relocate.Progress{Started: start, BytesTotal: 400, BytesDone: 100, PackagesTotal: 4, PackagesDone: 3}
+	if got := p.ETA(start.Add(time.Minute)); got != 3*time.Minute {
+		t.Errorf("ETA by bytes = %v, want 3m", got)
+	}
+	p.BytesTotal, p.BytesDone = 0, 0
+	if got := p.ETA(start.Add(3 * time.Minute)); got != time.Minute {
+		t.Errorf("ETA by packages = %v, want 1m", got)
+	}
+	if got := (relocate.Progress{Started: start}).ETA(start.Add(time.Hour)); got != 0 {
+		t.Errorf("ETA with nothing done = %v", got)
+	}
+}
+
+// TestRecoverStagedAfterTidy: a staged entry whose package was placed and
+// whose temporary folder is gone is still finished.
+func TestRecoverStagedAfterTidy(t *testing.T) {
+	w := newWorld(t)
+	p := w.add(1, defLoc, 2)
+	dest := "/vol/b/store/" + string(p.ID)
+	if err := w.mem.MkdirAll("/vol/b/store"); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, f := range w.index.FileList(p.ID) {
+		b, _ := w.mem.ReadFile(filepath.Join(p.Folder, f.Path))
+		files[f.Path] = b
+	}
+	if _, err := relocatetest.WritePackage(w.mem, dest, files); err != nil {
+		t.Fatal(err)
+	}
+	ent := relocate.Entry{Key: string(p.ID), Kind: relocate.KindMove, Package: p.ID, Step: relocate.StepStaged,
+		Target: "/vol/b/store", Source: p.Folder, Dest: dest, Temp: "/vol/b/store/" + relocate.TempDir + "/" + string(p.ID),
+		Trash: defLoc + "/" + relocate.TrashDir + "/" + string(p.ID)}
+	if err := w.journal.Begin(context.Background(), ent); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.engine().Recover(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	w.check("/vol/b/store")
 }

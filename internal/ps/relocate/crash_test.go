@@ -2,6 +2,7 @@ package relocate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -18,6 +19,15 @@ type crashScenario struct {
 	name   string
 	build  func(w *world) relocate.Request
 	status wharf.RelocationStatus // of the attempt that runs to the end
+	// faults, when set, are rules the file system keeps throughout (also
+	// after the crash), such as an OS without exchange.
+	faults func(*faultfs.FS)
+}
+
+func (sc crashScenario) applyFaults(f *faultfs.FS) {
+	if sc.faults != nil {
+		sc.faults(f)
+	}
 }
 
 const crashTarget = "/vol/b/store"
@@ -77,22 +87,34 @@ var crashScenarios = []crashScenario{
 	{"relocate", func(w *world) relocate.Request {
 		crashStore(w)
 		return req(crashTarget)
-	}, wharf.RelocationSomeNotMoved | wharf.RelocationConsolidated},
-	{"retry", func(w *world) relocate.Request {
+	}, wharf.RelocationSomeNotMoved | wharf.RelocationConsolidated, nil},
+	{"relocate without exchange", func(w *world) relocate.Request {
 		crashStore(w)
-		// An earlier attempt left packages 3, 5 and 7 behind links; the
-		// attribute is gone now and a retry moves them.
-		if _, err := w.engine().Run(context.Background(), req(crashTarget)); err != nil {
-			w.t.Fatal(err)
-		}
-		p5, _ := w.index.Get(relocatetest.ID(5))
-		if err := w.mem.SetImmutable(filepath.Join(p5.Folder, "f0.bin"), false); err != nil {
-			w.t.Fatal(err)
-		}
-		r := req(crashTarget)
-		r.From, r.Retry = crashTarget, true
-		return r
-	}, wharf.RelocationSuccess},
+		return req(crashTarget)
+	}, wharf.RelocationSomeNotMoved | wharf.RelocationConsolidated, noExchange},
+	{"retry", retryScenario, wharf.RelocationSuccess, nil},
+}
+
+// noExchange makes the file system one without an atomic exchange, as on
+// Windows.
+func noExchange(f *faultfs.FS) {
+	f.Fail(faultfs.Rule{Op: faultfs.OpExchange, Err: errors.ErrUnsupported})
+}
+
+func retryScenario(w *world) relocate.Request {
+	crashStore(w)
+	// An earlier attempt left package 5 behind a link; its attribute is
+	// gone now and a retry moves it.
+	if _, err := w.engine().Run(context.Background(), req(crashTarget)); err != nil {
+		w.t.Fatal(err)
+	}
+	p5, _ := w.index.Get(relocatetest.ID(5))
+	if err := w.mem.SetImmutable(filepath.Join(p5.Folder, "f0.bin"), false); err != nil {
+		w.t.Fatal(err)
+	}
+	r := req(crashTarget)
+	r.From, r.Retry = crashTarget, true
+	return r
 }
 
 // TestCrashMatrix is STYLE §7: count the file-system operations N of a
@@ -107,6 +129,7 @@ func TestCrashMatrix(t *testing.T) {
 			clean := newWorld(t)
 			r := sc.build(clean)
 			clean.ffs.Reset()
+			sc.applyFaults(clean.ffs)
 			res := clean.run(clean.engine(), r)
 			wantStatus(t, res, sc.status)
 			n := clean.ffs.Ops()
@@ -141,6 +164,7 @@ func crashAt(t *testing.T, sc crashScenario, k, n int, want string) {
 			trace = append(trace, fmt.Sprintf("%d %s %s", i, op, path))
 		}
 	})
+	sc.applyFaults(w.ffs)
 	w.ffs.CrashAt(k)
 	// Run may notice the crash (a journal call fails) or not (a package
 	// whose file-system calls fail is just not moved); either way nothing
@@ -152,6 +176,7 @@ func crashAt(t *testing.T, sc crashScenario, k, n int, want string) {
 	// The process dies; what was not durable is lost.
 	w.ffs.Trace(nil)
 	w.ffs.Reset()
+	sc.applyFaults(w.ffs)
 	w.journal.Fail, w.index.Fail = nil, nil
 	w.mem.Crash()
 

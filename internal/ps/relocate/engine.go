@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -65,7 +66,7 @@ type Options struct {
 	// Run touches, when it is done. OnProgress, when set, is called with
 	// the progress after every package and, while copying, every 16 MiB.
 	// Both are called from the goroutines doing the work, one call at a
-	// time, and must return quickly.
+	// time, and must return quickly; they may call Engine.Progress.
 	OnPackage  func(PackageResult)
 	OnProgress func(Progress)
 }
@@ -90,8 +91,8 @@ type Engine struct {
 
 	mu       sync.Mutex // guards prog and serializes the callbacks
 	prog     Progress
-	running  bool
-	reported int64 // BytesDone at the last OnProgress while copying
+	reported int64                    // BytesDone at the last OnProgress while copying
+	snap     atomic.Pointer[Progress] // a copy of prog, for Progress
 }
 
 // New returns an engine; it checks the options and touches nothing.
@@ -246,11 +247,19 @@ type Result struct {
 }
 
 // Progress returns the progress of the running attempt (or of the last
-// one, with Running false).
+// one, with Running false). It may be called from the callbacks.
 func (e *Engine) Progress() Progress {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.prog
+	if p := e.snap.Load(); p != nil {
+		return *p
+	}
+	return Progress{}
+}
+
+// published stores a copy of prog for Progress; e.mu is held.
+func (e *Engine) published() Progress {
+	p := e.prog
+	e.snap.Store(&p)
+	return p
 }
 
 // errBusy is returned by Run and Recover while another one runs.
@@ -286,6 +295,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		res.StatusFlags = res.Status.Names()
 		e.mu.Lock()
 		e.prog.Running = false
+		e.published()
 		e.mu.Unlock()
 		log := e.log.With("target", req.Target, "status", res.Status.String(), "moved", res.Moved,
 			"linked", res.Linked, "failed", res.Failed, "pending", res.Pending)
@@ -326,6 +336,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	e.prog = Progress{Target: rs.target, Running: true, Started: res.Started,
 		PackagesTotal: plan.ByRename + plan.ByCopy, BytesTotal: plan.CopyBytes}
 	e.reported = 0
+	e.published()
 	e.mu.Unlock()
 
 	consolidated := false
@@ -352,11 +363,12 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		if r.Outcome != Pending {
 			e.prog.PackagesDone++
 		}
+		p := e.published()
 		if e.opt.OnPackage != nil {
 			e.opt.OnPackage(r)
 		}
 		if e.opt.OnProgress != nil {
-			e.opt.OnProgress(e.prog)
+			e.opt.OnProgress(p)
 		}
 	}
 	err = e.movePackages(ctx, rs, record)
@@ -444,9 +456,10 @@ func (e *Engine) progressBytes(n int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.prog.BytesDone += n
-	if e.opt.OnProgress != nil && e.prog.BytesDone-e.reported >= 16<<20 {
-		e.reported = e.prog.BytesDone
-		e.opt.OnProgress(e.prog)
+	p := e.published()
+	if e.opt.OnProgress != nil && p.BytesDone-e.reported >= 16<<20 {
+		e.reported = p.BytesDone
+		e.opt.OnProgress(p)
 	}
 }
 

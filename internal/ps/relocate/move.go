@@ -117,7 +117,7 @@ func (e *Engine) movePackage(ctx context.Context, rs *runState, p Package) (Pack
 	if err := e.close(nc, ent.Key); err != nil {
 		return res, err
 	}
-	return e.cannotMove(nc, rs, p, ent, res, fmt.Errorf("rename %s to %s: %w", src, to, err))
+	return e.cannotMove(nc, rs, p, ent, res, fmt.Errorf("move package %s to %s: %w", id, ent.Dest, err))
 }
 
 // cannotMove handles a package that cannot move: a package already behind

@@ -34,7 +34,8 @@
 //
 // A target must be empty (a volume's lost+found, System Volume Information
 // and $RECYCLE.BIN aside) or carry the marker of this server: Wharf never
-// writes into, or removes from, a folder it did not create. The marker is
+// overwrites or removes anything it did not create (the plan's writability
+// probe is a file it creates and removes at once). The marker is
 // written before anything else, through a temporary file renamed into
 // place, so an interrupted first attempt leaves an empty folder or a store.
 //
@@ -108,7 +109,7 @@
 // Serve a package from its index Folder. A copied package stays at its old
 // folder until the switch, so it is served throughout. A renamed package
 // (same volume) leaves its old folder with the rename and is switched a
-// few system calls and one state-DB commit later; a request that finds its
+// few system calls and state-DB commits later; a request that finds its
 // folder missing in that window should look the package up again.
 //
 // # Journal

@@ -19,30 +19,17 @@ const (
 	DefaultAlertLimit = 200
 )
 
-// Relocation status bits the NS acts on (SPEC §6.3).
+// The relocation status bits the NS acts on (SPEC §6.3).
 const (
-	statusSuccess          = 0x001
-	statusSomeNotMoved     = 0x002
-	statusInProgress       = 0x004
-	statusPrerequisites    = 0x1f8 // not-fixed-media .. invalid-target
-	statusRetriesExhausted = 0x200
-	statusAllBits          = 0xfff
+	statusSuccess          = uint32(wharf.RelocationSuccess)
+	statusSomeNotMoved     = uint32(wharf.RelocationSomeNotMoved)
+	statusInProgress       = uint32(wharf.RelocationInProgress)
+	statusPrerequisites    = uint32(wharf.RelocationPrerequisites)
+	statusRetriesExhausted = uint32(wharf.RelocationRetriesExhausted)
+	statusAllBits          = uint32(wharf.RelocationAllBits)
 )
 
-// statusFlagNames names the status bits, bit 0 first (SPEC §6.3).
-var statusFlagNames = []string{"success", "some-not-moved", "in-progress", "not-fixed-media",
-	"unsupported-filesystem", "insufficient-space", "known-folder", "path-too-long", "invalid-target",
-	"retries-exhausted", "manual", "consolidated"}
-
-func statusNames(bits uint32) []string {
-	out := []string{}
-	for i, n := range statusFlagNames {
-		if bits&(1<<i) != 0 {
-			out = append(out, n)
-		}
-	}
-	return out
-}
+func statusNames(bits uint32) []string { return wharf.RelocationStatus(bits).Names() }
 
 // ReportLocation stores a Package Location Status event from a server. An
 // event without Progress ends an attempt: it goes to the history and may
@@ -92,7 +79,7 @@ func alertFor(server wharf.ServerName, ev api.LocationStatus) (Alert, bool) {
 		a.Message = fmt.Sprintf("%s: automatic relocation retries to %s are exhausted (%d of %d); some packages stay behind links",
 			server, ev.StoragePath, ev.AttemptsDone, ev.MaxAttempts)
 	case ev.LastStatus&statusSomeNotMoved != 0:
-		a.Message = fmt.Sprintf("%s: Some of the files have not been moved to the new location %s.", server, ev.StoragePath)
+		a.Message = fmt.Sprintf("%s: %s (target %s)", server, wharf.RelocationWarning, ev.StoragePath)
 	case ev.LastStatus&statusPrerequisites != 0:
 		a.Message = fmt.Sprintf("%s: relocation to %s refused: %s", server, ev.StoragePath,
 			strings.Join(statusNames(ev.LastStatus&statusPrerequisites), ", "))

@@ -17,8 +17,15 @@ func init() { register(newPSCmd) }
 func newPSCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "ps", Short: "Run and inspect a Package Server"}
 	cmd.AddCommand(newPSServeCmd(e), newPSStatusCmd(e), newPSUpdateConfigCmd(e))
+	for _, add := range psCommands {
+		cmd.AddCommand(add(e))
+	}
 	return cmd
 }
+
+// psCommands are more `wharf ps` subcommands, added by other files in
+// their init functions.
+var psCommands []func(*env) *cobra.Command
 
 func newPSServeCmd(e *env) *cobra.Command {
 	var (

@@ -17,6 +17,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/wharf-project/wharf/internal/ps/clock"
+	"github.com/wharf-project/wharf/internal/ps/place"
+	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -52,15 +54,22 @@ type Config struct {
 	// HTTPClient calls the NS; default a client on http.DefaultTransport.
 	// Not in files: for tests and dev.
 	HTTPClient *http.Client
+	// Facts answers questions about volumes (free space, fixed media) for
+	// placement; default volume.New(). Not in files: for tests.
+	Facts volume.Facts
 }
 
 // StorageConfig is the [storage] section.
 type StorageConfig struct {
-	// Reserve is the free space a volume keeps before rotation picks
-	// another one: a share of the volume or a size. Default 5%.
+	// Reserve is the free space a volume keeps: a package goes to another
+	// volume (with "allow usage of all fixed drives" on) or fails when the
+	// primary volume would keep less after it, and a volume it rotates
+	// onto must keep its own reserve too. A share of the volume or a size.
+	// Default 5%.
 	Reserve Reserve
-	// Volumes, when not empty, are the only volumes rotation may use
-	// (Linux).
+	// Volumes, when not empty, are the only volumes rotation may use: their
+	// mount points (Linux) or drive roots (Windows), e.g. "/data1" or
+	// `D:\`. An entry naming no mounted volume is ignored.
 	Volumes []string
 }
 
@@ -105,8 +114,9 @@ func DefaultConfig() Config {
 	}
 }
 
-// PrimaryLocation is the default storage location of the install dir.
-func (c Config) PrimaryLocation() string { return filepath.Join(c.InstallDir, "Package Delivery") }
+// PrimaryLocation is the default storage location of the install dir,
+// <install dir>/Package Delivery.
+func (c Config) PrimaryLocation() string { return filepath.Join(c.InstallDir, place.DirName) }
 
 // fileConfig is the TOML layout of --config files.
 type fileConfig struct {

@@ -11,6 +11,13 @@
 //	<install dir>/admin.sock        the local admin endpoint (0600)
 //	<install dir>/Package Delivery/ the primary location, a store root
 //
+// With "allow usage of all fixed drives" on (Package Server Settings
+// policy, AgentSettings.AllFixedDrives), packages that do not fit on the
+// primary volume above its reserve (storage.reserve) go to <volume
+// root>/Package Delivery/ on another eligible volume (storage.volumes
+// restricts which): see package place. The switch is read from every
+// configuration the loop applies, so a policy change needs no restart.
+//
 // See package store for the layout of a store root and package fetch for the
 // download protocol.
 //
@@ -46,6 +53,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/place"
 	"github.com/wharf-project/wharf/internal/ps/serve"
 	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -53,6 +61,9 @@ import (
 var (
 	_ fetch.NS      = (*apiclient.Client)(nil)
 	_ fetch.Placer  = place.Primary{}
+	_ fetch.Placer  = (*place.Rotating)(nil)
+	_ fetch.Ledger  = (*place.Rotating)(nil)
+	_ place.Index   = (*store.Store)(nil)
 	_ admin.Backend = (*Daemon)(nil)
 	_ serve.Index   = (*store.Store)(nil)
 )
@@ -72,6 +83,7 @@ type Daemon struct {
 	addr    string
 	store   *store.Store
 	fetcher *fetch.Fetcher
+	placer  *place.Rotating
 }
 
 // New checks cfg and returns a Daemon; nothing starts until Serve.
@@ -89,6 +101,9 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Transport: http.DefaultTransport}
+	}
+	if cfg.Facts == nil {
+		cfg.Facts = volume.New()
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -164,16 +179,20 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 	}
 	base := d.base.With("server", cred.Name)
 	log := base.With("component", "ps")
+	placer := place.NewRotating(place.Options{
+		Primary: cfg.PrimaryLocation(), Facts: cfg.Facts,
+		Reserve: place.Reserve{Percent: cfg.Storage.Reserve.Percent, Bytes: cfg.Storage.Reserve.Bytes},
+		Volumes: cfg.Storage.Volumes, Index: st, Logger: base,
+	})
 	f := fetch.New(fetch.Options{
-		Server: cred.Name, NS: client, Store: st,
-		Placer: place.Primary{Dir: cfg.PrimaryLocation()},
-		Clock:  cfg.Clock, Logger: base,
+		Server: cred.Name, NS: client, Store: st, Placer: placer,
+		Clock: cfg.Clock, Logger: base,
 	})
 	if err := f.Recover(ctx); err != nil {
 		return err
 	}
 	d.mu.Lock()
-	d.name, d.nsURL, d.url, d.addr, d.store, d.fetcher = cred.Name, nsURL, url, ln.Addr().String(), st, f
+	d.name, d.nsURL, d.url, d.addr, d.store, d.fetcher, d.placer = cred.Name, nsURL, url, ln.Addr().String(), st, f, placer
 	d.mu.Unlock()
 
 	runCtx, cancel := context.WithCancelCause(ctx)
@@ -200,10 +219,11 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 	})
 	run("admin endpoint", func() error { return adm.Serve(adminLn) })
 	run("fetch", func() error { return f.Serve(runCtx) })
-	run("config loop", func() error { d.pollLoop(runCtx, base, client, cred.Name, f); return nil })
+	run("config loop", func() error { d.pollLoop(runCtx, base, client, cred.Name, f, placer); return nil })
 
 	log.Info("package server ready", "addr", ln.Addr().String(), "url", url, "ns", nsURL,
-		"install_dir", cfg.InstallDir, "storage_path", cfg.PrimaryLocation())
+		"install_dir", cfg.InstallDir, "storage_path", placer.Primary(),
+		"reserve", cfg.Storage.Reserve.String(), "rotation_volumes", cfg.Storage.Volumes)
 	close(d.ready)
 
 	<-runCtx.Done()
@@ -309,6 +329,9 @@ func (d *Daemon) Status(context.Context) (admin.Status, error) {
 	d.mu.Lock()
 	st := admin.Status{Name: d.name, NSURL: d.nsURL, URL: d.url, Addr: d.addr, StoragePath: d.cfg.PrimaryLocation()}
 	s, f := d.store, d.fetcher
+	if d.placer != nil {
+		st.StoragePath = d.placer.Primary()
+	}
 	d.mu.Unlock()
 	st.Packages = []admin.PackageStatus{}
 	if s == nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/wharf-project/wharf/internal/apiclient"
 	"github.com/wharf-project/wharf/internal/ps/clock"
 	"github.com/wharf-project/wharf/internal/ps/fetch"
+	"github.com/wharf-project/wharf/internal/ps/place"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -32,10 +33,11 @@ type pollResult struct {
 // pollLoop long-polls the NS for this server's configuration and applies
 // every answer: a new configuration as it comes, the last one again on each
 // 304 (a config cycle: markers are re-checked, failed packages retried after
-// their backoff). An UpdateConfig request cancels the poll in flight and
+// their backoff). Applying sets the placer's "allow usage of all fixed
+// drives" from the settings, then hands the configuration to the fetcher. An UpdateConfig request cancels the poll in flight and
 // asks at once, without the ETag, and applies with force. Errors back off
 // with jitter; an UpdateConfig request cuts the wait short.
-func (d *Daemon) pollLoop(ctx context.Context, log *slog.Logger, client *apiclient.Client, name string, f *fetch.Fetcher) {
+func (d *Daemon) pollLoop(ctx context.Context, log *slog.Logger, client *apiclient.Client, name string, f *fetch.Fetcher, placer *place.Rotating) {
 	log = log.With("component", "config")
 	var (
 		etag     string
@@ -126,6 +128,11 @@ func (d *Daemon) pollLoop(ctx context.Context, log *slog.Logger, client *apiclie
 			last, etag, have = r.cfg, r.etag, true
 		}
 		if have {
+			// The placer first: downloads the Apply starts are placed
+			// under the settings that came with it.
+			if placer.SetAllFixedDrives(last.Settings.AllFixedDrives) {
+				log.Info("allow usage of all fixed drives changed", "all_fixed_drives", last.Settings.AllFixedDrives)
+			}
 			f.Apply(last, forced)
 		}
 		answer(nil)

@@ -93,6 +93,9 @@ func (f *Fetcher) download(ctx context.Context, sum api.PackageSummary, log *slo
 			f.poke() // checkRoots marks the root unavailable
 			return fmt.Errorf("store root %s lost its marker", p.Root)
 		}
+		if l, ok := f.opt.Placer.(Ledger); ok {
+			l.Hold(api.PackageSummary{ID: p.ID, Name: p.Name, Version: p.Version, Size: p.Size, FileCount: p.FileCount}, p.Root)
+		}
 		if err := f.opt.Store.SetState(ctx, p.ID, api.StateDownloading, "", f.opt.Clock.Now()); err != nil {
 			return err
 		}
@@ -170,7 +173,12 @@ func (f *Fetcher) begin(ctx context.Context, sum api.PackageSummary, log *slog.L
 	if err := checkManifest(sum.ID, m); err != nil {
 		return store.Package{}, err
 	}
-	root, err := f.opt.Placer.Place(ctx, m.PackageSummary)
+	sum = m.PackageSummary
+	sum.Size, sum.FileCount = 0, len(m.Files)
+	for _, file := range m.Files {
+		sum.Size += file.Size
+	}
+	root, err := f.opt.Placer.Place(ctx, sum)
 	if err != nil {
 		return store.Package{}, fmt.Errorf("place package %s: %w", sum.ID, err)
 	}

@@ -8,7 +8,10 @@
 // A package is absent or whole in its store root, never half there:
 //
 //  1. The manifest is fetched (GET /agent/{name}/packages/{id}) and
-//     checked; the Placer picks the store root; the package is recorded in
+//     checked; the Placer picks the store root (the primary location, a
+//     rotated root on another volume, or the package's custom location;
+//     see package place) before anything is written, so a package that
+//     finds no room fails with nothing on disk; the package is recorded in
 //     the state DB as downloading, with its files.
 //  2. Each file is downloaded into <root>/.wharf-tmp/<id>/<path>, on the
 //     destination volume, hashing while writing; a file whose SHA-256 or
@@ -23,6 +26,12 @@
 // between steps 3 and 4 leaves a whole folder in place that the DB does not
 // call ready; Recover hashes it and records it ready (or discards it).
 //
+// A download that runs out of disk space anyway (something else filled the
+// volume) is discarded: its temporary folder is removed and the DB forgets
+// it, so the next attempt is placed again. Packages that failed for want of
+// space are tried again after their backoff, and at once when the settings
+// change or an unassigned package was removed.
+//
 // A package that is no longer assigned is renamed into <root>/.wharf-trash,
 // forgotten by the DB, then removed. Nothing in a store root whose marker is
 // missing is downloaded, removed or served: its packages are unavailable
@@ -35,6 +44,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -58,12 +68,27 @@ type NS interface {
 }
 
 // Placer decides where a new package is stored. Place is called once per
-// package, before its download starts, from the fetcher's goroutines (so
-// concurrently); the package stays in the returned root afterwards. The root
-// is an absolute folder, created when missing. An error fails the package
-// with the error as reason; it is tried again later.
+// package, before anything of it is written, from the fetcher's goroutines
+// (so concurrently); pkg.Size and pkg.FileCount are those of the checked
+// manifest. The package stays in the returned root afterwards (a package
+// whose download ran out of disk space is the exception: it is discarded
+// and placed again). The root is an absolute folder, created when missing.
+// An error fails the package with the error as reason; it is tried again
+// after a backoff, and sooner after a change of the settings or the removal
+// of a package when the error wraps wharf.ErrNoSpace.
 type Placer interface {
 	Place(ctx context.Context, pkg api.PackageSummary) (root string, err error)
+}
+
+// Ledger is implemented by a Placer that counts the space downloads in
+// flight will take (place.Rotating). Place holds that space; the fetcher
+// calls Hold for a download that resumes in the root it has (it is not
+// placed again), and Release once a download attempt ended, whatever its
+// outcome, for every package it called Place or Hold for. Both are called
+// from the fetcher's goroutines, concurrently.
+type Ledger interface {
+	Hold(pkg api.PackageSummary, root string)
+	Release(id string)
 }
 
 // Options configure a Fetcher.
@@ -105,6 +130,7 @@ type Fetcher struct {
 
 	mu          sync.Mutex
 	haveConfig  bool
+	settings    api.AgentSettings // of the last Apply
 	desired     map[string]api.PackageSummary
 	order       []string // desired ids in configuration order
 	concurrency int
@@ -122,6 +148,7 @@ type failure struct {
 	next     time.Time
 	reason   string
 	pkg      api.PackageSummary
+	noSpace  bool // the error wraps wharf.ErrNoSpace
 }
 
 // New returns a Fetcher; it does nothing until Serve runs.
@@ -162,8 +189,10 @@ func New(opt Options) *Fetcher {
 // Apply sets the configuration to reconcile with and wakes the fetcher: the
 // packages to have, the download concurrency and bandwidth. With
 // force, failed packages are tried again at once instead of after their
-// backoff. Packages with an invalid id are ignored (and logged). Until the
-// first Apply, the fetcher removes nothing.
+// backoff; so are packages that failed for want of space when the settings
+// changed (a policy may now allow more volumes). Packages with an invalid
+// id are ignored (and logged). Until the first Apply, the fetcher removes
+// nothing.
 func (f *Fetcher) Apply(cfg api.AgentConfig, force bool) {
 	desired := make(map[string]api.PackageSummary, len(cfg.Packages))
 	order := make([]string, 0, len(cfg.Packages))
@@ -185,13 +214,26 @@ func (f *Fetcher) Apply(cfg api.AgentConfig, force bool) {
 	if f.concurrency <= 0 {
 		f.concurrency = DefaultConcurrency
 	}
-	if force {
-		for _, fl := range f.failures {
+	settingsChanged := cfg.Settings != f.settings
+	f.settings = cfg.Settings
+	for _, fl := range f.failures {
+		if force || settingsChanged && fl.noSpace {
 			fl.next = time.Time{}
 		}
 	}
 	f.mu.Unlock()
 	f.poke()
+}
+
+// retryNoSpace makes the packages that failed for want of space eligible
+// for a new attempt at once: space may have been freed. Called with f.mu
+// held.
+func (f *Fetcher) retryNoSpaceLocked() {
+	for _, fl := range f.failures {
+		if fl.noSpace {
+			fl.next = time.Time{}
+		}
+	}
 }
 
 func (f *Fetcher) poke() {
@@ -284,14 +326,20 @@ func (f *Fetcher) reconcile(ctx context.Context, jobs *sync.WaitGroup) {
 		remove = append(remove, p)
 	}
 	f.mu.Unlock()
+	removed := false
 	for _, p := range remove {
 		if err := f.remove(ctx, p); err != nil {
 			f.log.Error("remove unassigned package", "package", p.ID, "path", p.Path, "err", err)
+			continue
 		}
+		removed = true
 	}
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if removed {
+		f.retryNoSpaceLocked()
+	}
 	for id, j := range f.running {
 		if _, ok := f.desired[id]; !ok {
 			j.cancel()
@@ -343,6 +391,12 @@ func (f *Fetcher) reconcile(ctx context.Context, jobs *sync.WaitGroup) {
 func (f *Fetcher) runJob(ctx context.Context, sum api.PackageSummary) {
 	log := f.log.With("package", sum.ID)
 	err := f.download(ctx, sum, log)
+	if l, ok := f.opt.Placer.(Ledger); ok {
+		l.Release(sum.ID)
+	}
+	if err != nil && ctx.Err() == nil && diskFull(err) {
+		err = f.discardFull(context.WithoutCancel(ctx), sum.ID, err, log)
+	}
 	if ctx.Err() != nil {
 		log.Info("download stopped", "reason", context.Cause(ctx))
 		return
@@ -358,7 +412,7 @@ func (f *Fetcher) runJob(ctx context.Context, sum api.PackageSummary) {
 		fl = &failure{}
 		f.failures[sum.ID] = fl
 	}
-	fl.pkg, fl.reason = sum, err.Error()
+	fl.pkg, fl.reason, fl.noSpace = sum, err.Error(), errors.Is(err, wharf.ErrNoSpace)
 	fl.next = f.opt.Clock.Now().Add(f.opt.FailedBackoff.Delay(fl.attempts))
 	fl.attempts++
 	if errors.Is(err, errUnassigned) {
@@ -377,6 +431,32 @@ func (f *Fetcher) runJob(ctx context.Context, sum api.PackageSummary) {
 	} else {
 		f.rep.put(api.PackageState{PackageID: sum.ID, State: api.StateFailed, Reason: err.Error()})
 	}
+}
+
+// discardFull handles a download that ran out of disk space (err): the
+// partial download is removed and the package forgotten by the DB, so its
+// next attempt is placed again and may go to another volume. It returns the
+// error to record, which wraps wharf.ErrNoSpace. A package that has a folder
+// in place is left to the usual recovery.
+func (f *Fetcher) discardFull(ctx context.Context, id string, err error, log *slog.Logger) error {
+	p, ok := f.opt.Store.Get(id)
+	if !ok || p.State == api.StateReady {
+		return err
+	}
+	if _, lerr := os.Lstat(p.Path); lerr == nil {
+		return err
+	}
+	trash := filepath.Join(p.Root, store.TrashDir)
+	if rerr := durable.RemoveAll(filepath.Join(p.Root, store.TempDir, p.ID), trash); rerr != nil {
+		log.Error("remove the partial download of a package that ran out of space", "root", p.Root, "err", rerr)
+		return err
+	}
+	if derr := f.opt.Store.Delete(ctx, p.ID); derr != nil {
+		log.Error("forget a package that ran out of space", "err", derr)
+		return err
+	}
+	log.Warn("download ran out of disk space; removed what was written, the package will be placed again", "root", p.Root, "err", err)
+	return wharf.Errorf(wharf.ErrNoSpace, "not enough space in %s: %v (the partial download was removed)", p.Root, err)
 }
 
 // remove deletes an unassigned package from disk, then from the DB.

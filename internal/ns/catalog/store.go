@@ -152,6 +152,19 @@ type Store interface {
 	CompleteTask(ctx context.Context, server wharf.ServerName, id, result string, at time.Time) error
 
 	Close() error
+
+	// CreateUser stores a new console user; ErrExists when the name is
+	// taken. Names are stored as given (the catalog lowercases them).
+	CreateUser(ctx context.Context, u User) error
+	// User returns a console user, or ErrNotFound.
+	User(ctx context.Context, name string) (User, error)
+	// ListUsers returns every console user ordered by name.
+	ListUsers(ctx context.Context) ([]User, error)
+	// SetUserPassword replaces a user's password hash; ErrNotFound for an
+	// unknown user.
+	SetUserPassword(ctx context.Context, name, hash string, at time.Time) error
+	// DeleteUser removes a user; ErrNotFound for an unknown user.
+	DeleteUser(ctx context.Context, name string) error
 }
 
 // LocationEvent is a stored Package Location Status event.

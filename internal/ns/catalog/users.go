@@ -1,0 +1,171 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wharf-project/wharf/internal/wharf"
+)
+
+// User is an administrator who logs in to the NS web console with a name
+// and a password. Only the bcrypt hash of the password is kept.
+type User struct {
+	Name         string // lowercase, see ParseUserName
+	PasswordHash string // bcrypt
+	CreatedAt    time.Time
+	UpdatedAt    time.Time // when the password was last set
+}
+
+// Limits on console user names and passwords. bcrypt reads at most 72
+// bytes of a password; a longer one is refused rather than cut silently.
+const (
+	MaxUserName       = 64
+	MinPasswordLength = 10
+	MaxPasswordBytes  = 72
+)
+
+// PasswordCost is the bcrypt cost of new password hashes.
+var PasswordCost = bcrypt.DefaultCost
+
+// ParseUserName checks a console user name and returns it lowercased:
+// 1 to 64 characters, letters, digits, '.', '_', '-' and '@', starting with
+// a letter or digit.
+func ParseUserName(name string) (string, error) {
+	if name == "" || len(name) > MaxUserName {
+		return "", wharf.Errorf(wharf.ErrInvalid, "user name: want 1 to %d characters", MaxUserName)
+	}
+	n := strings.ToLower(name)
+	for i, r := range n {
+		alnum := r >= 'a' && r <= 'z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || !strings.ContainsRune("._-@", r)) {
+			return "", wharf.Errorf(wharf.ErrInvalid, "user name %q: use letters, digits, '.', '_', '-' and '@', starting with a letter or digit", name)
+		}
+	}
+	return n, nil
+}
+
+func checkPassword(pw string) error {
+	switch {
+	case utf8.RuneCountInString(pw) < MinPasswordLength:
+		return wharf.Errorf(wharf.ErrInvalid, "password: want at least %d characters", MinPasswordLength)
+	case len(pw) > MaxPasswordBytes:
+		return wharf.Errorf(wharf.ErrInvalid, "password: longer than %d bytes", MaxPasswordBytes)
+	}
+	return nil
+}
+
+func hashPassword(pw string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), PasswordCost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(h), nil
+}
+
+// CreateUser creates a console user with a password; ErrExists when the
+// name is taken, ErrInvalid for a bad name or a password that is too short
+// or too long.
+func (c *Catalog) CreateUser(ctx context.Context, name, password string) (User, error) {
+	n, err := ParseUserName(name)
+	if err != nil {
+		return User{}, err
+	}
+	if err := checkPassword(password); err != nil {
+		return User{}, err
+	}
+	h, err := hashPassword(password)
+	if err != nil {
+		return User{}, err
+	}
+	now := c.now().UTC().Truncate(time.Microsecond)
+	u := User{Name: n, PasswordHash: h, CreatedAt: now, UpdatedAt: now}
+	if err := c.store.CreateUser(ctx, u); err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// SetUserPassword replaces a console user's password.
+func (c *Catalog) SetUserPassword(ctx context.Context, name, password string) error {
+	n, err := ParseUserName(name)
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
+	}
+	if err := checkPassword(password); err != nil {
+		return err
+	}
+	h, err := hashPassword(password)
+	if err != nil {
+		return err
+	}
+	return c.store.SetUserPassword(ctx, n, h, c.now().UTC().Truncate(time.Microsecond))
+}
+
+// DeleteUser removes a console user.
+func (c *Catalog) DeleteUser(ctx context.Context, name string) error {
+	n, err := ParseUserName(name)
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
+	}
+	return c.store.DeleteUser(ctx, n)
+}
+
+// ListUsers lists the console users by name, without their hashes.
+func (c *Catalog) ListUsers(ctx context.Context) ([]User, error) {
+	list, err := c.store.ListUsers(ctx)
+	for i := range list {
+		list[i].PasswordHash = ""
+	}
+	return list, err
+}
+
+// dummyHash is compared against when the user does not exist, so a wrong
+// name costs as long as a wrong password and names cannot be probed by
+// timing.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("wharf: no such user"), PasswordCost)
+	return h
+})
+
+// CheckUserPassword returns the user when password is theirs, and an error
+// wrapping wharf.ErrUnauthorized (never saying which of the two was wrong)
+// otherwise.
+func (c *Catalog) CheckUserPassword(ctx context.Context, name, password string) (User, error) {
+	wrong := wharf.Errorf(wharf.ErrUnauthorized, "wrong user name or password")
+	n, err := ParseUserName(name)
+	if err != nil || len(password) > MaxPasswordBytes {
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		return User{}, wrong
+	}
+	u, err := c.store.User(ctx, n)
+	if errors.Is(err, wharf.ErrNotFound) {
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		return User{}, wrong
+	}
+	if err != nil {
+		return User{}, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		return User{}, wrong
+	}
+	return u, nil
+}
+
+// UserPasswordHash returns the current password hash of a user, or an
+// error wrapping ErrNotFound: the console compares it with the one seen at
+// login to end the sessions of a deleted user or a changed password.
+func (c *Catalog) UserPasswordHash(ctx context.Context, name string) (string, error) {
+	n, err := ParseUserName(name)
+	if err != nil {
+		return "", fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
+	}
+	u, err := c.store.User(ctx, n)
+	return u.PasswordHash, err
+}

@@ -1,0 +1,13 @@
+-- Console users: administrators who log in to the NS web console with a
+-- name and a password. Only the bcrypt hash of the password is kept.
+
+-- +goose Up
+CREATE TABLE users (
+    name          TEXT NOT NULL PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+) STRICT;
+
+-- +goose Down
+DROP TABLE users;

@@ -30,6 +30,7 @@ type env struct {
 	st     *store.Store
 	clock  *pstest.Clock
 	f      *fetch.Fetcher
+	placer fetch.Placer // default place.Primary{Dir: root}
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -70,8 +71,12 @@ func (e *env) openStore() {
 // start builds a fetcher, recovers and serves it.
 func (e *env) start() {
 	e.t.Helper()
+	var placer fetch.Placer = place.Primary{Dir: e.root}
+	if e.placer != nil {
+		placer = e.placer
+	}
 	e.f = fetch.New(fetch.Options{
-		Server: psName, NS: e.client, Store: e.st, Placer: place.Primary{Dir: e.root},
+		Server: psName, NS: e.client, Store: e.st, Placer: placer,
 		Clock: e.clock, Logger: pstest.Logger(e.t), ReportDelay: time.Nanosecond,
 	})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -37,6 +37,17 @@ import (
 	"slices"
 )
 
+// VolumeSyncer is an optional interface of an FS that can make everything
+// written to one volume durable with one call (Linux: syncfs(2)). It is
+// the group commit of the relocation engine's copies: one call instead of
+// an fsync of every file and folder copied. SyncVolume(path) makes every
+// file's content and every folder's entries on the volume holding path
+// durable; it fails with an error matching errors.ErrUnsupported where it
+// cannot, and the caller then syncs file by file.
+type VolumeSyncer interface {
+	SyncVolume(path string) error
+}
+
 // FS is the file system seam. Implementations are safe for concurrent use;
 // two calls on different names never interfere.
 type FS interface {

@@ -107,6 +107,22 @@ func (OS) SyncDir(name string) error {
 	return err
 }
 
+// SyncVolume implements [VolumeSyncer]: syncfs(2) on the filesystem
+// holding path.
+func (OS) SyncVolume(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return &fs.PathError{Op: "syncfs", Path: path, Err: err}
+	}
+	return nil
+}
+
+var _ VolumeSyncer = OS{}
+
 // CanRemove implements [FS]. name's parent folder must be on a writable
 // mount, writable and searchable by this process (access(2), which also
 // sees a read-only mount) and neither immutable nor append-only; every

@@ -92,7 +92,17 @@ var crashScenarios = []crashScenario{
 		crashStore(w)
 		return req(crashTarget)
 	}, wharf.RelocationSomeNotMoved | wharf.RelocationConsolidated, noExchange},
+	{"relocate syncing file by file", func(w *world) relocate.Request {
+		crashStore(w)
+		return req(crashTarget)
+	}, wharf.RelocationSomeNotMoved | wharf.RelocationConsolidated, noVolumeSync},
 	{"retry", retryScenario, wharf.RelocationSuccess, nil},
+}
+
+// noVolumeSync makes the file system one that cannot sync a whole volume
+// (Windows), so copies sync every file and folder.
+func noVolumeSync(f *faultfs.FS) {
+	f.Fail(faultfs.Rule{Op: faultfs.OpSyncFS, Err: errors.ErrUnsupported})
 }
 
 // noExchange makes the file system one without an atomic exchange, as on

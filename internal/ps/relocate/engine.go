@@ -86,6 +86,10 @@ type Engine struct {
 
 	knownFolder func(string) (bool, string)
 
+	// noVolumeSync is set once the FS answered that it cannot sync a whole
+	// volume; copies then sync file by file.
+	noVolumeSync atomic.Bool
+
 	busy sync.Mutex // held by Run and Recover
 	dirs *dirSet    // folders made durable by the Run or Recover under way
 

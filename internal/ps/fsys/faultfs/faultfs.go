@@ -45,6 +45,7 @@ const (
 	OpReadlink  Op = "readlink"
 	OpSyncDir   Op = "syncdir"
 	OpCanRemove Op = "canremove"
+	OpSyncFS    Op = "syncfs"
 	OpRead      Op = "read"
 	OpWrite     Op = "write"
 	OpSync      Op = "sync"
@@ -311,6 +312,19 @@ func (f *FS) SyncDir(name string) error {
 		return pathErr(OpSyncDir, name, err)
 	}
 	return f.inner.SyncDir(name)
+}
+
+// SyncVolume implements fsys.VolumeSyncer when the wrapped FS does; else
+// it fails with errors.ErrUnsupported.
+func (f *FS) SyncVolume(name string) error {
+	vs, ok := f.inner.(fsys.VolumeSyncer)
+	if !ok {
+		return pathErr(OpSyncFS, name, errors.ErrUnsupported)
+	}
+	if _, err := f.before(OpSyncFS, name); err != nil {
+		return pathErr(OpSyncFS, name, err)
+	}
+	return vs.SyncVolume(name)
 }
 
 // CanRemove implements fsys.FS. An injected error that is not already a

@@ -782,6 +782,44 @@ func (m *FS) SyncDir(name string) error {
 	return nil
 }
 
+// SyncVolume implements fsys.VolumeSyncer: every file's content and every
+// folder's entries on the volume holding name become durable, like
+// syncfs(2).
+func (m *FS) SyncVolume(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, err := m.lookup("syncfs", name, true)
+	if err != nil {
+		return err
+	}
+	v := r.n.vol
+	m.seq++
+	var walk func(d *node)
+	walk = func(d *node) {
+		if d.vol == v {
+			d.lastSync = m.seq
+		}
+		for _, c := range d.children {
+			switch {
+			case c.kind == kDir:
+				walk(c)
+			case c.kind == kFile && c.vol == v:
+				c.synced = bytes.Clone(c.data)
+				if c.synced == nil {
+					c.synced = []byte{}
+				}
+			}
+		}
+	}
+	for _, root := range m.roots {
+		walk(root)
+	}
+	m.fold()
+	return nil
+}
+
+var _ fsys.VolumeSyncer = (*FS)(nil)
+
 // CanRemove implements fsys.FS: a read-only volume, an immutable parent,
 // or anything immutable in the tree makes name not removable.
 func (m *FS) CanRemove(name string) error {

@@ -184,6 +184,9 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 		Reserve: place.Reserve{Percent: cfg.Storage.Reserve.Percent, Bytes: cfg.Storage.Reserve.Bytes},
 		Volumes: cfg.Storage.Volumes, Index: st, Logger: base,
 	})
+	for _, problem := range placer.CheckVolumes() {
+		log.Warn(problem)
+	}
 	f := fetch.New(fetch.Options{
 		Server: cred.Name, NS: client, Store: st, Placer: placer,
 		Clock: cfg.Clock, Logger: base,

@@ -308,6 +308,44 @@ func (r *Rotating) Place(_ context.Context, pkg api.PackageSummary) (string, err
 	return "", fmt.Errorf("%w; no other eligible volume has room (%s)", short, strings.Join(refused, "; "))
 }
 
+// CheckVolumes returns a problem for each entry of storage.volumes (see
+// Options.Volumes) that cannot take rotated packages now: one that is not
+// the root of a mounted volume (a typo, a volume not mounted) or an
+// ineligible volume, with the reason. The daemon logs them at start, so
+// they show before the primary volume fills up. The error of listing the
+// volumes is returned as a problem too.
+func (r *Rotating) CheckVolumes() []string {
+	if len(r.only) == 0 {
+		return nil
+	}
+	vols, err := r.facts.Volumes()
+	if err != nil {
+		return []string{fmt.Sprintf("storage.volumes cannot be checked: %v", err)}
+	}
+	var out []string
+	for _, want := range r.only {
+		i := slices.IndexFunc(vols, func(v volume.Info) bool { return samePath(v.Root, want) })
+		if i < 0 {
+			out = append(out, fmt.Sprintf("storage.volumes: %s is not the root of a mounted volume; ignored", want))
+			continue
+		}
+		if why := volume.Ineligible(vols[i], volume.EligibleOptions{}); why != "" {
+			out = append(out, fmt.Sprintf("storage.volumes: %s cannot take rotated packages: %s", want, why))
+		}
+	}
+	return out
+}
+
+// samePath compares two paths after cleaning, without regard to case on
+// Windows, as volume.Eligible matches storage.volumes.
+func samePath(a, b string) bool {
+	a, b = filepath.Clean(a), filepath.Clean(b)
+	if runtime.GOOS == "windows" {
+		return strings.EqualFold(a, b)
+	}
+	return a == b
+}
+
 // lostMarker reports whether root holds packages of the index but has no
 // marker.
 func (r *Rotating) lostMarker(root string) bool {

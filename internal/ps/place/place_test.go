@@ -461,6 +461,26 @@ func TestRotatedRootThatLostItsMarkerIsSkipped(t *testing.T) {
 	}
 }
 
+func TestCheckVolumes(t *testing.T) {
+	fat := volumetest.Disk("/mnt/fat", "vfat", 10*GiB, 9*GiB)
+	facts := volumetest.New(volumetest.Disk(primaryVol, "ext4", 1*GiB, 10*MiB), volumetest.Disk("/mnt/a", "ext4", 1*GiB, 1*GiB), fat)
+	if got := newPlacer(facts, place.Reserve{}, true).CheckVolumes(); got != nil {
+		t.Errorf("no storage.volumes: got %q", got)
+	}
+	got := newPlacer(facts, place.Reserve{}, true, "/mnt/a/", "/mnt/fat", "/mnt/typo").CheckVolumes()
+	want := []string{
+		"storage.volumes: /mnt/fat cannot take rotated packages: unsupported filesystem vfat",
+		"storage.volumes: /mnt/typo is not the root of a mounted volume; ignored",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	facts.FailVolumes(errors.New("boom"))
+	if got := newPlacer(facts, place.Reserve{}, true, "/mnt/a").CheckVolumes(); len(got) != 1 || !strings.Contains(got[0], "boom") {
+		t.Errorf("volumes cannot be listed: got %q", got)
+	}
+}
+
 func TestFormatSize(t *testing.T) {
 	for n, want := range map[uint64]string{0: "0B", 1023: "1023B", 1024: "1KiB", 1536: "1.5KiB", 51*MiB + MiB/5: "51.2MiB", 3 * GiB: "3GiB", 1 << 40: "1TiB"} {
 		if got := place.FormatSize(n); got != want {

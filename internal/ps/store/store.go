@@ -7,7 +7,11 @@
 // # Store roots
 //
 // A store root is a folder that holds package folders: the primary location
-// (<install dir>/Package Delivery) or a package's custom location. Inside a
+// (<install dir>/Package Delivery by default), a rotated root (<volume
+// root>/Package Delivery on another volume, used when the primary volume is
+// short of space and "allow usage of all fixed drives" is on; see package
+// place) or a package's custom location. Every package records its root and
+// folder, so serving and removal find it wherever it was placed. Inside a
 // root:
 //
 //	<root>/.wharf-store            marker: this folder is a Wharf store of this PS
@@ -15,7 +19,8 @@
 //	<root>/.wharf-tmp/<package id>/  a package being downloaded (never served)
 //	<root>/.wharf-trash/...        folders being removed
 //
-// The marker is written when the PS first uses a root. An unmounted volume
+// The marker is written when the PS first uses a root, whatever its kind.
+// An unmounted volume
 // looks empty, and empty must never be read as "deleted": when a root that
 // holds packages lacks its marker, its packages are unavailable (kept in the
 // index, reported, not served, not downloaded again) until it reappears.

@@ -218,6 +218,29 @@ func TestRotationOnRealVolumes(t *testing.T) {
 		}
 	}
 
+	// A custom-location package goes to its custom location, never
+	// rotated: here on the full primary volume, though a package of its
+	// size (more than the room above the reserve, less than the free
+	// space) would rotate.
+	pv, err := facts.Stat(primaryVol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	customSize := int(room(primaryVol) + reserve.Of(pv.TotalBytes)/2)
+	customDir := filepath.Join(primaryVol, "custom apps")
+	customData := randBytes(customSize)
+	c := ns.AddPackage("custom", "1", map[string][]byte{"c.bin": customData},
+		func(s *api.PackageSummary) { s.CustomLocation = customDir })
+	if st, ok := ns.WaitState("ps1", c.ID, api.StateReady, 20*time.Second); !ok || st.Path != filepath.Join(customDir, c.ID) {
+		t.Errorf("custom-location package of %s: got %+v, want ready in %s", place.FormatSize(uint64(customSize)), st, customDir)
+	}
+	if ok, err := store.HasMarker(customDir); !ok {
+		t.Errorf("custom location has no marker: %v", err)
+	}
+	if code, body := fetchURL(t, r.d.URL()+"/packages/"+c.ID+"/c.bin"); code != 200 || !bytes.Equal([]byte(body), customData) {
+		t.Errorf("serve the custom-location package: HTTP %d, %d bytes", code, len(body))
+	}
+
 	// The switch goes off: the next package fails cleanly, with nothing
 	// written anywhere.
 	settings.AllFixedDrives = false

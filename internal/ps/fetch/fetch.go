@@ -148,7 +148,7 @@ type failure struct {
 	next     time.Time
 	reason   string
 	pkg      api.PackageSummary
-	noSpace  bool // the error wraps wharf.ErrNoSpace
+	noSpace  bool // for want of disk space
 }
 
 // New returns a Fetcher; it does nothing until Serve runs.
@@ -225,7 +225,7 @@ func (f *Fetcher) Apply(cfg api.AgentConfig, force bool) {
 	f.poke()
 }
 
-// retryNoSpace makes the packages that failed for want of space eligible
+// retryNoSpaceLocked makes the packages that failed for want of space eligible
 // for a new attempt at once: space may have been freed. Called with f.mu
 // held.
 func (f *Fetcher) retryNoSpaceLocked() {
@@ -412,7 +412,7 @@ func (f *Fetcher) runJob(ctx context.Context, sum api.PackageSummary) {
 		fl = &failure{}
 		f.failures[sum.ID] = fl
 	}
-	fl.pkg, fl.reason, fl.noSpace = sum, err.Error(), errors.Is(err, wharf.ErrNoSpace)
+	fl.pkg, fl.reason, fl.noSpace = sum, err.Error(), errors.Is(err, wharf.ErrNoSpace) || diskFull(err)
 	fl.next = f.opt.Clock.Now().Add(f.opt.FailedBackoff.Delay(fl.attempts))
 	fl.attempts++
 	if errors.Is(err, errUnassigned) {

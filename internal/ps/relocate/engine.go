@@ -52,6 +52,11 @@ type Options struct {
 	// tests use 1, so the order of file-system calls is the same on
 	// every run.
 	Parallel int
+	// RenameParallel bounds how many packages are under way at once, most
+	// of them moving by rename, which costs little but a folder sync that
+	// moves at once share (group commit); default 16 × Parallel. Copies
+	// still take one of the Parallel slots.
+	RenameParallel int
 	// Limiter, when set, limits the rate of copied bytes
 	// (relocation.bandwidth). Renames are not limited.
 	Limiter *rate.Limiter
@@ -91,6 +96,8 @@ type Engine struct {
 	// noVolumeSync is set once the FS answered that it cannot sync a whole
 	// volume; copies then sync file by file.
 	noVolumeSync atomic.Bool
+	group        *groupSyncer  // nil when the FS cannot sync a volume
+	copySlots    chan struct{} // Parallel tokens, one per copy under way
 
 	busy sync.Mutex // held by Run and Recover
 	dirs *dirSet    // folders made durable by the Run or Recover under way
@@ -121,9 +128,17 @@ func New(opt Options) (*Engine, error) {
 	if opt.EstimateRate <= 0 {
 		opt.EstimateRate = 100 << 20
 	}
+	if opt.RenameParallel <= 0 {
+		opt.RenameParallel = 16 * opt.Parallel
+	}
+	opt.RenameParallel = max(opt.RenameParallel, opt.Parallel)
 	e := &Engine{
 		opt: opt, fs: opt.FS, facts: opt.Facts, index: opt.Index, journal: opt.Journal,
 		limits: opt.Limits, clock: opt.Clock, log: opt.Log, knownFolder: opt.KnownFolder,
+		copySlots: make(chan struct{}, opt.Parallel),
+	}
+	if vs, ok := opt.FS.(fsys.VolumeSyncer); ok {
+		e.group = newGroupSyncer(vs)
 	}
 	if e.limits == (volume.Limits{}) {
 		e.limits = volume.DefaultLimits()
@@ -424,12 +439,13 @@ func (rs *runState) selected(p Package) bool {
 // errStop ends the listing of packages when the attempt is canceled.
 var errStop = errors.New("stop")
 
-// movePackages moves every selected package, Parallel at a time. It
+// movePackages moves every selected package, RenameParallel at a time (of
+// which Parallel may copy at once). It
 // returns the first fatal error (journal, index), or ctx's error when
 // canceled.
 func (e *Engine) movePackages(ctx context.Context, rs *runState, record func(PackageResult)) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(e.opt.Parallel)
+	g.SetLimit(e.opt.RenameParallel)
 	err := e.eachPackage(ctx, func(p Package) error {
 		if !rs.selected(p) {
 			return nil
@@ -489,7 +505,7 @@ func (e *Engine) ensureDir(dir string) error {
 	if err := e.fs.Mkdir(dir, 0o755); err != nil && !errors.Is(err, errExist) {
 		return err
 	}
-	if err := e.fs.SyncDir(filepath.Dir(dir)); err != nil {
+	if err := e.syncDir(filepath.Dir(dir)); err != nil {
 		return err
 	}
 	ds.made[dir] = true

@@ -189,7 +189,9 @@ func (e *Engine) copyPackage(ctx, nc context.Context, rs *runState, ent Entry, p
 	if err := e.fs.CanRemove(ent.Source); err != nil {
 		return undo(fmt.Errorf("copy package %s to %s: %w", ent.Package, ent.Dest, err))
 	}
+	e.copySlots <- struct{}{} // Parallel copies at most; renames do not wait here
 	n, err := e.copyTree(ctx, nc, ent)
+	<-e.copySlots
 	res.Bytes = n
 	if err != nil {
 		var fe *fatalError
@@ -484,7 +486,7 @@ func (e *Engine) place(ent Entry) (bool, error) {
 	default:
 		return false, fmt.Errorf("%s: %v", ent.Dest, derr)
 	}
-	if err := e.fs.SyncDir(filepath.Dir(ent.Dest)); err != nil {
+	if err := e.syncDir(filepath.Dir(ent.Dest)); err != nil {
 		return true, err
 	}
 	return true, e.syncIfThere(filepath.Dir(ent.Temp))
@@ -493,7 +495,7 @@ func (e *Engine) place(ent Entry) (bool, error) {
 // syncIfThere syncs folder dir unless it is gone (a temporary folder
 // removed once empty holds no entry left to make durable).
 func (e *Engine) syncIfThere(dir string) error {
-	if err := e.fs.SyncDir(dir); err != nil && !errors.Is(err, errNotExist) {
+	if err := e.syncDir(dir); err != nil && !errors.Is(err, errNotExist) {
 		return err
 	}
 	return nil
@@ -616,17 +618,17 @@ func (e *Engine) removeTrash(trash string) error {
 	if err := e.fs.RemoveAll(trash); err != nil {
 		return err
 	}
-	return e.fs.SyncDir(filepath.Dir(trash))
+	return e.syncDir(filepath.Dir(trash))
 }
 
 // syncDirs syncs the folders holding a and b (once if the same).
 func (e *Engine) syncDirs(a, b string) error {
 	da, db := filepath.Dir(a), filepath.Dir(b)
-	if err := e.fs.SyncDir(da); err != nil {
+	if err := e.syncDir(da); err != nil {
 		return err
 	}
 	if db != da {
-		return e.fs.SyncDir(db)
+		return e.syncDir(db)
 	}
 	return nil
 }
@@ -688,7 +690,7 @@ func (e *Engine) linkPackage(nc context.Context, rs *runState, p Package, res Pa
 // finishLink completes a link entry whose link exists: durable, switch,
 // drop the package's link at an earlier target.
 func (e *Engine) finishLink(nc context.Context, ent Entry, res PackageResult) (PackageResult, error) {
-	if err := e.fs.SyncDir(filepath.Dir(ent.Dest)); err != nil {
+	if err := e.syncDir(filepath.Dir(ent.Dest)); err != nil {
 		res.Outcome = Failed
 		res.Reason += fmt.Sprintf("; link %s not made durable: %v (recovery will finish it)", ent.Dest, err)
 		return res, nil
@@ -751,7 +753,7 @@ func (e *Engine) removeLeftover(nc context.Context, ent Entry) error {
 			if err := e.fs.RemoveAll(ent.Path); err != nil {
 				return err
 			}
-			if err := e.fs.SyncDir(filepath.Dir(ent.Path)); err != nil {
+			if err := e.syncDir(filepath.Dir(ent.Path)); err != nil {
 				return err
 			}
 		}
@@ -827,7 +829,7 @@ func (e *Engine) writeMarker(root string) error {
 	if err := e.fs.Rename(tmp, filepath.Join(root, StoreMarker)); err != nil {
 		return err
 	}
-	return e.fs.SyncDir(root)
+	return e.syncDir(root)
 }
 
 // tidy removes the target's temporary folder when it is empty.
@@ -842,7 +844,7 @@ func (e *Engine) tidyTemp(dir string) {
 		e.log.Debug("temporary folder not removed", "path", dir, "err", err)
 		return
 	}
-	if err := e.fs.SyncDir(filepath.Dir(dir)); err != nil {
+	if err := e.syncDir(filepath.Dir(dir)); err != nil {
 		e.log.Debug("sync after removing the temporary folder", "path", dir, "err", err)
 	}
 }

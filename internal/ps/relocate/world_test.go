@@ -74,7 +74,7 @@ func (w *world) engine(opts ...func(*relocate.Options)) *relocate.Engine {
 	w.t.Helper()
 	o := relocate.Options{
 		FS: w.ffs, Facts: w.facts, Index: w.index, Journal: w.journal, Server: server,
-		Clock: w.clock, Parallel: 1, PageSize: 2, FilePageSize: 2,
+		Clock: w.clock, Parallel: 1, RenameParallel: 1, PageSize: 2, FilePageSize: 2,
 		KnownFolder: func(p string) (bool, string) {
 			for _, k := range []string{"/etc", "/usr"} {
 				if p == k || strings.HasPrefix(p, k+"/") {

@@ -34,9 +34,10 @@ type Index struct {
 	// and nothing changes.
 	Fail func(op string) error
 
-	mu   sync.Mutex
-	pkgs map[wharf.PackageID]*entry
-	sets int
+	mu     sync.Mutex
+	pkgs   map[wharf.PackageID]*entry
+	sorted []wharf.PackageID // the keys of pkgs in order; nil after a change
+	sets   int
 }
 
 type entry struct {
@@ -63,6 +64,9 @@ func (x *Index) Add(p relocate.Package, files []relocate.File) {
 			p.LongestPath = f.Path
 		}
 	}
+	if _, ok := x.pkgs[p.ID]; !ok {
+		x.sorted = nil
+	}
 	x.pkgs[p.ID] = &entry{pkg: p, files: files}
 }
 
@@ -71,6 +75,7 @@ func (x *Index) Remove(id wharf.PackageID) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	delete(x.pkgs, id)
+	x.sorted = nil
 }
 
 // Get returns a package.
@@ -125,13 +130,21 @@ func (x *Index) Packages(ctx context.Context, after wharf.PackageID, limit int) 
 	if err := x.fail("packages"); err != nil {
 		return nil, err
 	}
-	all := x.All()
-	i := sort.Search(len(all), func(i int) bool { return all[i].ID > after })
-	all = all[i:]
-	if len(all) > limit {
-		all = all[:limit]
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.sorted == nil {
+		x.sorted = make([]wharf.PackageID, 0, len(x.pkgs))
+		for id := range x.pkgs {
+			x.sorted = append(x.sorted, id)
+		}
+		slices.Sort(x.sorted)
 	}
-	return all, nil
+	i := sort.Search(len(x.sorted), func(i int) bool { return x.sorted[i] > after })
+	var out []relocate.Package
+	for _, id := range x.sorted[i:min(len(x.sorted), i+limit)] {
+		out = append(out, x.pkgs[id].pkg)
+	}
+	return out, nil
 }
 
 // Files implements relocate.Index.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/apiclient"
 	"github.com/wharf-project/wharf/internal/ps"
 )
 
@@ -59,23 +60,29 @@ func newPolicyGetCmd(e *env) *cobra.Command {
 				}
 				return e.print(eff, func(w io.Writer) { printEffective(w, eff) })
 			}
-			var g globalPolicies
-			if g.PackageServer, err = c.PackageServerPolicy(e.ctx, ""); err != nil {
-				return err
-			}
-			if g.SiteServer, err = c.SiteServerPolicy(e.ctx, ""); err != nil {
-				return err
-			}
-			return e.print(g, func(w io.Writer) {
-				fmt.Fprintf(w, "Package Server Settings (version %d)\n", g.PackageServer.Version)
-				printPackageServer(w, g.PackageServer.Settings, nil)
-				fmt.Fprintf(w, "Global Site Server Settings (version %d)\n", g.SiteServer.Version)
-				printSiteServer(w, g.SiteServer.Settings, nil)
-			})
+			return printGlobal(e, c)
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "show the effective policy of this Package Server")
 	return cmd
+}
+
+// printGlobal fetches and prints both global policies.
+func printGlobal(e *env, c *apiclient.Client) error {
+	var g globalPolicies
+	var err error
+	if g.PackageServer, err = c.PackageServerPolicy(e.ctx, ""); err != nil {
+		return err
+	}
+	if g.SiteServer, err = c.SiteServerPolicy(e.ctx, ""); err != nil {
+		return err
+	}
+	return e.print(g, func(w io.Writer) {
+		fmt.Fprintf(w, "Package Server Settings (version %d)\n", g.PackageServer.Version)
+		printPackageServer(w, g.PackageServer.Settings, nil)
+		fmt.Fprintf(w, "Global Site Server Settings (version %d)\n", g.SiteServer.Version)
+		printSiteServer(w, g.SiteServer.Settings, nil)
+	})
 }
 
 func printEffective(w io.Writer, eff api.EffectivePolicy) {
@@ -215,19 +222,7 @@ limit; --poll-interval a duration such as 30s.`,
 				}
 				return e.print(eff, func(w io.Writer) { printEffective(w, eff) })
 			}
-			var g globalPolicies
-			if g.PackageServer, err = c.PackageServerPolicy(e.ctx, ""); err != nil {
-				return err
-			}
-			if g.SiteServer, err = c.SiteServerPolicy(e.ctx, ""); err != nil {
-				return err
-			}
-			return e.print(g, func(w io.Writer) {
-				fmt.Fprintf(w, "Package Server Settings (version %d)\n", g.PackageServer.Version)
-				printPackageServer(w, g.PackageServer.Settings, nil)
-				fmt.Fprintf(w, "Global Site Server Settings (version %d)\n", g.SiteServer.Version)
-				printSiteServer(w, g.SiteServer.Settings, nil)
-			})
+			return printGlobal(e, c)
 		},
 	}
 	f := cmd.Flags()

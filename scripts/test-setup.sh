@@ -151,10 +151,22 @@ setup_volume_tools() {
 	done
 }
 
+# setup_browser installs Debian's chromium, which the console's browser tests
+# (internal/e2e/console_test.go) drive headless through chromedp.
+setup_browser() {
+	if [[ -x /usr/bin/chromium ]]; then
+		log "chromium is installed: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
+		return 0
+	fi
+	apt_install chromium ||
+		warn "chromium missing; the console browser tests will fail saying how to install it"
+}
+
 main() {
 	is_root || warn "not running as root: can check, but cannot install or start anything"
 	setup_postgres
 	setup_volume_tools
+	setup_browser
 	log "done"
 }
 

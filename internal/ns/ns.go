@@ -15,6 +15,7 @@ import (
 
 	"github.com/wharf-project/wharf/internal/ns/blobs"
 	"github.com/wharf-project/wharf/internal/ns/catalog"
+	"github.com/wharf-project/wharf/internal/ns/console"
 	"github.com/wharf-project/wharf/internal/ns/httpapi"
 	"github.com/wharf-project/wharf/internal/ns/notify"
 	"github.com/wharf-project/wharf/internal/ns/sqlstore"
@@ -113,10 +114,13 @@ func writeSecret(path, content string) error {
 	return f.Close()
 }
 
-// Handler returns the NS's HTTP handler: the API (and later the console).
+// Handler returns the NS's HTTP handler: the API under /api/v1/ and the
+// web console at / (the mux sends /api/v1/... to the API, the more
+// specific pattern). Each call makes a new console, with its own sessions.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.api.Register(mux)
+	console.New(s.catalog, s.log, console.Options{}).Register(mux)
 	return mux
 }
 

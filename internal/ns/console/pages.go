@@ -1,0 +1,374 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/wharf"
+)
+
+// Server states on the dashboard and the servers list.
+var (
+	stateOnline     = statusWord{Name: "online", Text: "Online", Class: "ok"}
+	stateRelocating = statusWord{Name: "relocating", Text: "Relocating", Class: "info"}
+	stateAttention  = statusWord{Name: "attention", Text: "Needs attention", Class: "warn"}
+	stateOffline    = statusWord{Name: "offline", Text: "Offline", Class: "error"}
+	stateNever      = statusWord{Name: "never", Text: "Never contacted", Class: "muted"}
+	serverStates    = []statusWord{stateOnline, stateRelocating, stateAttention, stateOffline, stateNever}
+)
+
+// serverRow is one Package Server as the lists show it.
+type serverRow struct {
+	api.Server
+	State   statusWord
+	Outcome statusWord
+	// StoragePath is where the PS keeps its packages: the target of its
+	// last relocation that ended with success or a warning, else its
+	// default location.
+	StoragePath string
+	IsDefault   bool
+	// Configured is the effective primary location for its OS, and
+	// ConfiguredOverride whether it comes from the server's override.
+	Configured         string
+	ConfiguredOverride bool
+}
+
+// setConfigured fills Configured from the server's effective policy.
+func (r *serverRow) setConfigured(eff api.EffectivePolicy) {
+	field, loc := "linux_location", eff.PackageServer.LinuxLocation
+	if r.OS == "windows" {
+		field, loc = "windows_location", eff.PackageServer.WindowsLocation
+	}
+	r.Configured = deref(loc)
+	r.ConfiguredOverride = slices.Contains(eff.Overridden, field)
+}
+
+// offlineAfter is how long after its last contact a server counts as
+// offline: two config polls and some slack.
+func (c *Console) offlineAfter(ctx context.Context) time.Duration {
+	poll := 30
+	if p, err := c.cat.SiteServerPolicy(ctx, ""); err == nil && p.Settings.PollIntervalSeconds != nil {
+		poll = *p.Settings.PollIntervalSeconds
+	}
+	return 2*time.Duration(poll)*time.Second + 30*time.Second
+}
+
+func (c *Console) serverState(s api.Server, offline time.Duration) statusWord {
+	now := c.opts.Now()
+	switch {
+	case s.LastContact.IsZero():
+		return stateNever
+	case now.Sub(s.LastContact) > offline:
+		return stateOffline
+	}
+	if ls := s.LocationStatus; ls != nil {
+		st := wharf.RelocationStatus(ls.LastStatus)
+		switch {
+		case ls.Progress != nil || st.Has(wharf.RelocationInProgress):
+			return stateRelocating
+		case st&(wharf.RelocationSomeNotMoved|wharf.RelocationRetriesExhausted|wharf.RelocationPrerequisites) != 0:
+			return stateAttention
+		}
+	}
+	return stateOnline
+}
+
+// storagePath finds where a server keeps its packages now (SPEC §6.2:
+// after success or a warning the new path is the storage path).
+func (c *Console) storagePath(ctx context.Context, s api.Server) (string, bool, error) {
+	moved := func(ls api.LocationStatus) bool {
+		st := wharf.RelocationStatus(ls.LastStatus)
+		return ls.Progress == nil && (st.Has(wharf.RelocationSuccess) || st.Has(wharf.RelocationSomeNotMoved))
+	}
+	if ls := s.LocationStatus; ls != nil && moved(*ls) {
+		return ls.StoragePath, false, nil
+	}
+	if s.LocationStatus != nil {
+		h, err := c.cat.LocationHistory(ctx, s.Name, 50)
+		if err != nil {
+			return "", false, err
+		}
+		for _, ev := range h.Events {
+			if moved(ev) {
+				return ev.StoragePath, false, nil
+			}
+		}
+	}
+	return "<install dir>/Package Delivery", true, nil
+}
+
+func (c *Console) serverRows(ctx context.Context) ([]serverRow, error) {
+	list, err := c.cat.ListServers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	offline := c.offlineAfter(ctx)
+	rows := make([]serverRow, 0, len(list))
+	for _, s := range list {
+		row := serverRow{Server: s, State: c.serverState(s, offline), Outcome: outcome(s.LocationStatus)}
+		if row.StoragePath, row.IsDefault, err = c.storagePath(ctx, s); err != nil {
+			return nil, err
+		}
+		eff, err := c.cat.EffectivePolicy(ctx, s.Name)
+		if err != nil {
+			return nil, err
+		}
+		row.setConfigured(eff)
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// ---- dashboard
+
+type stateCount struct {
+	statusWord
+	Count int
+}
+
+type dashboardPage struct {
+	Servers       int
+	ByState       []stateCount
+	Attention     []serverRow
+	Packages      int
+	PackageBytes  int64
+	PackageStates []stateCount
+	Alerts        []api.Alert
+	UnreadAlerts  int
+}
+
+func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, sess *session) error {
+	ctx := r.Context()
+	rows, err := c.serverRows(ctx)
+	if err != nil {
+		return err
+	}
+	p := dashboardPage{Servers: len(rows)}
+	counts := map[string]int{}
+	for _, row := range rows {
+		counts[row.State.Name]++
+		if row.State != stateOnline {
+			p.Attention = append(p.Attention, row)
+		}
+	}
+	for _, st := range serverStates {
+		p.ByState = append(p.ByState, stateCount{st, counts[st.Name]})
+	}
+	pkgs, err := c.cat.ListPackages(ctx, "", "")
+	if err != nil {
+		return err
+	}
+	p.Packages = len(pkgs)
+	for _, pk := range pkgs {
+		p.PackageBytes += pk.Size
+	}
+	states := map[string]int{}
+	for _, row := range rows {
+		s, err := c.cat.Server(ctx, row.Name)
+		if err != nil {
+			return err
+		}
+		for _, st := range s.Packages {
+			states[st.State]++
+		}
+	}
+	for _, st := range []string{api.StateReady, api.StateDownloading, api.StateFailed, api.StateUnavailable} {
+		p.PackageStates = append(p.PackageStates, stateCount{downloadState(st), states[st]})
+	}
+	alerts, err := c.cat.Alerts(ctx, false)
+	if err != nil {
+		return err
+	}
+	for _, a := range alerts.Alerts {
+		if a.ReadAt.IsZero() {
+			p.UnreadAlerts++
+		}
+	}
+	p.Alerts = alerts.Alerts[:min(len(alerts.Alerts), 6)]
+	c.render(w, r, sess, http.StatusOK, "dashboard", view{Title: "Dashboard", Nav: "dashboard", Page: p})
+	return nil
+}
+
+// ---- packages
+
+type packagesPage struct {
+	Query    string
+	Packages []api.PackageSummary
+	Total    int
+}
+
+func (c *Console) packages(w http.ResponseWriter, r *http.Request, sess *session) error {
+	list, err := c.cat.ListPackages(r.Context(), "", "")
+	if err != nil {
+		return err
+	}
+	p := packagesPage{Query: strings.TrimSpace(r.URL.Query().Get("q")), Total: len(list)}
+	for _, pk := range list {
+		if p.Query == "" || strings.Contains(strings.ToLower(pk.Name+" "+pk.Version+" "+pk.ID), strings.ToLower(p.Query)) {
+			p.Packages = append(p.Packages, pk)
+		}
+	}
+	c.render(w, r, sess, http.StatusOK, "packages", view{Title: "Packages", Nav: "packages", Page: p})
+	return nil
+}
+
+// maxFilesShown bounds the file table of a package page.
+const maxFilesShown = 500
+
+type packagePage struct {
+	api.Package
+	Files       []api.File
+	MoreFiles   int
+	Assigned    []string // server names, or nil for all
+	Servers     []packageServerRow
+	ReadyCount  int
+	ServerCount int
+}
+
+type packageServerRow struct {
+	Server   string
+	Known    bool
+	Assigned bool
+	State    *api.PackageState
+}
+
+func (c *Console) packageDetail(w http.ResponseWriter, r *http.Request, sess *session) error {
+	ctx := r.Context()
+	pk, err := c.cat.Package(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	servers, err := c.cat.ListServers(ctx)
+	if err != nil {
+		return err
+	}
+	p := packagePage{Package: pk, Files: pk.Files}
+	if len(p.Files) > maxFilesShown {
+		p.Files, p.MoreFiles = p.Files[:maxFilesShown], len(p.Files)-maxFilesShown
+	}
+	assigned := map[string]bool{}
+	for _, n := range pk.Assignment.Servers {
+		assigned[strings.ToLower(n)] = true
+	}
+	states := map[string]*api.PackageState{}
+	for i := range pk.States {
+		states[strings.ToLower(pk.States[i].Server)] = &pk.States[i]
+	}
+	known := map[string]bool{}
+	for _, s := range servers {
+		key := strings.ToLower(s.Name)
+		known[key] = true
+		row := packageServerRow{Server: s.Name, Known: true, Assigned: pk.Assignment.All || assigned[key], State: states[key]}
+		if !row.Assigned && row.State == nil {
+			continue
+		}
+		if row.Assigned {
+			p.ServerCount++
+		}
+		if row.State != nil && row.State.State == api.StateReady {
+			p.ReadyCount++
+		}
+		p.Servers = append(p.Servers, row)
+	}
+	for _, n := range pk.Assignment.Servers {
+		if !known[strings.ToLower(n)] {
+			p.Servers = append(p.Servers, packageServerRow{Server: n, Assigned: true})
+			p.ServerCount++
+		}
+	}
+	title := fmt.Sprintf("%s %s", pk.Name, pk.Version)
+	c.render(w, r, sess, http.StatusOK, "package", view{Title: title, Nav: "packages", Page: p})
+	return nil
+}
+
+// ---- servers
+
+type serversPage struct {
+	Servers []serverRow
+}
+
+func (c *Console) servers(w http.ResponseWriter, r *http.Request, sess *session) error {
+	rows, err := c.serverRows(r.Context())
+	if err != nil {
+		return err
+	}
+	c.render(w, r, sess, http.StatusOK, "servers", view{Title: "Package Servers", Nav: "servers", Page: serversPage{rows}})
+	return nil
+}
+
+// ---- alerts
+
+type alertsPage struct {
+	Unread bool
+	Alerts []api.Alert
+	Count  int // unread ones
+}
+
+func (c *Console) alerts(w http.ResponseWriter, r *http.Request, sess *session) error {
+	p := alertsPage{Unread: r.URL.Query().Get("show") == "unread"}
+	list, err := c.cat.Alerts(r.Context(), p.Unread)
+	if err != nil {
+		return err
+	}
+	p.Alerts = list.Alerts
+	for _, a := range list.Alerts {
+		if a.ReadAt.IsZero() {
+			p.Count++
+		}
+	}
+	c.render(w, r, sess, http.StatusOK, "alerts", view{Title: "Alerts", Nav: "alerts", Page: p})
+	return nil
+}
+
+func alertsBack(r *http.Request) string {
+	if r.PostForm.Get("show") == "unread" {
+		return "/alerts?show=unread"
+	}
+	return "/alerts"
+}
+
+func (c *Console) markAlertRead(w http.ResponseWriter, r *http.Request, sess *session) error {
+	if err := c.cat.MarkAlertRead(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	redirect(w, r, alertsBack(r))
+	return nil
+}
+
+func (c *Console) markAllAlertsRead(w http.ResponseWriter, r *http.Request, sess *session) error {
+	list, err := c.cat.Alerts(r.Context(), true)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, a := range list.Alerts {
+		err := c.cat.MarkAlertRead(r.Context(), a.ID)
+		if err != nil && !errors.Is(err, wharf.ErrNotFound) {
+			return err
+		}
+		n++
+	}
+	c.sessions.addFlash(sess, "ok", fmt.Sprintf("Marked %s read.", plural(n, "alert", "alerts")))
+	redirect(w, r, alertsBack(r))
+	return nil
+}
+
+// packageNames maps package ids to "name version" for the tables that only
+// have ids.
+func (c *Console) packageNames(ctx context.Context) (map[string]string, error) {
+	list, err := c.cat.ListPackages(ctx, "", "")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(list))
+	for _, p := range list {
+		out[p.ID] = p.Name + " " + p.Version
+	}
+	return out, nil
+}

@@ -113,7 +113,9 @@ func newPSStatusCmd(e *env) *cobra.Command {
 		Use:   "status [--install-dir DIR] [--json]",
 		Short: "Show the local Package Server's storage path and packages",
 		Long: `Ask the Package Server running on this machine (through DIR/admin.sock)
-for its name, Notification Server, storage path and packages with their state.`,
+for its name, Notification Server, storage path, the store roots holding
+packages, the relocation state (last or running attempt, per-package states,
+progress, retry counters) and packages with their state.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			st, err := admin.NewClient(admin.SocketPath(installDir)).Status(e.ctx)
@@ -132,6 +134,26 @@ func printPSStatus(w io.Writer, st admin.Status) {
 	fmt.Fprintf(w, "NS:            %s\n", st.NSURL)
 	fmt.Fprintf(w, "URL:           %s\n", st.URL)
 	fmt.Fprintf(w, "Storage path:  %s\n", st.StoragePath)
+	if st.Primary != "" && st.Primary != st.StoragePath {
+		fmt.Fprintf(w, "New downloads: %s\n", st.Primary)
+	}
+	for i, l := range st.Locations {
+		label := "Locations:    "
+		if i > 0 {
+			label = "              "
+		}
+		extra := ""
+		if l.Custom {
+			extra = ", custom location"
+		}
+		if l.Linked > 0 {
+			extra += fmt.Sprintf(", %d behind links", l.Linked)
+		}
+		fmt.Fprintf(w, "%s %s (%d packages, %s%s)\n", label, l.Root, l.Packages, ps.FormatSize(l.Bytes), extra)
+	}
+	if st.Relocation != nil {
+		printRelocationStatus(w, st.Relocation)
+	}
 	counts := map[string]int{}
 	for _, p := range st.Packages {
 		counts[p.State]++
@@ -158,7 +180,11 @@ func printPSStatus(w io.Writer, st admin.Status) {
 		if p.Reason != "" {
 			state += ": " + p.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Version, state, ps.FormatSize(p.Size), p.Path)
+		path := p.Path
+		if p.Link != "" {
+			path = p.Link + " -> " + p.Path
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Version, state, ps.FormatSize(p.Size), path)
 	}
 	tw.Flush()
 }

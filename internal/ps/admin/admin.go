@@ -5,8 +5,14 @@
 //
 // Routes:
 //
-//	GET  /status         Status as JSON
-//	POST /update-config  poll the NS now and apply its answer; 204 when done
+//	GET  /status            Status as JSON
+//	POST /update-config     poll the NS now and apply its answer; 204 when done
+//	POST /retry-relocation  a manual relocation retry; 202 once queued
+//	GET  /plan?path=PATH    the relocation plan of PATH (relocate.Plan), moving nothing
+//	GET  /metrics           Prometheus metrics of the PS (text exposition format)
+//
+// The metrics are served here, not on the package port, so they are only
+// reachable by who may reach the socket and never collide with /packages/.
 package admin
 
 import (
@@ -18,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,6 +32,8 @@ import (
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/ps/relocate"
+	"github.com/wharf-project/wharf/internal/ps/relocation"
 )
 
 // SocketName is the admin socket's name in the install dir.
@@ -35,22 +44,46 @@ func SocketPath(installDir string) string { return filepath.Join(installDir, Soc
 
 // Status is what GET /status answers.
 type Status struct {
-	Name        string          `json:"name"`
-	NSURL       string          `json:"ns_url"`
-	URL         string          `json:"url"`          // where clients download from, as enrolled
-	Addr        string          `json:"addr"`         // the listening address
-	StoragePath string          `json:"storage_path"` // the primary location
-	Packages    []PackageStatus `json:"packages"`
+	Name        string `json:"name"`
+	NSURL       string `json:"ns_url"`
+	URL         string `json:"url"`          // where clients download from, as enrolled
+	Addr        string `json:"addr"`         // the listening address
+	StoragePath string `json:"storage_path"` // the location in effect (SPEC §6.2)
+	// Primary is where new downloads go: the storage path, or the target of
+	// a relocation under way.
+	Primary string `json:"primary,omitempty"`
+	// Locations are the store roots holding packages: after a relocation
+	// that consolidated the store, one (custom-location packages aside).
+	Locations []Location `json:"locations"`
+	// Relocation is the state of relocation: the last or running attempt,
+	// its per-package states and progress, the retry counters.
+	Relocation *relocation.Status `json:"relocation,omitempty"`
+	Packages   []PackageStatus    `json:"packages"`
+}
+
+// Location is a store root and what it holds.
+type Location struct {
+	Root     string `json:"root"`
+	Packages int    `json:"packages"`
+	Bytes    int64  `json:"bytes"`
+	// Linked counts the packages served through a link in another root
+	// whose files are here (left behind by a relocation).
+	Linked int `json:"linked,omitempty"`
+	// Custom marks a package's custom location.
+	Custom bool `json:"custom,omitempty"`
 }
 
 // PackageStatus is one package of Status.
 type PackageStatus struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	Version   string `json:"version"`
-	State     string `json:"state"` // api.StateReady etc.
-	Reason    string `json:"reason,omitempty"`
-	Path      string `json:"path,omitempty"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	State   string `json:"state"` // api.StateReady etc.
+	Reason  string `json:"reason,omitempty"`
+	Path    string `json:"path,omitempty"`
+	// Link is the link a package left behind by a relocation is served
+	// through (its files stay at Path).
+	Link      string `json:"link,omitempty"`
 	Size      int64  `json:"size"`
 	FileCount int    `json:"file_count"`
 }
@@ -62,6 +95,21 @@ type Backend interface {
 	// UpdateConfig polls the NS at once and returns when the answer was
 	// applied (downloads it starts go on afterwards), or with the error.
 	UpdateConfig(ctx context.Context) error
+}
+
+// Relocator is the relocation part of a Backend; a backend that implements
+// it gets the /retry-relocation and /plan routes.
+type Relocator interface {
+	// RetryRelocation queues a manual relocation retry.
+	RetryRelocation(ctx context.Context) error
+	// PlanRelocation evaluates path as a relocation target, moving nothing.
+	PlanRelocation(ctx context.Context, path string) (*relocate.Plan, error)
+}
+
+// Metrics is implemented by a Backend that has Prometheus metrics to serve
+// at /metrics.
+type Metrics interface {
+	Metrics() http.Handler
 }
 
 // Handler returns the endpoint's HTTP handler.
@@ -86,6 +134,33 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	if rb, ok := b.(Relocator); ok {
+		mux.HandleFunc("POST /retry-relocation", func(w http.ResponseWriter, r *http.Request) {
+			if err := rb.RetryRelocation(r.Context()); err != nil {
+				writeError(w, http.StatusServiceUnavailable, err.Error())
+				return
+			}
+			w.WriteHeader(http.StatusAccepted)
+		})
+		mux.HandleFunc("GET /plan", func(w http.ResponseWriter, r *http.Request) {
+			path := r.URL.Query().Get("path")
+			if path == "" {
+				writeError(w, http.StatusBadRequest, "plan: give the target as ?path=PATH")
+				return
+			}
+			plan, err := rb.PlanRelocation(r.Context(), path)
+			if err != nil {
+				log.Error("relocation plan", "path", path, "err", err)
+				writeError(w, http.StatusInternalServerError, err.Error())
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(plan)
+		})
+	}
+	if mb, ok := b.(Metrics); ok {
+		mux.Handle("GET /metrics", mb.Metrics())
+	}
 	return mux
 }
 
@@ -173,6 +248,41 @@ func (c *Client) UpdateConfig(ctx context.Context) error {
 	}
 	resp.Body.Close()
 	return nil
+}
+
+// RetryRelocation asks the PS for a manual relocation retry.
+func (c *Client) RetryRelocation(ctx context.Context) error {
+	resp, err := c.do(ctx, http.MethodPost, "/retry-relocation")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// Plan asks the PS to evaluate path as a relocation target.
+func (c *Client) Plan(ctx context.Context, path string) (*relocate.Plan, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/plan?path="+url.QueryEscape(path))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var p relocate.Plan
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		return nil, fmt.Errorf("plan from %s: %w", c.path, err)
+	}
+	return &p, nil
+}
+
+// Metrics returns the PS's metrics in the Prometheus text format.
+func (c *Client) Metrics(ctx context.Context) (string, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }
 
 func (c *Client) do(ctx context.Context, method, path string) (*http.Response, error) {

@@ -12,6 +12,7 @@
 package serve
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,22 +124,27 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, r, http.StatusNotFound, err.Error())
 }
 
+// movedRetries bounds how often a request looks a package up again when
+// its folder is missing: it may have just moved (see openFile).
+const movedRetries = 12
+
 func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, id, rel string, res store.Resolved) {
 	log := h.log.With("package", id, "path", rel)
-	root, err := os.OpenRoot(res.Dir)
+	f, res, err := h.openFile(r.Context(), id, rel, res)
 	if err != nil {
-		log.Error("open package folder", "err", err)
-		writeError(w, r, http.StatusNotFound, "not found: package folder missing")
-		return
-	}
-	defer root.Close()
-	f, err := root.Open(filepath.FromSlash(rel))
-	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			// An escape attempt (symlink), a permission problem, I/O.
-			log.Warn("open package file", "err", err)
+		switch {
+		case errors.Is(err, wharf.ErrNotFound):
+			writeError(w, r, http.StatusNotFound, err.Error())
+		case errors.Is(err, errFolderMissing):
+			log.Error("open package folder", "err", err)
+			writeError(w, r, http.StatusNotFound, "not found: package folder missing")
+		default:
+			if !errors.Is(err, os.ErrNotExist) {
+				// An escape attempt (symlink), a permission problem, I/O.
+				log.Warn("open package file", "err", err)
+			}
+			writeError(w, r, http.StatusNotFound, "not found")
 		}
-		writeError(w, r, http.StatusNotFound, "not found")
 		return
 	}
 	defer f.Close()
@@ -159,6 +165,57 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, id, rel stri
 		hd.Set("Content-Type", "application/octet-stream")
 	}
 	http.ServeContent(w, r, "", res.File.ModTime, f)
+}
+
+var errFolderMissing = errors.New("package folder missing")
+
+// openFile opens file rel of package id in the folder res names, under an
+// os.Root of that folder.
+//
+// A relocation moves package folders while serving goes on (SPEC §6.4): the
+// state DB names the old folder until the package's switch, which comes a
+// few system calls and a commit after a same-volume rename, and a
+// cross-volume move removes the old folder right after its switch. So when
+// the folder or the file is missing, the package is looked up again: a new
+// folder is tried at once; the same folder again after a short wait,
+// doubling from 1 ms, up to movedRetries times (about 4 s in all), the
+// request's context permitting. A file once open stays readable whatever
+// happens to its name. Only then is the request answered 404.
+func (h *Handler) openFile(ctx context.Context, id, rel string, res store.Resolved) (*os.File, store.Resolved, error) {
+	wait := time.Millisecond
+	for attempt := 0; ; attempt++ {
+		f, err := openIn(res.Dir, rel)
+		if err == nil || !errors.Is(err, os.ErrNotExist) || attempt >= movedRetries {
+			return f, res, err
+		}
+		again, rerr := h.idx.Resolve(id, rel)
+		if rerr != nil {
+			return nil, res, rerr
+		}
+		if again.Dir != res.Dir {
+			h.log.Debug("package moved while being served; following it", "package", id, "from", res.Dir, "to", again.Dir)
+			res = again
+			continue
+		}
+		if err := clock.Sleep(ctx, h.clock, wait); err != nil {
+			return nil, res, err
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// openIn opens rel below dir without leaving it; a missing dir is
+// errFolderMissing (which matches os.ErrNotExist).
+func openIn(dir, rel string) (*os.File, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %w", errFolderMissing, err)
+		}
+		return nil, err
+	}
+	defer root.Close()
+	return root.Open(filepath.FromSlash(rel))
 }
 
 func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {

@@ -1,0 +1,194 @@
+package serve_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/ps/clock"
+	"github.com/wharf-project/wharf/internal/ps/pstest"
+	"github.com/wharf-project/wharf/internal/ps/relocate"
+	"github.com/wharf-project/wharf/internal/ps/serve"
+	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/wharf"
+)
+
+// readyPackage stores a ready package with one file in root/<id>.
+func readyPackage(t *testing.T, st *store.Store, root string, content []byte) string {
+	t.Helper()
+	id := string(wharf.NewPackageID())
+	dir := filepath.Join(root, id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "file.bin"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p := store.Package{ID: id, Name: "p", Version: "1", Root: root, Path: dir, State: api.StateDownloading,
+		Size: int64(len(content)), FileCount: 1,
+		Files: []store.File{{Path: "file.bin", Size: int64(len(content)), SHA256: pstest.Sum(content)}}}
+	if err := st.Put(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkReady(ctx, id, map[string]time.Time{"file.bin": time.Unix(1700000000, 0)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestServingFollowsAMovingPackage moves a package's folder between two
+// roots over and over, as a same-volume relocation does (rename first, the
+// switch in the state DB a few milliseconds later), while clients download
+// it: not one request may fail.
+func TestServingFollowsAMovingPackage(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), filepath.Join(dir, "ps.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rootA, rootB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.MkdirAll(rootB, 0o755)
+	content := bytes.Repeat([]byte("relocating "), 20_000)
+	id := readyPackage(t, st, rootA, content)
+	srv := httptest.NewServer(serve.New(st, nil, clock.Real{}, pstest.Logger(t)))
+	defer srv.Close()
+
+	stop := make(chan struct{})
+	var moves atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the relocation
+		defer wg.Done()
+		idx := st.RelocationIndex()
+		from, to := rootA, rootB
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := os.Rename(filepath.Join(from, id), filepath.Join(to, id)); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(3 * time.Millisecond) // syncs and the commit
+			if err := idx.SetLocation(context.Background(), wharf.PackageID(id), relocate.Location{Folder: filepath.Join(to, id)}); err != nil {
+				t.Error(err)
+				return
+			}
+			moves.Add(1)
+			from, to = to, from
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	var requests, failures atomic.Int64
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := http.Get(srv.URL + "/packages/" + id + "/file.bin")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				requests.Add(1)
+				if resp.StatusCode != 200 || !bytes.Equal(body, content) {
+					failures.Add(1)
+					t.Errorf("GET during a move: %d, %d bytes: %.100s", resp.StatusCode, len(body), body)
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	t.Logf("%d requests during %d moves, %d failed", requests.Load(), moves.Load(), failures.Load())
+	if moves.Load() < 20 || requests.Load() < 100 {
+		t.Errorf("too little happened: %d moves, %d requests", moves.Load(), requests.Load())
+	}
+}
+
+// TestServingGivesUpOnAMissingFolder: a folder that stays missing is 404
+// after the bounded retries, not a hang.
+func TestServingGivesUpOnAMissingFolder(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), filepath.Join(dir, "ps.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	id := readyPackage(t, st, filepath.Join(dir, "a"), []byte("x"))
+	os.RemoveAll(filepath.Join(dir, "a", id))
+	c := pstest.NewClock()
+	srv := httptest.NewServer(serve.New(st, nil, c, pstest.Logger(t)))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/packages/" + id + "/file.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("status %d, want 404", resp.StatusCode)
+	}
+	var waited time.Duration
+	for _, w := range c.Waits() {
+		waited += w
+	}
+	if n := len(c.Waits()); n != 12 || waited < 2*time.Second || waited > 5*time.Second {
+		t.Errorf("%d waits, %v in all; want 12 waits, 2 to 5 s", n, waited)
+	}
+}
+
+func TestGate(t *testing.T) {
+	var hits atomic.Int64
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1); w.WriteHeader(200) })
+	g := serve.NewGate(next)
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	get := func(path string) *http.Response {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if r := get("/packages/x/y"); r.StatusCode != 200 {
+		t.Fatalf("open gate: %d", r.StatusCode)
+	}
+	g.Unavailable(1500 * time.Millisecond)
+	r := get("/packages/x/y")
+	if r.StatusCode != 503 || r.Header.Get("Retry-After") != "2" {
+		t.Errorf("closed gate: %d, Retry-After %q", r.StatusCode, r.Header.Get("Retry-After"))
+	}
+	if r := get("/other"); r.StatusCode != 200 {
+		t.Errorf("closed gate, not a package path: %d", r.StatusCode)
+	}
+	g.Available()
+	if r := get("/packages/x/y"); r.StatusCode != 200 {
+		t.Errorf("reopened gate: %d", r.StatusCode)
+	}
+	if hits.Load() != 3 {
+		t.Errorf("%d requests got through, want 3", hits.Load())
+	}
+}

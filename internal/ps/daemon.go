@@ -25,8 +25,22 @@
 //
 // The first start enrolls with the one-time token (Config.EnrollToken) and
 // keeps the result in credential.json; later starts reuse it and ignore a
-// token. Before serving anything, the daemon checks the store roots'
-// markers and recovers interrupted downloads (fetch.Fetcher.Recover).
+// token. Before serving anything, the daemon rolls every open entry of the
+// relocation journal forward or back (relocation.Controller.Recover), so
+// the state DB names a whole folder for every package, then checks the
+// store roots' markers and recovers interrupted downloads
+// (fetch.Fetcher.Recover). A relocation attempt that was under way goes on.
+//
+// # Relocation
+//
+// The storage location of the Package Server Settings policy
+// (AgentSettings.StorageLocation) and its relocation mode go, with the
+// server tasks, to the relocation controller (package relocation) with every
+// configuration the loop applies; it moves the store when the location
+// changes, retries, reports to the NS and answers check-location tasks. See
+// relocation_wiring.go for how downloads, serving and removals are paused or
+// held back during an attempt. Metrics (Prometheus, the PS's own registry)
+// are served at GET /metrics on the admin socket.
 package ps
 
 import (
@@ -45,12 +59,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/apiclient"
 	"github.com/wharf-project/wharf/internal/ps/admin"
 	"github.com/wharf-project/wharf/internal/ps/clock"
 	"github.com/wharf-project/wharf/internal/ps/fetch"
+	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/place"
+	"github.com/wharf-project/wharf/internal/ps/relocate"
+	"github.com/wharf-project/wharf/internal/ps/relocation"
 	"github.com/wharf-project/wharf/internal/ps/serve"
 	"github.com/wharf-project/wharf/internal/ps/store"
 	"github.com/wharf-project/wharf/internal/ps/volume"
@@ -84,6 +104,11 @@ type Daemon struct {
 	store   *store.Store
 	fetcher *fetch.Fetcher
 	placer  *place.Rotating
+	pplacer *pausingPlacer
+	reloc   *relocation.Controller
+
+	registry *prometheus.Registry // the PS's metrics, served on the admin socket
+	fetchCfg applied              // the configuration the fetcher follows
 }
 
 // New checks cfg and returns a Daemon; nothing starts until Serve.
@@ -108,7 +133,10 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Daemon{cfg: cfg, base: log, log: log.With("component", "ps"), ready: make(chan struct{}), wake: make(chan chan error)}, nil
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Daemon{cfg: cfg, base: log, log: log.With("component", "ps"), ready: make(chan struct{}), wake: make(chan chan error),
+		registry: reg}, nil
 }
 
 // Ready is closed once the daemon is enrolled, has recovered its store, and
@@ -187,8 +215,28 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 	for _, problem := range placer.CheckVolumes() {
 		log.Warn(problem)
 	}
+	pplacer := &pausingPlacer{Rotating: placer}
+	gate := serve.NewGate(serve.New(st, key, cfg.Clock, base))
+	ctl, err := relocation.New(relocation.Options{
+		Server: cred.Name, Default: cfg.PrimaryLocation(), FS: fsys.OS{}, Facts: cfg.Facts,
+		Index: st.RelocationIndex(), Journal: st.RelocationJournal(), State: st, NS: client,
+		Placer: placer, Downloads: d, Serving: gate,
+		Reserve:     relocate.Reserve{Percent: cfg.Storage.Reserve.Percent, Bytes: cfg.Storage.Reserve.Bytes},
+		MaxAttempts: cfg.Relocation.MaxAttempts, Interval: cfg.Relocation.Interval, Bandwidth: cfg.Relocation.Bandwidth,
+		Clock: cfg.Clock, Log: base, Registry: d.registry,
+		OnIdle: func(ctx context.Context) { d.relocationIdle(ctx, client) },
+	})
+	if err != nil {
+		return err
+	}
+	// The relocation journal first: every package's folder in the state
+	// DB is whole on disk before the fetcher checks the packages.
+	if err := ctl.Recover(ctx); err != nil {
+		return err
+	}
+	placer.SetPrimary(ctl.Primary())
 	f := fetch.New(fetch.Options{
-		Server: cred.Name, NS: client, Store: st, Placer: placer,
+		Server: cred.Name, NS: client, Store: st, Placer: pplacer,
 		Clock: cfg.Clock, Logger: base,
 	})
 	if err := f.Recover(ctx); err != nil {
@@ -196,6 +244,7 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 	}
 	d.mu.Lock()
 	d.name, d.nsURL, d.url, d.addr, d.store, d.fetcher, d.placer = cred.Name, nsURL, url, ln.Addr().String(), st, f, placer
+	d.pplacer, d.reloc = pplacer, ctl
 	d.mu.Unlock()
 
 	runCtx, cancel := context.WithCancelCause(ctx)
@@ -211,7 +260,7 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 			}
 		}()
 	}
-	web := serve.NewServer(serve.New(st, key, cfg.Clock, base), base)
+	web := serve.NewServer(gate, base)
 	web.TLSConfig = tlsCfg
 	adm := admin.NewServer(d, base)
 	run("serve packages", func() error {
@@ -222,10 +271,11 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 	})
 	run("admin endpoint", func() error { return adm.Serve(adminLn) })
 	run("fetch", func() error { return f.Serve(runCtx) })
+	run("relocation", func() error { return ctl.Serve(runCtx) })
 	run("config loop", func() error { d.pollLoop(runCtx, base, client, cred.Name, f, placer); return nil })
 
 	log.Info("package server ready", "addr", ln.Addr().String(), "url", url, "ns", nsURL,
-		"install_dir", cfg.InstallDir, "storage_path", placer.Primary(),
+		"install_dir", cfg.InstallDir, "storage_path", ctl.StoragePath(), "primary", placer.Primary(),
 		"reserve", cfg.Storage.Reserve.String(), "rotation_volumes", cfg.Storage.Volumes)
 	close(d.ready)
 
@@ -328,7 +378,7 @@ func (d *Daemon) advertisedURL(bound net.Addr, https bool) (string, error) {
 }
 
 // Status reports the daemon's state for the admin endpoint.
-func (d *Daemon) Status(context.Context) (admin.Status, error) {
+func (d *Daemon) Status(ctx context.Context) (admin.Status, error) {
 	d.mu.Lock()
 	st := admin.Status{Name: d.name, NSURL: d.nsURL, URL: d.url, Addr: d.addr, StoragePath: d.cfg.PrimaryLocation()}
 	s, f := d.store, d.fetcher
@@ -340,7 +390,8 @@ func (d *Daemon) Status(context.Context) (admin.Status, error) {
 	if s == nil {
 		return st, errors.New("package server is starting")
 	}
-	for _, p := range s.List() {
+	list := s.List()
+	for _, p := range list {
 		state, reason := p.Reported()
 		st.Packages = append(st.Packages, admin.PackageStatus{ID: p.ID, Name: p.Name, Version: p.Version,
 			State: state, Reason: reason, Path: p.Path, Size: p.Size, FileCount: p.FileCount})
@@ -349,6 +400,7 @@ func (d *Daemon) Status(context.Context) (admin.Status, error) {
 		st.Packages = append(st.Packages, admin.PackageStatus{ID: fl.Package.ID, Name: fl.Package.Name, Version: fl.Package.Version,
 			State: api.StateFailed, Reason: fl.Reason, Size: fl.Package.Size, FileCount: fl.Package.FileCount})
 	}
+	d.relocationStatus(ctx, &st, s, list)
 	return st, nil
 }
 

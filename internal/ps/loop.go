@@ -34,7 +34,10 @@ type pollResult struct {
 // every answer: a new configuration as it comes, the last one again on each
 // 304 (a config cycle: markers are re-checked, failed packages retried after
 // their backoff). Applying sets the placer's "allow usage of all fixed
-// drives" from the settings, then hands the configuration to the fetcher. An UpdateConfig request cancels the poll in flight and
+// drives" from the settings, hands the storage location, relocation mode and
+// server tasks to the relocation controller (which decides about a new
+// location before downloads start), then the configuration to the fetcher
+// (see applyConfig). An UpdateConfig request cancels the poll in flight and
 // asks at once, without the ETag, and applies with force. Errors back off
 // with jitter; an UpdateConfig request cuts the wait short.
 func (d *Daemon) pollLoop(ctx context.Context, log *slog.Logger, client *apiclient.Client, name string, f *fetch.Fetcher, placer *place.Rotating) {
@@ -133,7 +136,7 @@ func (d *Daemon) pollLoop(ctx context.Context, log *slog.Logger, client *apiclie
 			if placer.SetAllFixedDrives(last.Settings.AllFixedDrives) {
 				log.Info("allow usage of all fixed drives changed", "all_fixed_drives", last.Settings.AllFixedDrives)
 			}
-			f.Apply(last, forced)
+			d.applyConfig(ctx, last, forced)
 		}
 		answer(nil)
 	}

@@ -100,9 +100,10 @@ type Options struct {
 	// Registry, optional, gets the relocation metrics.
 	Registry prometheus.Registerer
 	// OnIdle, optional, is called (from the controller's goroutine, without
-	// its lock) when an attempt ended: work held back during it (removing
-	// unassigned packages) may go on.
-	OnIdle func()
+	// its lock, with Serve's context) when an attempt ended: work held back
+	// during it (removing unassigned packages) may go on, and package paths
+	// have changed.
+	OnIdle func(ctx context.Context)
 
 	// ProgressInterval is the shortest time between two progress events;
 	// default 1s. RetryAfter is what exclusive mode answers in Retry-After;
@@ -594,19 +595,20 @@ func (c *Controller) start(ctx context.Context, kind, target string, retry, manu
 	c.log.Info("relocation attempt starting", "kind", kind, "target", target, "from", a.req.From, "retry", retry,
 		"manual", manual, "mode", a.mode, "attempts_done", st.AttemptsDone, "max_attempts", c.opt.MaxAttempts)
 	c.met.running.Set(1)
-	go c.runAttempt(actx, a)
+	go c.runAttempt(ctx, actx, a)
 }
 
-// runAttempt runs attempt a to its end on its own goroutine.
-func (c *Controller) runAttempt(ctx context.Context, a *attempt) {
+// runAttempt runs attempt a to its end on its own goroutine; parent is
+// Serve's context, ctx the attempt's.
+func (c *Controller) runAttempt(parent, ctx context.Context, a *attempt) {
 	defer func() {
 		c.mu.Lock()
 		c.run = nil
 		c.mu.Unlock()
 		c.met.running.Set(0)
 		close(a.done)
-		if c.opt.OnIdle != nil {
-			c.opt.OnIdle()
+		if c.opt.OnIdle != nil && parent.Err() == nil {
+			c.opt.OnIdle(parent)
 		}
 		c.wakeUp()
 	}()

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,8 +77,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	if n := b.text("#server-count"); n != "1" {
 		t.Errorf("dashboard counts %s Package Servers, want 1", n)
 	}
-	if n := b.text("#package-count"); n != "1" {
-		t.Errorf("dashboard counts %s packages, want 1", n)
+	if n := b.text("#package-count"); n != "2" {
+		t.Errorf("dashboard counts %s packages, want 2", n)
 	}
 
 	// Packages and a package.
@@ -145,6 +146,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.shot("settings")
 
+	// Check asks the PS to evaluate the typed path through a server task;
+	// the page waits for the PS's answer and shows the verdicts.
+	b.setValue("#linux_path", filepath.Join(c.dir, "other-store"))
+	if code := b.submit("#check-linux"); code != http.StatusOK {
+		t.Fatalf("check answered %d", code)
+	}
+	b.waitText("#check-result-linux", c.ps+" can relocate to")
+	b.shot("settings-check")
+	mustJSON(t, c.env, &g, "policy", "get")
+	if g.PackageServer.Version != 1 {
+		t.Errorf("a check saved the policy: version %d", g.PackageServer.Version)
+	}
+
 	// Package Servers.
 	b.open("/servers")
 	if txt := b.text("#servers-table"); !strings.Contains(txt, c.ps) || !strings.Contains(txt, "Online") {
@@ -172,8 +186,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("unread alerts through the API: %d (%v), want %d", len(unread), err, before-1)
 	}
 	b.open("/")
-	if n := b.text("#alert-count"); n != "1" {
-		t.Errorf("dashboard counts %s unread alerts, want 1", n)
+	if n := b.text("#alert-count"); n != strconv.Itoa(len(unread)) {
+		t.Errorf("dashboard counts %s unread alerts, want %d", n, len(unread))
 	}
 	b.shot("dashboard")
 	b.open("/servers")
@@ -277,17 +291,43 @@ func driveRelocationByEvents(t *testing.T, c *consoleRun, target string) {
 	if err != nil || task.Type != api.TaskRetryRelocation {
 		t.Fatalf("task %s: %+v, %v; want a retry-relocation task", id[1], task, err)
 	}
+	// A PS that runs retries reports a manual attempt of its own, toward
+	// the location it really has (pinned above): let it end first, so that
+	// the success below is the latest event.
+	c.waitOwnAttempt(target, task.CreatedAt, 15*time.Second)
 
 	// Success of the manual retry.
 	success := event(wharf.RelocationSuccess|wharf.RelocationManual, api.RelocationMoved, "")
 	success.LastAttempt = time.Now().UTC()
 	post(success)
+	// Wait for this event's page: once the PS runs retry tasks itself, it
+	// may report an attempt of its own in between.
+	b.waitText("#ls-path", target)
 	b.waitText("#relocation-outcome", "Relocated")
 	b.waitText("#ls-status", "Success: every package is at the target")
-	if txt := b.text("#storage-path"); !strings.Contains(txt, target) {
-		t.Errorf("storage path after success: %q, want %s", txt, target)
-	}
+	b.waitText("#storage-path", target)
 	b.shot("resource-manager")
+}
+
+// waitOwnAttempt waits until the PS reports an ended manual attempt of its
+// own (to a path other than target) received after since, or until
+// timeout: a PS that does not run retry tasks never reports one.
+func (c *consoleRun) waitOwnAttempt(target string, since time.Time, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		h, err := c.admin().LocationHistory(context.Background(), c.ps, 20)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, ev := range h.Events {
+			if ev.StoragePath != target && ev.LastStatus&uint32(wharf.RelocationManual) != 0 && !ev.ReceivedAt.Before(since) {
+				c.t.Logf("the PS answered the retry: %s at %s", wharf.RelocationStatus(ev.LastStatus), ev.StoragePath)
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Logf("the PS reported no attempt of its own within %s of the retry", timeout)
 }
 
 // ---- setup
@@ -324,6 +364,13 @@ func startConsole(t *testing.T) *consoleRun {
 	mustJSON(t, c.env, &res, "package", "add", tree, "--name", "site-agent", "--version", "8.0.2")
 	c.pkg = res.Package
 	waitPackageReady(t, c.env, c.ps, c.pkg.ID, time.Minute)
+	// A second package, signed and assigned by name, for the lists.
+	tree2 := filepath.Join(c.dir, "tree2")
+	os.MkdirAll(filepath.Join(tree2, "scripts"), 0o755)
+	os.WriteFile(filepath.Join(tree2, "scripts", "install.sh"), []byte("#!/bin/sh\necho install\n"), 0o755)
+	var res2 publish.Result
+	mustJSON(t, c.env, &res2, "package", "add", tree2, "--name", "branch-tools", "--version", "2.4", "--servers", c.ps, "--signed")
+	waitPackageReady(t, c.env, c.ps, res2.Package.ID, time.Minute)
 
 	shots := t.TempDir()
 	if os.Getenv("WHARF_SCREENSHOTS") == "1" {
@@ -633,6 +680,10 @@ func (b *browser) shot(name string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, step)
 	defer cancel()
+	// From the top, so that the sticky header is where it belongs.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function () { window.scrollTo(0, 0); return true; })()`)); err != nil {
+		b.t.Fatalf("browser: scroll to the top: %v", err)
+	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("browser: screenshot %s: %v", name, err)

@@ -32,7 +32,7 @@ const (
 )
 
 // PasswordCost is the bcrypt cost of new password hashes.
-var PasswordCost = bcrypt.DefaultCost
+const PasswordCost = bcrypt.DefaultCost
 
 // ParseUserName checks a console user name and returns it lowercased:
 // 1 to 64 characters, letters, digits, '.', '_', '-' and '@', starting with

@@ -728,7 +728,7 @@ func TestCheckLocation(t *testing.T) {
 	}
 	page = c.get(strings.Split(r.location, "#")[0])
 	for _, want := range []string{"ps-lyon cannot relocate to <code>/srv/new</code>: Not enough free space on the target volume",
-		"4.9 GB needed, 1.2 GB free", "120 of at most 4095", "0 by rename, 3 by copy (5 GB)", "5 min 0 s", "5000 MiB needed, 1200 free"} {
+		"4.9 GB needed, 1.2 GB free", "120 of at most 4095", "0 by rename, 3 by copy (5 GB)", "5 min 0 s", "5000 MiB needed, 1200 free", "✘ Enough space", "✔ Fixed media"} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("answered check lacks %q", want)
 		}

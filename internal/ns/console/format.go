@@ -31,6 +31,7 @@ func funcs(now func() time.Time) template.FuncMap {
 		"dlState":  downloadState,
 		"join":     strings.Join,
 		"deref":    deref,
+		"prereq":   prerequisiteTitle,
 	}
 }
 
@@ -163,6 +164,24 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// prerequisiteTitles name the prerequisites of SPEC §6.1 by the status
+// flag each sets when it fails.
+var prerequisiteTitles = map[string]string{
+	"not-fixed-media":        "Fixed media",
+	"unsupported-filesystem": "Supported file system",
+	"insufficient-space":     "Enough space",
+	"known-folder":           "Not a known folder",
+	"path-too-long":          "Path length",
+	"invalid-target":         "Valid target",
+}
+
+func prerequisiteTitle(flag string) string {
+	if t, ok := prerequisiteTitles[flag]; ok {
+		return t
+	}
+	return flag
 }
 
 // statusWord is one status bit in words, with the badge class it shows in.

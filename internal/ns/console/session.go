@@ -76,9 +76,7 @@ func (s *sessionStore) create(user string, byToken bool, pwHash string) (string,
 	sess := &session{key: hashID(id), user: user, byToken: byToken, pwHash: pwHash, csrf: randomToken(), created: now, seen: now}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.m) >= maxSessions {
-		s.sweepLocked(now)
-	}
+	s.sweepLocked(now) // logins are rare; this keeps ended sessions from piling up
 	if len(s.m) >= maxSessions {
 		var oldest *session
 		for _, o := range s.m {

@@ -134,10 +134,10 @@ func (c *Console) settings(w http.ResponseWriter, r *http.Request, sess *session
 	if err := c.addServers(ctx, &ps, q); err != nil {
 		return err
 	}
-	if os, server, task := q.Get("check_os"), q.Get("check_server"), q.Get("check_task"); task != "" {
+	if which, server, task := q.Get("check_os"), q.Get("check_server"), q.Get("check_task"); task != "" {
 		for i := range ps.Locations {
 			l := &ps.Locations[i]
-			if l.OS != os {
+			if l.OS != which {
 				continue
 			}
 			// Show the path that was checked, which may not be saved.
@@ -378,15 +378,15 @@ func (c *Console) checkLocation(w http.ResponseWriter, r *http.Request, sess *se
 		return err
 	}
 	f.Version = cur.Version // a check saves nothing; keep the form saveable
-	os := r.PostForm.Get("check")
+	which := r.PostForm.Get("check")
 	var l *locationField
 	for i := range f.Locations {
-		if f.Locations[i].OS == os {
+		if f.Locations[i].OS == which {
 			l = &f.Locations[i]
 		}
 	}
 	if l == nil {
-		return wharf.Errorf(wharf.ErrInvalid, "check: %q is not windows or linux", os)
+		return wharf.Errorf(wharf.ErrInvalid, "check: %q is not windows or linux", which)
 	}
 	show := func(msg string) error {
 		f.Errors[l.Name] = msg
@@ -415,7 +415,7 @@ func (c *Console) checkLocation(w http.ResponseWriter, r *http.Request, sess *se
 		return err
 	}
 	c.log.Info("server task created", "server", t.Server, "task", t.ID, "type", t.Type, "user", sess.user)
-	q := url.Values{"check_os": {os}, "check_server": {t.Server}, "check_task": {t.ID}, "check_path": {l.Path}}
+	q := url.Values{"check_os": {which}, "check_server": {t.Server}, "check_task": {t.ID}, "check_path": {l.Path}}
 	redirect(w, r, "/settings?"+q.Encode()+"#"+l.Name)
 	return nil
 }

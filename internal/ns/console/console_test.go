@@ -2,6 +2,8 @@ package console_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -767,5 +769,46 @@ func TestCatalogErrorsNextToFields(t *testing.T) {
 		"linux_mode": {"default"}, "windows_mode": {"default"}, "relocation_mode": {"sideways"}})
 	if r.code != http.StatusBadRequest || !strings.Contains(fieldError(r.body, "relocation_mode"), `"sideways", want online or exclusive`) {
 		t.Errorf("bad relocation mode: %d %q", r.code, fieldError(r.body, "relocation_mode"))
+	}
+}
+
+func TestPackageDetail(t *testing.T) {
+	f := newFixture(t, console.Options{})
+	c := f.loggedIn()
+	call := func(method, path, body string) response {
+		t.Helper()
+		req, _ := http.NewRequest(method, f.url+"/api/v1"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		return c.do(req)
+	}
+	content := "echo <hello>\n"
+	sum := sha256.Sum256([]byte(content))
+	digest := hex.EncodeToString(sum[:])
+	if r := call("PUT", "/blobs/"+digest, content); r.code/100 != 2 {
+		t.Fatalf("put blob: %d %s", r.code, r.body)
+	}
+	r := call("POST", "/packages", `{"name":"tools","version":"1.0","files":[{"path":"bin/a&b.sh","size":13,"sha256":"`+digest+
+		`"}],"assignment":{"servers":["ps-lyon","ps-gone"]},"signed":true}`)
+	if r.code != http.StatusCreated {
+		t.Fatalf("create package: %d %s", r.code, r.body)
+	}
+	var pkg struct{ ID string }
+	json.Unmarshal([]byte(r.body), &pkg)
+	if err := f.cat.ReportStates(context.Background(), f.server, []api.PackageState{{PackageID: pkg.ID, State: "failed", Reason: "disk <full>"}}); err != nil {
+		t.Fatal(err)
+	}
+	page := c.get("/packages/" + pkg.ID)
+	for _, want := range []string{"tools <span class=\"version\">1.0</span>", "bin/a&amp;b.sh", "13 B", "ps-gone, ps-lyon",
+		"signed URLs", "Failed", "disk &lt;full&gt;", "ps-gone <small>(not enrolled)</small>", "0 of 2 assigned servers"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("package page lacks %q", want)
+		}
+	}
+	list := c.get("/packages?q=TOO")
+	if !strings.Contains(list.body, `href="/packages/`+pkg.ID+`"`) || !strings.Contains(list.body, "signed") {
+		t.Errorf("packages list filtered by name lacks the package")
+	}
+	if list := c.get("/packages?q=nothing"); !strings.Contains(list.body, "No package matches") {
+		t.Errorf("packages list filtered by nothing")
 	}
 }

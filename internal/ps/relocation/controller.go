@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -1060,7 +1061,7 @@ func (c *Controller) event(ctx context.Context, target string, started time.Time
 	attempts int, msg string, plan *relocate.Plan, pkgs []api.RelocationPackage, u *usage) api.LocationStatus {
 	ev := api.LocationStatus{
 		StoragePath: target, LastAttempt: started.UTC(), LastStatus: uint32(status), LastStatusFlags: status.Names(),
-		AttemptsDone: attempts, MaxAttempts: c.opt.MaxAttempts, Message: msg, Packages: pkgs,
+		AttemptsDone: attempts, MaxAttempts: c.opt.MaxAttempts, Message: truncate(msg, maxMessage), Packages: pkgs,
 	}
 	info, verr := c.opt.Facts.Stat(target)
 	if verr == nil {
@@ -1111,6 +1112,23 @@ func (c *Controller) usage(ctx context.Context, info volume.Info, known bool) *u
 }
 
 func mibUp(b uint64) uint64 { return (b + 1<<20 - 1) >> 20 }
+
+// maxMessage is the longest message the NS takes in an event (its reasons
+// may quote a target path of 4095 bytes, or more than one).
+const maxMessage = 4096
+
+// truncate shortens s to at most n bytes, on a character boundary, marking
+// the cut with "...".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
 
 // answerTask answers a check-location task with the plan.
 func (c *Controller) answerTask(ctx context.Context, t api.Task) {

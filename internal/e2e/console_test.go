@@ -65,6 +65,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if msg := b.text("#login-error"); !strings.Contains(msg, "Wrong admin token") {
 		t.Errorf("login error %q", msg)
 	}
+	b.shot("login")
 	if code := b.login("", c.token); code != http.StatusOK {
 		t.Fatalf("login with the admin token answered %d", code)
 	}

@@ -552,25 +552,40 @@ func TestRelocationSurvivesSIGKILL(t *testing.T) {
 	targets := []string{filepath.Join(volA, "store"), filepath.Join(volB, "store")}
 	cur := 0
 	setLocation(t, env, "ps1", targets[cur])
-	flips, kills := 0, 0
+	flips, kills, resumed := 0, 0, 0
 	for kills < runs {
+		// Every other run copies at full speed, so the kills also land
+		// in the short steps after a copy (switch, removal of the old
+		// folder) and in Recover itself; the others are throttled, so
+		// they land anywhere in a copy.
+		limited := kills%2 == 0
+		delay := time.Duration(kills*37%150) * time.Millisecond
+		cfgBody := "[relocation]\ninterval = \"1s\"\n"
+		if limited {
+			cfgBody += "bandwidth = \"6MiB/s\"\n"
+			delay = time.Duration(kills*137%1100) * time.Millisecond
+		}
+		writeConfig(t, dir, cfgBody)
 		p, _ := start(t, regexp.MustCompile(`serving on`), nil, psArgs(installDir, addr, cfg)...)
 		st := psStatus(t, env, installDir)
-		if st.Relocation != nil && !st.Relocation.Running && st.Relocation.StoragePath == targets[cur] &&
-			st.Relocation.LastStatus&uint32(wharf.RelocationSuccess) != 0 {
+		switch r := st.Relocation; {
+		case r == nil:
+			t.Fatal("ps status without relocation state")
+		case r.Running:
+			resumed++ // killed mid-attempt last time; going on
+		case r.StoragePath == targets[cur] && r.LastStatus&uint32(wharf.RelocationSuccess) != 0:
 			cur = 1 - cur
 			flips++
 			setLocation(t, env, "ps1", targets[cur])
 		}
-		delay := time.Duration(kills*137%1100) * time.Millisecond
 		time.Sleep(delay)
 		p.cmd.Process.Signal(syscall.SIGKILL)
 		<-p.done
 		kills++
 	}
-	t.Logf("%d SIGKILLs, %d relocations finished between them", kills, flips)
-	if flips < 2 {
-		t.Errorf("only %d relocations finished between %d kills: the kills did not spread over several relocations", flips, kills)
+	t.Logf("%d SIGKILLs: %d restarts found an attempt under way, %d relocations finished between them", kills, resumed, flips)
+	if flips < 2 || resumed < runs/3 {
+		t.Errorf("%d relocations finished, %d restarts resumed one, in %d kills: the kills did not spread over several relocations", flips, resumed, kills)
 	}
 
 	// The last start runs to the end.
@@ -756,10 +771,9 @@ func TestServingDuringRelocation(t *testing.T) {
 	time.Sleep(time.Second)
 	close(stop)
 	wg.Wait()
-	t.Logf("%d requests over %d packages (%d files of %d KiB each): %d failed, %d answered 503 in exclusive mode (%d after it)",
+	t.Logf("%d requests over %d packages (%d files of %d KiB each): %d failed, %d answered 503 in exclusive mode (%d requests after it)",
 		requests.Load(), npkgs, nfiles, size>>10, failures.Load(), unavailable.Load(), requests.Load()-n)
 	if failures.Load() != 0 {
 		t.Errorf("%d requests failed", failures.Load())
 	}
 }
-

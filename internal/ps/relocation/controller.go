@@ -268,6 +268,9 @@ func (c *Controller) Recover(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.st, c.recovered = st, true
+	if st.Mode == api.RelocationExclusive {
+		c.mode = st.Mode // until a configuration says otherwise
+	}
 	c.mu.Unlock()
 	c.met.attemptsDone.Set(float64(st.AttemptsDone))
 	c.met.lastStatus.Set(float64(st.LastStatus))
@@ -583,7 +586,7 @@ func (c *Controller) start(ctx context.Context, kind, target string, retry, manu
 			st.AttemptsDone, st.NextRetry = 0, time.Time{}
 		}
 	}
-	st.Running, st.RunRetry, st.RunManual = true, retry, manual
+	st.Running, st.RunRetry, st.RunManual, st.Mode = true, retry, manual, c.mode
 	st.LastTried, st.LastAttempt = target, now
 	if err := c.opt.State.SaveRelocationState(context.WithoutCancel(ctx), *st); err != nil {
 		c.log.Error("save relocation state", "err", err)

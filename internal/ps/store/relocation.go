@@ -285,6 +285,9 @@ type RelocationState struct {
 	// Running is set while an attempt is under way, so a restart resumes
 	// it; RunRetry and RunManual say what kind of attempt it was.
 	Running, RunRetry, RunManual bool
+	// Mode is the relocation mode (online, exclusive) of the last
+	// configuration, so an attempt resumed at start keeps it.
+	Mode string
 	// AttemptsDone counts the automatic retries toward Target.
 	AttemptsDone int
 	// LastStatus is the status bits of the last attempt (SPEC §6.3),
@@ -307,9 +310,9 @@ func (s *Store) LoadRelocationState(ctx context.Context) (st RelocationState, ok
 	var status uint32
 	var event string
 	err = s.db.QueryRowContext(ctx, `SELECT storage_path, from_path, target, last_tried, running, run_retry, run_manual,
-		attempts_done, last_status, last_attempt, last_message, next_retry, last_event, event_sent
+		mode, attempts_done, last_status, last_attempt, last_message, next_retry, last_event, event_sent
 		FROM relocation_state WHERE id = 1`).Scan(&st.StoragePath, &st.From, &st.Target, &st.LastTried,
-		&st.Running, &st.RunRetry, &st.RunManual, &st.AttemptsDone, &status, &lastAttempt, &st.LastMessage,
+		&st.Running, &st.RunRetry, &st.RunManual, &st.Mode, &st.AttemptsDone, &status, &lastAttempt, &st.LastMessage,
 		&nextRetry, &event, &st.EventSent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return RelocationState{}, false, nil
@@ -344,10 +347,14 @@ func (s *Store) SaveRelocationState(ctx context.Context, st RelocationState) err
 		}
 		event = string(b)
 	}
+	mode := st.Mode
+	if mode == "" {
+		mode = api.RelocationOnline
+	}
 	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO relocation_state (id, storage_path, from_path, target,
-		last_tried, running, run_retry, run_manual, attempts_done, last_status, last_attempt, last_message,
-		next_retry, last_event, event_sent) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		st.StoragePath, st.From, st.Target, st.LastTried, st.Running, st.RunRetry, st.RunManual, st.AttemptsDone,
+		last_tried, running, run_retry, run_manual, mode, attempts_done, last_status, last_attempt, last_message,
+		next_retry, last_event, event_sent) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		st.StoragePath, st.From, st.Target, st.LastTried, st.Running, st.RunRetry, st.RunManual, mode, st.AttemptsDone,
 		uint32(st.LastStatus), unixNano(st.LastAttempt), st.LastMessage, unixNano(st.NextRetry), event, st.EventSent)
 	if err != nil {
 		return fmt.Errorf("save relocation state: %w", err)

@@ -200,7 +200,7 @@ func TestRelocationStatePersists(t *testing.T) {
 	if _, ok, err := st.LoadRelocationState(ctx); ok || err != nil {
 		t.Fatalf("fresh DB: ok %v, err %v", ok, err)
 	}
-	want := store.RelocationState{StoragePath: "/s", From: "/f", Target: "/t", LastTried: "/t", Running: true, RunRetry: true,
+	want := store.RelocationState{StoragePath: "/s", From: "/f", Target: "/t", LastTried: "/t", Running: true, RunRetry: true, Mode: "exclusive",
 		AttemptsDone: 2, LastStatus: wharf.RelocationSomeNotMoved | wharf.RelocationManual,
 		LastAttempt: time.Unix(1700000000, 5).UTC(), LastMessage: wharf.RelocationWarning, NextRetry: time.Unix(1700000900, 0).UTC(),
 		LastEvent: &api.LocationStatus{StoragePath: "/t", LastStatus: 2, LastStatusFlags: []string{"some-not-moved"}, AttemptsDone: 2, MaxAttempts: 3,

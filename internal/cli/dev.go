@@ -42,7 +42,7 @@ the same cluster. NOT FOR PRODUCTION: one process, loopback only.`,
 			fmt.Fprintf(out, `
 ==> Wharf dev cluster is running (NOT FOR PRODUCTION)
 
-    Notification Server:  %s
+    Notification Server:  %s   (console: log in with the admin token)
     Admin token:          %s
     Package Server:       %s (%s)
     Data:                 %s

@@ -19,6 +19,7 @@ func init() { register(newNSCmd) }
 func newNSCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "ns", Short: "Run and administer the Notification Server"}
 	cmd.AddCommand(newNSServeCmd(e), newNSEnrollTokenCmd(e))
+	cmd.AddCommand(nsUserCommands(e)...)
 	return cmd
 }
 

@@ -18,21 +18,6 @@ import (
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
-// The console-user commands are subcommands of `wharf ns`, which ns.go
-// builds: wrap the constructors registered so far (files initialize in name
-// order, so ns.go's is among them) and add ours to the one named "ns".
-func init() {
-	for i, f := range commands {
-		commands[i] = func(e *env) *cobra.Command {
-			cmd := f(e)
-			if cmd.Name() == "ns" {
-				cmd.AddCommand(nsUserCommands(e)...)
-			}
-			return cmd
-		}
-	}
-}
-
 // nsUserCommands returns `ns add-user`, `ns rm-user` and `ns users`.
 func nsUserCommands(e *env) []*cobra.Command {
 	return []*cobra.Command{newNSAddUserCmd(e), newNSRemoveUserCmd(e), newNSUsersCmd(e)}

@@ -2,9 +2,11 @@ package relocation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"path/filepath"
 	"runtime"
@@ -657,6 +659,12 @@ func (c *Controller) begin(ctx context.Context, a *attempt, plan *relocate.Plan)
 		c.log.Error("save relocation state", "err", err)
 	}
 	c.mu.Unlock()
+	// The target is marked before downloads may go there: the fetcher
+	// then finds a store of this server and writes nothing of its own
+	// next to the engine's checks.
+	if err := c.markTarget(target); err != nil {
+		c.log.Warn("prepare the relocation target", "path", target, "err", err)
+	}
 	c.opt.Placer.SetPrimary(target)
 	if a.mode == api.RelocationExclusive {
 		c.log.Info("exclusive relocation: downloads paused and package requests answered 503 until the attempt ends")
@@ -681,6 +689,62 @@ func (c *Controller) begin(ctx context.Context, a *attempt, plan *relocate.Plan)
 	c.mu.Unlock()
 	c.progressEvent(ctx, a, true)
 	go c.progressLoop(ctx, a)
+}
+
+// markTarget creates the target folder, each new folder's parent synced,
+// and writes its store marker if it has none, as the engine does before
+// its first move: through a temporary file renamed into place.
+func (c *Controller) markTarget(target string) error {
+	fs := c.opt.FS
+	var missing []string
+	for dir := target; ; dir = filepath.Dir(dir) {
+		_, err := fs.Stat(dir)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, iofs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, dir)
+		if filepath.Dir(dir) == dir {
+			break
+		}
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fs.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, iofs.ErrExist) {
+			return err
+		}
+		if err := fs.SyncDir(filepath.Dir(missing[i])); err != nil {
+			return err
+		}
+	}
+	marker := filepath.Join(target, relocate.StoreMarker)
+	if _, err := fs.Lstat(marker); err == nil || !errors.Is(err, iofs.ErrNotExist) {
+		return err
+	}
+	tmp := marker + ".tmp" // a name the engine's target check ignores
+	if err := fs.Remove(tmp); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return err
+	}
+	data, _ := json.Marshal(store.Marker{Server: c.opt.Server, Created: c.opt.Clock.Now().UTC()})
+	f, err := fs.Create(tmp, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(data, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fs.Rename(tmp, marker)
+	}
+	if err != nil {
+		return err
+	}
+	return fs.SyncDir(target)
 }
 
 // end restores what begin paused.

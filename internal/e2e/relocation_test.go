@@ -683,7 +683,7 @@ func TestServingDuringRelocation(t *testing.T) {
 	requireFixedLoops(t, volA)
 	_, _, env := startNS(t, filepath.Join(dir, "ns"), "")
 	installDir := filepath.Join(volA, "wharf")
-	cfg := writeConfig(t, dir, "[relocation]\nbandwidth = \"40MiB/s\"\n")
+	cfg := writeConfig(t, dir, "[relocation]\nbandwidth = \"20MiB/s\"\n")
 	_, psURL := startPS(t, env, "ps1", installDir, "--config", cfg)
 
 	const npkgs, nfiles, size = 100, 4, 64 << 10
@@ -743,7 +743,36 @@ func TestServingDuringRelocation(t *testing.T) {
 		{filepath.Join(volA, "again"), "rename"},
 	}
 	for _, tg := range targets {
+		// The NS's check of the target first: its verdict and counts are
+		// what the relocation then does.
+		var plan api.LocationPlan
+		mustJSON(t, env, &plan, "server", "check-location", "ps1", tg.path)
+		copies, renames := plan.CopyPackages, plan.RenamePackages
+		if plan.Status != 0 || (tg.how == "copy") != (copies == npkgs && renames == 0) || (tg.how == "rename") != (renames == npkgs && copies == 0) {
+			t.Errorf("check-location %s: %+v", tg.path, plan)
+		}
 		since := setLocation(t, env, "ps1", tg.path)
+		if tg.how == "copy" {
+			// While it copies (20 MiB/s), the NS and ps status show the
+			// progress.
+			sawNS, sawPS := false, false
+			for deadline := time.Now().Add(time.Minute); !(sawNS && sawPS) && time.Now().Before(deadline); {
+				if ls := latestLocation(t, env, "ps1"); ls != nil && ls.StoragePath == tg.path && ls.Progress != nil &&
+					ls.Progress.PackagesTotal == npkgs && wharf.RelocationStatus(ls.LastStatus).Has(wharf.RelocationInProgress) {
+					sawNS = true
+				}
+				if r := psStatus(t, env, installDir).Relocation; r != nil && r.Running && r.Event != nil && r.Event.Progress != nil &&
+					r.Event.Progress.BytesTotal == int64(npkgs*nfiles*size) {
+					sawPS = true
+				}
+				if ls := latestLocation(t, env, "ps1"); ls != nil && ls.StoragePath == tg.path && ls.Progress == nil {
+					break // over already
+				}
+			}
+			if !sawNS || !sawPS {
+				t.Errorf("relocation to %s: progress seen at the NS %v, in ps status %v", tg.path, sawNS, sawPS)
+			}
+		}
 		ev := waitAttempt(t, env, "ps1", tg.path, since, 3*time.Minute)
 		if got := wharf.RelocationStatus(ev.LastStatus); !got.Has(wharf.RelocationSuccess) {
 			t.Fatalf("relocation to %s (%s): %s %s", tg.path, tg.how, got, ev.Message)
@@ -753,6 +782,17 @@ func TestServingDuringRelocation(t *testing.T) {
 	if failures.Load() != 0 {
 		t.Fatalf("%d of %d requests failed during online relocations", failures.Load(), requests.Load())
 	}
+	// A manual retry from the NS, as a server task: nothing left behind a
+	// link, so a success, manual, not counted.
+	since := time.Now()
+	if r := run(t, env, "server", "retry-relocation", "ps1"); r.code != 0 {
+		t.Fatalf("server retry-relocation: %s", r.stderr)
+	}
+	last := targets[len(targets)-1].path
+	ev := waitAttempt(t, env, "ps1", last, since, time.Minute)
+	if got := wharf.RelocationStatus(ev.LastStatus); got != wharf.RelocationSuccess|wharf.RelocationManual || ev.AttemptsDone != 0 {
+		t.Errorf("retry-relocation task: %s, %d attempts", got, ev.AttemptsDone)
+	}
 
 	// Exclusive mode: 503 with Retry-After while the attempt runs.
 	exclusive.Store(true)
@@ -760,7 +800,7 @@ func TestServingDuringRelocation(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 	final := filepath.Join(volB, "exclusive")
-	since := setLocation(t, env, "ps1", final)
+	since = setLocation(t, env, "ps1", final)
 	waitAttempt(t, env, "ps1", final, since, 3*time.Minute)
 	if unavailable.Load() == 0 {
 		t.Errorf("no 503 answer during the exclusive relocation")

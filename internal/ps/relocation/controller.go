@@ -975,6 +975,50 @@ func (c *Controller) progressEvent(ctx context.Context, a *attempt, first bool) 
 	c.mu.Unlock()
 }
 
+// locations returns where every package of the index is; nil when the
+// index cannot be read.
+func (c *Controller) locations(ctx context.Context) map[wharf.PackageID]relocate.Location {
+	out := map[wharf.PackageID]relocate.Location{}
+	if err := c.eachPackage(ctx, func(p relocate.Package) { out[p.ID] = p.Location }); err != nil {
+		c.log.Warn("list the packages after an attempt", "err", err)
+		return nil
+	}
+	return out
+}
+
+// settlePending decides the packages an attempt that ran to its end left
+// pending (the engine never got to them): gone from the index meanwhile
+// (dropped from the list), at the target or behind a link there already,
+// or still elsewhere (failed). Controller.mu is held.
+func (a *attempt) settlePending(where map[wharf.PackageID]relocate.Location, target string) {
+	if where == nil {
+		return
+	}
+	order := a.order[:0]
+	for _, id := range a.order {
+		p := a.pkgs[id]
+		if p.State != api.RelocationPending {
+			order = append(order, id)
+			continue
+		}
+		loc, ok := where[id]
+		dest := filepath.Join(target, string(id))
+		switch {
+		case !ok:
+			delete(a.pkgs, id)
+			continue
+		case samePath(loc.Folder, dest) && loc.Link == "":
+			p.State, p.Path = api.RelocationMoved, dest
+		case samePath(loc.Link, dest):
+			p.State, p.Path, p.Reason = api.RelocationLinked, dest, "behind a link to "+loc.Folder
+		default:
+			p.State, p.Path, p.Reason = api.RelocationFailed, loc.Folder, "not moved: still at "+loc.Folder
+		}
+		order = append(order, id)
+	}
+	a.order = order
+}
+
 // packagesLocked returns the packages' states in the order they were
 // listed (all, or only those not pending when all is false).
 func (a *attempt) packagesLocked(all bool) []api.RelocationPackage {
@@ -1009,14 +1053,11 @@ func (c *Controller) finish(ctx context.Context, a *attempt, res *relocate.Resul
 	if a.consolided {
 		status |= wharf.RelocationConsolidated
 	}
-	// Packages the engine never got to: gone meanwhile, or already in
-	// place when it looked.
-	if res != nil && !res.Canceled && err == nil {
-		for _, id := range a.order {
-			if p := a.pkgs[id]; p.State == api.RelocationPending {
-				p.State, p.Reason = api.RelocationMoved, ""
-			}
-		}
+	if res != nil && !res.Canceled && err == nil && res.Status&wharf.RelocationPrerequisites == 0 {
+		c.mu.Unlock()
+		where := c.locations(nc)
+		c.mu.Lock()
+		a.settlePending(where, a.req.Target)
 	}
 	linked, failed := 0, 0
 	for _, p := range a.pkgs {

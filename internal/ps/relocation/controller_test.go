@@ -906,3 +906,29 @@ func (c *manualClock) Advance(d time.Duration) {
 	}
 	c.waiters = keep
 }
+
+// A package that becomes ready in the old location while an attempt runs
+// (its download was under way when the attempt began) is moved by another
+// pass of the same attempt.
+func TestPackageReadyDuringAttemptIsMovedToo(t *testing.T) {
+	w := newWorld(t)
+	w.add(1, defLoc, 2, 100)
+	w.add(2, defLoc, 2, 100)
+	w.start(func(o *relocation.Options) {
+		o.Engine = func(eo *relocate.Options) { eo.Parallel = 1 }
+	})
+	release := w.fs.block(targetB + "/" + relocate.TempDir + "/")
+	go w.apply(targetB)
+	<-w.fs.blocked
+	late := w.add(3, defLoc, 3, 100) // the download that finished meanwhile
+	close(release)
+	ev := w.waitFinals(1)[0]
+	w.settle()
+	if s := wharf.RelocationStatus(ev.LastStatus); s != wharf.RelocationSuccess {
+		t.Fatalf("status %s: %+v", s, ev)
+	}
+	if p := findPkg(ev.Packages, late); p.State != api.RelocationMoved {
+		t.Errorf("the late package: %+v", p)
+	}
+	w.checkAt(targetB)
+}

@@ -502,36 +502,36 @@ func (c *Controller) decideLocked(ctx context.Context) time.Duration {
 	var wait time.Duration
 	switch {
 	case st.Running && samePath(d, st.LastTried):
-		c.start(ctx, KindResume, d, st.RunRetry, st.RunManual, acks)
+		c.start(ctx, KindResume, d, st.RunRetry, st.RunManual, acks, "")
 		return 0
 	case c.manual > 0:
 		c.manual = 0
 		retry := samePath(d, st.Target) && samePath(st.Target, st.StoragePath) && !c.lastFailed
-		c.start(ctx, KindManual, d, retry, true, acks)
+		c.start(ctx, KindManual, d, retry, true, acks, "")
 		return 0
 	case !samePath(d, st.Target) || st.Running:
 		if !st.Running && samePath(d, st.LastTried) && st.LastStatus&wharf.RelocationPrerequisites != 0 {
 			break // refused: waits for a manual retry or another location
 		}
-		c.start(ctx, KindPolicy, d, false, false, acks)
+		c.start(ctx, KindPolicy, d, false, false, acks, "")
 		return 0
 	case !samePath(st.Target, st.StoragePath):
 		if now.Before(c.resumeAt) {
 			wait = c.resumeAt.Sub(now)
 			break
 		}
-		c.start(ctx, KindResume, st.Target, false, false, acks)
+		c.start(ctx, KindResume, st.Target, false, false, acks, "")
 		return 0
 	case c.catchUp:
 		c.catchUp = false
-		c.start(ctx, KindResume, st.Target, false, false, acks)
+		c.start(ctx, KindResume, st.Target, false, false, acks, st.From)
 		return 0
 	case !st.NextRetry.IsZero():
 		if now.Before(st.NextRetry) {
 			wait = st.NextRetry.Sub(now)
 			break
 		}
-		c.start(ctx, KindAutomatic, st.StoragePath, true, false, acks)
+		c.start(ctx, KindAutomatic, st.StoragePath, true, false, acks, "")
 		return 0
 	}
 	release()
@@ -576,7 +576,9 @@ func (c *Controller) findStragglers(ctx context.Context, from, target string) {
 }
 
 // start begins an attempt; c.mu is held.
-func (c *Controller) start(ctx context.Context, kind, target string, retry, manual bool, acks []chan struct{}) {
+// from, when set, is the request's From instead of the storage path (a
+// catch-up: packages there are not rotated ones).
+func (c *Controller) start(ctx context.Context, kind, target string, retry, manual bool, acks []chan struct{}, from string) {
 	now := c.opt.Clock.Now()
 	st := &c.st
 	switch kind {
@@ -597,6 +599,9 @@ func (c *Controller) start(ctx context.Context, kind, target string, retry, manu
 	actx, cancel := context.WithCancel(ctx)
 	a := &attempt{kind: kind, req: c.request(target, retry, manual), mode: c.mode, started: now, cancel: cancel,
 		acks: acks, done: make(chan struct{}), pkgs: map[wharf.PackageID]*api.RelocationPackage{}}
+	if from != "" {
+		a.req.From = from
+	}
 	c.run = a
 	c.log.Info("relocation attempt starting", "kind", kind, "target", target, "from", a.req.From, "retry", retry,
 		"manual", manual, "mode", a.mode, "attempts_done", st.AttemptsDone, "max_attempts", c.opt.MaxAttempts)

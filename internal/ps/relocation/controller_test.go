@@ -932,3 +932,32 @@ func TestPackageReadyDuringAttemptIsMovedToo(t *testing.T) {
 	}
 	w.checkAt(targetB)
 }
+
+// A download that was under way when the store moved and ends in the old
+// location after the attempt is moved to the location in effect too.
+func TestLatePackageInOldLocationIsCaughtUp(t *testing.T) {
+	w := newWorld(t)
+	w.add(1, defLoc, 1, 100)
+	w.start()
+	w.apply(targetB)
+	w.waitFinals(1)
+	w.settle()
+	late := w.add(2, defLoc, 2, 100)
+	w.clock.Advance(31 * time.Second)
+	w.apply(targetB)
+	ev := w.waitFinals(2)[1]
+	w.settle()
+	if s := wharf.RelocationStatus(ev.LastStatus); s != wharf.RelocationSuccess || ev.StoragePath != targetB {
+		t.Fatalf("catch-up attempt: %+v", ev)
+	}
+	if p := findPkg(ev.Packages, late); p.State != api.RelocationMoved {
+		t.Errorf("late package: %+v", p)
+	}
+	w.checkAt(targetB)
+	// Nothing more to catch up: no further attempt.
+	w.clock.Advance(time.Minute)
+	w.apply(targetB)
+	if got := w.settle(); len(got) != 2 {
+		t.Errorf("%d attempts, want 2", len(got))
+	}
+}

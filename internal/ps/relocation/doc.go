@@ -57,7 +57,9 @@
 // nothing is ever written into a refused target); then the engine runs.
 // Downloads that were already under way finish where they were placed; a
 // package that becomes ready outside the target during the attempt is
-// moved by a further pass of the same attempt.
+// moved by a further pass of the same attempt, and one that becomes ready
+// in the old location after the attempt ended by a catch-up attempt (looked
+// for at most every 30 s, when a configuration is applied).
 //
 // # Serving
 //

@@ -127,7 +127,7 @@ func waitAttempt(t testing.TB, env []string, server, target string, since time.T
 	for {
 		ls := latestLocation(t, env, server)
 		if ls != nil && ls.StoragePath == target && ls.Progress == nil &&
-			!wharf.RelocationStatus(ls.LastStatus).Has(wharf.RelocationInProgress) && !ls.LastAttempt.Before(since.Add(-time.Second)) {
+			!wharf.RelocationStatus(ls.LastStatus).Has(wharf.RelocationInProgress) && !ls.LastAttempt.Before(since) {
 			ok := true
 			for _, f := range more {
 				ok = ok && f(ls)
@@ -789,7 +789,9 @@ func TestServingDuringRelocation(t *testing.T) {
 		t.Fatalf("server retry-relocation: %s", r.stderr)
 	}
 	last := targets[len(targets)-1].path
-	ev := waitAttempt(t, env, "ps1", last, since, time.Minute)
+	ev := waitAttempt(t, env, "ps1", last, since, time.Minute, func(ls *api.LocationStatus) bool {
+		return wharf.RelocationStatus(ls.LastStatus).Has(wharf.RelocationManual)
+	})
 	if got := wharf.RelocationStatus(ev.LastStatus); got != wharf.RelocationSuccess|wharf.RelocationManual || ev.AttemptsDone != 0 {
 		t.Errorf("retry-relocation task: %s, %d attempts", got, ev.AttemptsDone)
 	}

@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/relocate/relocatetest"
+	"github.com/wharf-project/wharf/internal/ps/store"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/testenv/loopfs"
 	"github.com/wharf-project/wharf/internal/wharf"
@@ -55,9 +57,60 @@ var (
 	}}
 )
 
+// benchState is where the engine keeps its index and journal in a
+// benchmark: the PS's SQLite state DB (WHARF_BENCH_STATE=db, the default)
+// or relocatetest's memory (WHARF_BENCH_STATE=memory).
+type benchState struct {
+	mem *relocatetest.Index
+	db  *store.Store
+}
+
+func newBenchState(b *testing.B) *benchState {
+	if os.Getenv("WHARF_BENCH_STATE") == "memory" {
+		return &benchState{mem: relocatetest.NewIndex()}
+	}
+	db, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "ps.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return &benchState{db: db}
+}
+
+func (s *benchState) add(p relocate.Package, files []relocate.File) {
+	if s.mem != nil {
+		s.mem.Add(p, files)
+		return
+	}
+	sp := store.Package{ID: string(p.ID), Name: "bench", Version: "1", Root: filepath.Dir(p.Folder), Path: p.Folder,
+		State: api.StateReady, Size: p.Size, FileCount: len(files)}
+	for _, f := range files {
+		sp.Files = append(sp.Files, store.File{Path: f.Path, Size: f.Size, SHA256: string(f.SHA256), ModTime: time.Unix(1, 0)})
+	}
+	if err := s.db.Put(context.Background(), sp); err != nil {
+		panic(err)
+	}
+}
+
+func (s *benchState) engine(b *testing.B) *relocate.Engine {
+	opt := relocate.Options{FS: fsys.OS{}, Facts: volume.New(), Server: "bench", Parallel: benchParallel}
+	if s.mem != nil {
+		opt.Index, opt.Journal = s.mem, &relocatetest.Journal{}
+	} else {
+		opt.Index, opt.Journal = s.db.RelocationIndex(), s.db.RelocationJournal()
+	}
+	e, err := relocate.New(opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
 // generate writes the store below root, one folder per package, and fills
 // the index with its packages and manifests.
-func generate(b *testing.B, root string, st benchStore, idx *relocatetest.Index) []wharf.PackageID {
+func generate(b *testing.B, root string, st benchStore, idx interface {
+	add(relocate.Package, []relocate.File)
+}) []wharf.PackageID {
 	b.Helper()
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		b.Fatal(err)
@@ -100,7 +153,7 @@ func generate(b *testing.B, root string, st benchStore, idx *relocatetest.Index)
 				longest = rel
 			}
 		}
-		idx.Add(relocate.Package{ID: id, Location: relocate.Location{Folder: folder}, Size: size, LongestPath: longest}, files)
+		idx.add(relocate.Package{ID: id, Location: relocate.Location{Folder: folder}, Size: size, LongestPath: longest}, files)
 	}
 	return ids
 }
@@ -138,8 +191,9 @@ func timed(fn func()) time.Duration {
 // reports each tool's time divided by the engine's (above 1: the engine is
 // faster).
 //
-// The engine uses the in-memory Index and Journal of relocatetest here; the
-// PS's state DB adds its commits on top.
+// The engine keeps its index and journal in the PS's state DB, as in
+// production (WHARF_BENCH_STATE=memory uses relocatetest's in-memory ones,
+// to tell the file-system cost from the database's).
 func BenchmarkCrossVolume(b *testing.B) {
 	loopfs.RequireRoot(b)
 	for _, st := range []benchStore{smallStore, mixedStore} {
@@ -156,7 +210,7 @@ func BenchmarkCrossVolume(b *testing.B) {
 				for _, tool := range tools {
 					from, to := filepath.Join(src, "store"), filepath.Join(dst, "store")
 					sh(b, fmt.Sprintf(`rm -rf %q %q && mkdir -p %q %q`, from, to, from, to))
-					generate(b, from, st, relocatetest.NewIndex())
+					generate(b, from, st, &benchState{mem: relocatetest.NewIndex()})
 					settle(b)
 					tmp := b.TempDir()
 					script := strings.NewReplacer(`"$S"`, fmt.Sprintf("%q", from), `"$D"`, fmt.Sprintf("%q", to), `"$T"`, fmt.Sprintf("%q", tmp)).Replace(tool.script)
@@ -164,12 +218,9 @@ func BenchmarkCrossVolume(b *testing.B) {
 				}
 				from, to := filepath.Join(src, "Package Delivery"), filepath.Join(dst, "Package Delivery")
 				sh(b, fmt.Sprintf(`rm -rf %q/store %q/store %q %q`, src, dst, from, to))
-				idx := relocatetest.NewIndex()
-				ids := generate(b, from, st, idx)
-				e, err := relocate.New(relocate.Options{FS: fsys.OS{}, Facts: volume.New(), Index: idx, Journal: &relocatetest.Journal{}, Server: "bench", Parallel: benchParallel})
-				if err != nil {
-					b.Fatal(err)
-				}
+				state := newBenchState(b)
+				ids := generate(b, from, st, state)
+				e := state.engine(b)
 				settle(b)
 				var res *relocate.Result
 				times["wharf"] += timed(func() {
@@ -203,12 +254,9 @@ func BenchmarkSameVolume(b *testing.B) {
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		from, to := filepath.Join(vol, fmt.Sprintf("a%d", i), "Package Delivery"), filepath.Join(vol, fmt.Sprintf("b%d", i), "Package Delivery")
-		idx := relocatetest.NewIndex()
-		generate(b, from, benchStore{"100k", n, func(int) []int { return []int{64} }}, idx)
-		e, err := relocate.New(relocate.Options{FS: fsys.OS{}, Facts: volume.New(), Index: idx, Journal: &relocatetest.Journal{}, Server: "bench", Parallel: benchParallel})
-		if err != nil {
-			b.Fatal(err)
-		}
+		state := newBenchState(b)
+		generate(b, from, benchStore{"100k", n, func(int) []int { return []int{64} }}, state)
+		e := state.engine(b)
 		settle(b)
 		var res *relocate.Result
 		total += timed(func() {

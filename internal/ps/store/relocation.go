@@ -121,9 +121,10 @@ func (x *RelocationIndex) Files(ctx context.Context, id wharf.PackageID, after s
 }
 
 // SetLocation implements relocate.Index: the switch. The new folder and
-// link are committed to the database and, under the same lock, put in the
-// in-memory copy that serving reads, so a request resolves to the old
-// folder until the commit and to the new one after it.
+// link are committed to the database (in a group commit with the other
+// packages moving at once) and then put in the in-memory copy that serving
+// reads, so a request resolves to the old folder until the commit and to
+// the new one shortly after it (serving retries a folder that just moved).
 func (x *RelocationIndex) SetLocation(ctx context.Context, id wharf.PackageID, loc relocate.Location) error {
 	s := x.s
 	folder := filepath.Clean(loc.Folder)
@@ -131,22 +132,30 @@ func (x *RelocationIndex) SetLocation(ctx context.Context, id wharf.PackageID, l
 	if link != "" {
 		link = filepath.Clean(link)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.pkgs[string(id)]
+	s.mu.RLock()
+	_, ok := s.pkgs[string(id)]
+	s.mu.RUnlock()
 	if !ok {
 		return wharf.Errorf(wharf.ErrNotFound, "set location of package %s: not in the index", id)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE packages SET path = ?, root = ?, link = ? WHERE id = ?`,
-		folder, filepath.Dir(folder), link, string(id))
-	if err != nil {
-		return fmt.Errorf("set location of package %s to %s: %w", id, folder, err)
-	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return wharf.Errorf(wharf.ErrNotFound, "set location of package %s: not in the index", id)
-	}
-	e.pkg.Path, e.pkg.Root = folder, filepath.Dir(folder)
-	return nil
+	err := s.group.do(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE packages SET path = ?, root = ?, link = ? WHERE id = ?`,
+			folder, filepath.Dir(folder), link, string(id))
+		if err != nil {
+			return fmt.Errorf("set location of package %s to %s: %w", id, folder, err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return wharf.Errorf(wharf.ErrNotFound, "set location of package %s: not in the index", id)
+		}
+		return nil
+	}, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if e, ok := s.pkgs[string(id)]; ok {
+			e.pkg.Path, e.pkg.Root = folder, filepath.Dir(folder)
+		}
+	})
+	return err
 }
 
 // Links returns the link of every package that is behind one (a package a
@@ -222,10 +231,10 @@ func (j *RelocationJournal) Advance(ctx context.Context, key string, step reloca
 
 // Close implements relocate.Journal.
 func (j *RelocationJournal) Close(ctx context.Context, key string) error {
-	if _, err := j.s.db.ExecContext(ctx, `DELETE FROM relocation_journal WHERE key = ?`, key); err != nil {
-		return fmt.Errorf("close journal entry %s: %w", key, err)
-	}
-	return nil
+	return j.tx(ctx, "close journal entry "+key, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM relocation_journal WHERE key = ?`, key)
+		return err
+	})
 }
 
 // List implements relocate.Journal.
@@ -250,22 +259,13 @@ func (j *RelocationJournal) List(ctx context.Context) ([]relocate.Entry, error) 
 	return out, rows.Err()
 }
 
+// tx runs fn in the group commit of relocation writes.
 func (j *RelocationJournal) tx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
-	tx, err := j.s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	err := j.s.group.do(ctx, fn, nil)
+	if err == nil || errors.Is(err, wharf.ErrExists) || errors.Is(err, wharf.ErrNotFound) {
+		return err
 	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		if errors.Is(err, wharf.ErrExists) || errors.Is(err, wharf.ErrNotFound) {
-			return err
-		}
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return nil
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // RelocationState is what the relocation controller keeps across restarts

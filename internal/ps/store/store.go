@@ -94,7 +94,8 @@ type File struct {
 
 // Store is the state DB.
 type Store struct {
-	db *sql.DB
+	db    *sql.DB
+	group *commitGroup // relocation writes, committed together
 
 	mu          sync.RWMutex
 	pkgs        map[string]*entry
@@ -129,7 +130,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state db %s: %w", path, err)
 	}
-	s := &Store{db: db, pkgs: map[string]*entry{}, unavailable: map[string]string{}}
+	s := &Store{db: db, group: &commitGroup{db: db}, pkgs: map[string]*entry{}, unavailable: map[string]string{}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state db %s: %w", path, err)

@@ -161,6 +161,7 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 	if mb, ok := b.(Metrics); ok {
 		mux.Handle("GET /metrics", mb.Metrics())
 	}
+	registerPage(mux, b, log)
 	return mux
 }
 

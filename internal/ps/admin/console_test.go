@@ -32,7 +32,9 @@ func (f *fakeBackend) RetryRelocation(context.Context) error {
 	f.retries.Add(1)
 	return nil
 }
-func (f *fakeBackend) PlanRelocation(context.Context, string) (*relocate.Plan, error) { return nil, nil }
+func (f *fakeBackend) PlanRelocation(context.Context, string) (*relocate.Plan, error) {
+	return nil, nil
+}
 
 func TestStatusPageThroughConsoleProxy(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "admin.sock")

@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/apiclient"
-	"github.com/wharf-project/wharf/internal/ps"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 func init() { register(newPolicyCmd) }
@@ -120,7 +119,7 @@ func printSiteServer(w io.Writer, s api.SiteServerSettings, over map[string]bool
 	if s.DownloadBandwidth != nil {
 		bw = "unlimited"
 		if *s.DownloadBandwidth > 0 {
-			bw = ps.FormatSize(*s.DownloadBandwidth) + "/s"
+			bw = wharf.FormatSize(*s.DownloadBandwidth) + "/s"
 		}
 	}
 	fmt.Fprintf(w, "  Poll interval:         %s%s\n", poll, mark(over, "poll_interval_seconds"))
@@ -239,13 +238,9 @@ limit; --poll-interval a duration such as 30s.`,
 
 // parseBandwidth reads "0", "unlimited" or a rate such as 50MB/s.
 func parseBandwidth(s string) (int64, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "0", "unlimited", "none":
-		return 0, nil
-	}
-	n, err := ps.ParseRate(s)
+	n, err := wharf.ParseBandwidth(s)
 	if err != nil {
-		return 0, fmt.Errorf("--download-bandwidth: %v (or 0 for no limit)", err)
+		return 0, fmt.Errorf("--download-bandwidth: %v", err)
 	}
 	return n, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wharf-project/wharf/internal/ps"
 	"github.com/wharf-project/wharf/internal/ps/admin"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 func init() { register(newPSCmd) }
@@ -149,7 +150,7 @@ func printPSStatus(w io.Writer, st admin.Status) {
 		if l.Linked > 0 {
 			extra += fmt.Sprintf(", %d behind links", l.Linked)
 		}
-		fmt.Fprintf(w, "%s %s (%d packages, %s%s)\n", label, l.Root, l.Packages, ps.FormatSize(l.Bytes), extra)
+		fmt.Fprintf(w, "%s %s (%d packages, %s%s)\n", label, l.Root, l.Packages, wharf.FormatSize(l.Bytes), extra)
 	}
 	if st.Relocation != nil {
 		printRelocationStatus(w, st.Relocation)
@@ -184,7 +185,7 @@ func printPSStatus(w io.Writer, st admin.Status) {
 		if p.Link != "" {
 			path = p.Link + " -> " + p.Path
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Version, state, ps.FormatSize(p.Size), path)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Version, state, wharf.FormatSize(p.Size), path)
 	}
 	tw.Flush()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/admin"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/relocation"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 func init() {
@@ -108,7 +109,7 @@ func printRelocatePlan(w io.Writer, p *relocate.Plan) {
 	fmt.Fprintf(w, "Space:        %d MiB needed (reserve %d MiB), %d MiB free\n", p.NeededMiB, p.ReserveBytes>>20, p.FreeMiB)
 	fmt.Fprintf(w, "Longest path: %d of %d %s (%s)\n", p.LongestPathLen, p.PathLimit, p.PathUnit, p.CheckedPath)
 	fmt.Fprintf(w, "Packages:     %d by rename, %d by copy (%s), %d already there, %d custom-location\n",
-		p.ByRename, p.ByCopy, ps.FormatSize(p.CopyBytes), p.AlreadyThere, p.Custom)
+		p.ByRename, p.ByCopy, wharf.FormatSize(p.CopyBytes), p.AlreadyThere, p.Custom)
 	fmt.Fprintf(w, "Estimate:     %s\n", p.Estimate().Round(time.Second))
 }
 
@@ -146,7 +147,7 @@ func printRelocationStatus(w io.Writer, r *relocation.Status) {
 	}
 	if p := ev.Progress; p != nil && r.Running {
 		fmt.Fprintf(w, "  Progress:    %d of %d packages, %s of %s, ETA %s\n", p.PackagesDone, p.PackagesTotal,
-			ps.FormatSize(p.BytesDone), ps.FormatSize(p.BytesTotal), time.Duration(p.ETASeconds)*time.Second)
+			wharf.FormatSize(p.BytesDone), wharf.FormatSize(p.BytesTotal), time.Duration(p.ETASeconds)*time.Second)
 	}
 	counts := map[string]int{}
 	var notMoved []api.RelocationPackage

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wharf-project/wharf/internal/api"
-	"github.com/wharf-project/wharf/internal/ps"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 func init() { register(newServerCmd) }
@@ -116,7 +116,7 @@ func printLocationStatus(w io.Writer, ls *api.LocationStatus) {
 	}
 	if p := ls.Progress; p != nil {
 		fmt.Fprintf(w, "  Progress:               %d of %d packages, %s of %s, ETA %s\n", p.PackagesDone, p.PackagesTotal,
-			ps.FormatSize(p.BytesDone), ps.FormatSize(p.BytesTotal), time.Duration(p.ETASeconds)*time.Second)
+			wharf.FormatSize(p.BytesDone), wharf.FormatSize(p.BytesTotal), time.Duration(p.ETASeconds)*time.Second)
 	}
 	var linked []api.RelocationPackage
 	for _, p := range ls.Packages {
@@ -222,6 +222,6 @@ func printPlan(w io.Writer, p *api.LocationPlan) {
 	tw.Flush()
 	fmt.Fprintf(w, "Space:        %d MiB needed, %d MiB free\n", p.NeededMB, p.FreeMB)
 	fmt.Fprintf(w, "Longest path: %d of %d\n", p.LongestPath, p.PathLimit)
-	fmt.Fprintf(w, "Packages:     %d by rename, %d by copy (%s)\n", p.RenamePackages, p.CopyPackages, ps.FormatSize(p.CopyBytes))
+	fmt.Fprintf(w, "Packages:     %d by rename, %d by copy (%s)\n", p.RenamePackages, p.CopyPackages, wharf.FormatSize(p.CopyBytes))
 	fmt.Fprintf(w, "Estimate:     %s\n", time.Duration(p.EstimateSeconds)*time.Second)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wharf-project/wharf/internal/ps"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 func writeFile(t *testing.T, body string) string {
@@ -109,19 +110,19 @@ func TestValidate(t *testing.T) {
 
 func TestSizes(t *testing.T) {
 	for in, want := range map[string]int64{"0": 0, "512": 512, "1KiB": 1024, "2GiB": 2 << 30, "1.5 MB": 1500000, "3gb": 3e9, "10k": 10240} {
-		if got, err := ps.ParseSize(in); err != nil || got != want {
+		if got, err := wharf.ParseSize(in); err != nil || got != want {
 			t.Errorf("ParseSize(%q): got %d, %v, want %d", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "x", "-1MB", "1XB", "MB"} {
-		if _, err := ps.ParseSize(in); err == nil {
+		if _, err := wharf.ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q): no error", in)
 		}
 	}
-	if got, err := ps.ParseRate("200MB/s"); err != nil || got != 200e6 {
+	if got, err := wharf.ParseRate("200MB/s"); err != nil || got != 200e6 {
 		t.Errorf("ParseRate: got %d, %v", got, err)
 	}
-	if _, err := ps.ParseRate("200MB"); err == nil {
+	if _, err := wharf.ParseRate("200MB"); err == nil {
 		t.Error("ParseRate without /s: no error")
 	}
 	if r, err := ps.ParseReserve("5%"); err != nil || r.Percent != 5 {

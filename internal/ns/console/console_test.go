@@ -480,7 +480,7 @@ func TestSiteServerSettingsForm(t *testing.T) {
 			"poll_interval_seconds": {poll}, "download_concurrency": {conc}, "download_bandwidth": {bw}})
 	}
 	r := send("30", "100", "fast")
-	if r.code != http.StatusBadRequest || !strings.Contains(fieldError(r.body, "download_bandwidth"), "want a rate") {
+	if r.code != http.StatusBadRequest || !strings.Contains(fieldError(r.body, "download_bandwidth"), "want a size per second") {
 		t.Fatalf("bad bandwidth: %d, error %q", r.code, fieldError(r.body, "download_bandwidth"))
 	}
 	r = send("30", "100", "20MiB/s")

@@ -277,31 +277,10 @@ func downloadState(state string) statusWord {
 }
 
 // parseRate reads a bandwidth as the CLI does: "0", "unlimited" or a size
-// per second such as 50MB/s or 1GiB/s (kB, MB, GB are powers of 1000; KiB,
-// MiB, GiB powers of 1024).
+// per second such as 50MB/s or 1GiB/s.
 func parseRate(s string) (int64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	switch t {
-	case "0", "", "unlimited", "none":
+	if strings.TrimSpace(s) == "" {
 		return 0, nil
 	}
-	t, ok := strings.CutSuffix(t, "/s")
-	if !ok {
-		return 0, fmt.Errorf("%q: want a rate such as 50MB/s, or 0 for no limit", s)
-	}
-	mult := 1.0
-	for _, u := range []struct {
-		suffix string
-		mult   float64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"b", 1}} {
-		if v, ok := strings.CutSuffix(t, u.suffix); ok {
-			t, mult = strings.TrimSpace(v), u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 || math.IsInf(v, 0) || v*mult > math.MaxInt64/2 {
-		return 0, fmt.Errorf("%q: want a rate such as 50MB/s, or 0 for no limit", s)
-	}
-	return int64(v * mult), nil
+	return wharf.ParseBandwidth(s)
 }

@@ -446,7 +446,7 @@ func (e *SpaceError) Error() string {
 func (e *SpaceError) Unwrap() error { return wharf.ErrNoSpace }
 
 // FormatSize prints bytes with a binary unit and at most one decimal
-// ("3.2MiB", "512B"), as ps.FormatSize does.
+// ("3.2MiB", "512B"), as wharf.FormatSize does.
 func FormatSize(n uint64) string {
 	for _, u := range []struct {
 		name string

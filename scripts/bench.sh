@@ -26,3 +26,14 @@ go test -run '^$' -bench 'BenchmarkBlobUpload' -benchtime 3x ./internal/ns/httpa
 
 echo "== serving: wharf ps serve vs nginx on the same package files (wrk, loopback)"
 go test -run '^$' -bench 'BenchmarkServeVsNginx' -benchtime 1x ./internal/e2e/ | grep -E '^Benchmark|^ok'
+
+if [ "$(id -u)" = 0 ]; then
+	need_debs rsync:rsync
+	echo "== cross-volume relocation vs cp -a + rm -rf, mv, rsync --remove-source-files, 4 parallel cp -a (two loop-mounted ext4 volumes, caches dropped, final sync)"
+	echo "   speed-vs-TOOL = the tool's time / the relocation's time (above 1: the relocation is faster)"
+	go test -run '^$' -bench 'BenchmarkCrossVolume' -benchtime 1x -timeout 30m ./internal/ps/relocate/ | grep -E '^Benchmark|^ok'
+	echo "== same-volume relocation of 100,000 packages (one rename each)"
+	go test -run '^$' -bench 'BenchmarkSameVolume' -benchtime 1x -timeout 30m ./internal/ps/relocate/ | grep -E '^Benchmark|^ok'
+else
+	echo "== relocation benchmarks skipped: they loop-mount volumes and need root"
+fi

@@ -55,6 +55,7 @@ func start(t testing.TB, ready *regexp.Regexp, env []string, args ...string) (*p
 	t.Helper()
 	cmd := exec.Command(wharfBin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	dieWithTest(cmd)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -222,44 +222,18 @@ func (c *Console) savePackageServer(w http.ResponseWriter, r *http.Request, sess
 	if len(f.Errors) > 0 {
 		return show("Nothing was saved: correct the fields marked below.")
 	}
-	cur, err := c.cat.PackageServerPolicy(ctx, "")
-	if err != nil {
-		return err
-	}
-	if f.Version != cur.Version {
-		f.Version = cur.Version
-		return show(fmt.Sprintf("Nothing was saved: someone changed the Package Server Settings while you edited them (now version %d: %s). "+
-			"Check your values against these and save again.", cur.Version, describe(cur.Settings, packageServerFields)))
-	}
-	changed := changedFields(values, fieldValues(cur.Settings, packageServerFields), packageServerFields)
-	if len(changed) == 0 {
-		c.sessions.addFlash(sess, "info", "No changes to save in Package Server Settings.")
-		redirect(w, r, "/settings")
-		return nil
-	}
-	in, err := settingsFrom[api.PackageServerSettings](changed)
-	if err != nil {
-		return err
-	}
-	saved, err := c.cat.SetPackageServerPolicy(ctx, "", in)
-	if errors.Is(err, wharf.ErrInvalid) {
-		byField, rest := fieldErrors(err.Error(), packageServerFields)
-		for name, msg := range byField {
-			f.Errors[name] = msg
-		}
-		if rest == "" {
-			rest = "Nothing was saved: correct the fields marked below."
-		}
-		return show(rest)
-	}
-	if err != nil {
-		return err
-	}
-	c.log.Info("policy saved", "kind", api.PolicyPackageServer, "version", saved.Version, "fields", len(changed), "user", sess.user)
-	c.sessions.addFlash(sess, "ok", fmt.Sprintf("Saved Package Server Settings (version %d). Package Servers receive them within a second; "+
-		"a new storage location starts a relocation on each one it applies to.", saved.Version))
-	redirect(w, r, "/settings")
-	return nil
+	return saveSettings(c, w, r, sess, settingsSave[api.PackageServerSettings]{
+		title: "Package Server Settings", kind: api.PolicyPackageServer, back: "/settings", specs: packageServerFields,
+		note: "Package Servers receive them within a second; a new storage location starts a relocation on each one it applies to.",
+		current: func(ctx context.Context) (int64, api.PackageServerSettings, error) {
+			p, err := c.cat.PackageServerPolicy(ctx, "")
+			return p.Version, p.Settings, err
+		},
+		save: func(ctx context.Context, in api.PackageServerSettings) (int64, error) {
+			p, err := c.cat.SetPackageServerPolicy(ctx, "", in)
+			return p.Version, err
+		},
+	}, values, &f.Version, f.Errors, show)
 }
 
 func (c *Console) saveSiteServer(w http.ResponseWriter, r *http.Request, sess *session) error {
@@ -292,30 +266,61 @@ func (c *Console) saveSiteServer(w http.ResponseWriter, r *http.Request, sess *s
 	if len(f.Errors) > 0 {
 		return show("Nothing was saved: correct the fields marked below.")
 	}
-	cur, err := c.cat.SiteServerPolicy(ctx, "")
+	return saveSettings(c, w, r, sess, settingsSave[api.SiteServerSettings]{
+		title: "Global Site Server Settings", kind: api.PolicySiteServer, back: "/settings#site-server", specs: siteServerFields,
+		note: "Package Servers receive them within a second.",
+		current: func(ctx context.Context) (int64, api.SiteServerSettings, error) {
+			p, err := c.cat.SiteServerPolicy(ctx, "")
+			return p.Version, p.Settings, err
+		},
+		save: func(ctx context.Context, in api.SiteServerSettings) (int64, error) {
+			p, err := c.cat.SetSiteServerPolicy(ctx, "", in)
+			return p.Version, err
+		},
+	}, values, &f.Version, f.Errors, show)
+}
+
+// settingsSave is what the two settings forms differ in once their fields
+// are parsed.
+type settingsSave[S any] struct {
+	title, kind, back, note string
+	specs                   []fieldSpec
+	current                 func(context.Context) (int64, S, error)
+	save                    func(context.Context, S) (int64, error)
+}
+
+// saveSettings is the part both settings forms share: refuse a form opened
+// before someone else's save, keep only the fields that changed, save
+// them, and put the catalog's field errors back next to their fields.
+// version is the form's (updated on a stale form), errs its field errors,
+// show renders the form again with a message.
+func saveSettings[S any](c *Console, w http.ResponseWriter, r *http.Request, sess *session, p settingsSave[S],
+	values map[string]any, version *int64, errs map[string]string, show func(string) error) error {
+	ctx := r.Context()
+	curVersion, cur, err := p.current(ctx)
 	if err != nil {
 		return err
 	}
-	if f.Version != cur.Version {
-		f.Version = cur.Version
-		return show(fmt.Sprintf("Nothing was saved: someone changed the Global Site Server Settings while you edited them (now version %d: %s). "+
-			"Check your values against these and save again.", cur.Version, describe(cur.Settings, siteServerFields)))
+	if *version != curVersion {
+		*version = curVersion
+		return show(fmt.Sprintf("Nothing was saved: someone changed the %s while you edited them (now version %d: %s). "+
+			"Check your values against these and save again.", p.title, curVersion, describe(cur, p.specs)))
 	}
-	changed := changedFields(values, fieldValues(cur.Settings, siteServerFields), siteServerFields)
+	changed := changedFields(values, fieldValues(cur, p.specs), p.specs)
 	if len(changed) == 0 {
-		c.sessions.addFlash(sess, "info", "No changes to save in Global Site Server Settings.")
-		redirect(w, r, "/settings#site-server")
+		c.sessions.addFlash(sess, "info", "No changes to save in "+p.title+".")
+		redirect(w, r, p.back)
 		return nil
 	}
-	in, err := settingsFrom[api.SiteServerSettings](changed)
+	in, err := settingsFrom[S](changed)
 	if err != nil {
 		return err
 	}
-	saved, err := c.cat.SetSiteServerPolicy(ctx, "", in)
+	saved, err := p.save(ctx, in)
 	if errors.Is(err, wharf.ErrInvalid) {
-		byField, rest := fieldErrors(err.Error(), siteServerFields)
+		byField, rest := fieldErrors(err.Error(), p.specs)
 		for name, msg := range byField {
-			f.Errors[name] = msg
+			errs[name] = msg
 		}
 		if rest == "" {
 			rest = "Nothing was saved: correct the fields marked below."
@@ -325,9 +330,9 @@ func (c *Console) saveSiteServer(w http.ResponseWriter, r *http.Request, sess *s
 	if err != nil {
 		return err
 	}
-	c.log.Info("policy saved", "kind", api.PolicySiteServer, "version", saved.Version, "fields", len(changed), "user", sess.user)
-	c.sessions.addFlash(sess, "ok", fmt.Sprintf("Saved Global Site Server Settings (version %d). Package Servers receive them within a second.", saved.Version))
-	redirect(w, r, "/settings#site-server")
+	c.log.Info("policy saved", "kind", p.kind, "version", saved, "fields", len(changed), "user", sess.user)
+	c.sessions.addFlash(sess, "ok", fmt.Sprintf("Saved %s (version %d). %s", p.title, saved, p.note))
+	redirect(w, r, p.back)
 	return nil
 }
 

@@ -16,7 +16,7 @@ dev: build ## run the all-in-one dev cluster (NS + one PS)
 
 test: ## set up test services (PostgreSQL, file-system tools) and run every test
 	bash scripts/test-setup.sh
-	$(GO) test -p 2 -timeout 20m ./...
+	$(GO) test -count=1 -p 2 -timeout 20m ./...  # -count=1: the e2e tests build and run the binary, which the test cache cannot see
 
 lint: ## gofmt, go vet, staticcheck, and the Windows build
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

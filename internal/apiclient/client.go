@@ -53,27 +53,9 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s %s: %s (HTTP %d)", e.Method, e.Path, e.Message, e.Status)
 }
 
-// Unwrap maps the HTTP status to a wharf error kind, so callers can test
-// errors.Is(err, wharf.ErrNotFound).
-func (e *Error) Unwrap() error {
-	switch e.Status {
-	case http.StatusNotFound:
-		return wharf.ErrNotFound
-	case http.StatusConflict:
-		return wharf.ErrExists
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
-		return wharf.ErrInvalid
-	case http.StatusUnauthorized:
-		return wharf.ErrUnauthorized
-	case http.StatusForbidden:
-		return wharf.ErrForbidden
-	case http.StatusRequestEntityTooLarge:
-		return wharf.ErrTooLarge
-	case http.StatusInsufficientStorage:
-		return wharf.ErrNoSpace
-	}
-	return nil
-}
+// Unwrap maps the HTTP status back to a wharf error kind (api.ErrorKind), so
+// callers can test errors.Is(err, wharf.ErrNotFound).
+func (e *Error) Unwrap() error { return api.ErrorKind(e.Status) }
 
 // IsStatus reports whether err is an API error with the given status.
 func IsStatus(err error, status int) bool {

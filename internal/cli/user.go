@@ -12,9 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wharf-project/wharf/internal/ns"
 	"github.com/wharf-project/wharf/internal/ns/catalog"
-	"github.com/wharf-project/wharf/internal/ns/notify"
-	"github.com/wharf-project/wharf/internal/ns/sqlstore"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -34,14 +33,13 @@ func (f *nsStoreFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.config, "config", "", "the NS's TOML configuration file")
 }
 
-// open opens the NS's store and a catalog over it; the caller closes the
-// store.
-func (f *nsStoreFlags) open(e *env, cmd *cobra.Command) (*catalog.Catalog, *sqlstore.Store, error) {
+// open opens the console users of the NS's store; the caller closes them.
+func (f *nsStoreFlags) open(e *env, cmd *cobra.Command) (*ns.Users, error) {
 	data, db := f.data, f.db
 	if f.config != "" {
 		fc, err := loadNSConfig(f.config)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if !cmd.Flags().Changed("data") {
 			data = fc.Data
@@ -51,23 +49,10 @@ func (f *nsStoreFlags) open(e *env, cmd *cobra.Command) (*catalog.Catalog, *sqls
 		}
 	}
 	if data == "" && db == "" {
-		return nil, nil, usageError{errors.New("no store: set --data DIR (and --db DSN for PostgreSQL) or --config FILE")}
+		return nil, usageError{errors.New("no store: set --data DIR (and --db DSN for PostgreSQL) or --config FILE")}
 	}
-	st, err := sqlstore.Open(e.ctx, db, data)
-	if err != nil {
-		return nil, nil, err
-	}
-	// The user commands need neither blobs nor long polls.
-	return catalog.New(st, noBlobs{}, notify.NewLocal(), time.Now), st, nil
+	return ns.OpenUsers(e.ctx, data, db)
 }
-
-// noBlobs is the blob store of a catalog that only manages users.
-type noBlobs struct{}
-
-func (noBlobs) Size(d wharf.Digest) (int64, error) {
-	return 0, fmt.Errorf("blob %s: no blob store here: %w", d, wharf.ErrNotFound)
-}
-func (noBlobs) Delete(wharf.Digest) error { return nil }
 
 // readPassword reads the password from the first line of stdin. On a
 // terminal it prompts on stderr first; the typed characters are shown.
@@ -106,11 +91,11 @@ The admin token always logs in too, as user "admin".`,
   wharf ns add-user bob --db postgres://wharf@db/wharf < password.txt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cat, st, err := sf.open(e, cmd)
+			users, err := sf.open(e, cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			defer users.Close()
 			pw, err := readPassword(e)
 			if err != nil {
 				return err
@@ -121,9 +106,9 @@ The admin token always logs in too, as user "admin".`,
 			}
 			verb := "Created"
 			if replace {
-				err, verb = cat.SetUserPassword(e.ctx, name, pw), "Set a new password for"
+				err, verb = users.SetUserPassword(e.ctx, name, pw), "Set a new password for"
 			} else {
-				_, err = cat.CreateUser(e.ctx, name, pw)
+				_, err = users.CreateUser(e.ctx, name, pw)
 				if errors.Is(err, wharf.ErrExists) {
 					err = fmt.Errorf("user %s exists already (use --replace to set a new password)", name)
 				}
@@ -146,12 +131,12 @@ func newNSRemoveUserCmd(e *env) *cobra.Command {
 		Short: "Remove a console user; their open sessions end",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cat, st, err := sf.open(e, cmd)
+			users, err := sf.open(e, cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			if err := cat.DeleteUser(e.ctx, args[0]); err != nil {
+			defer users.Close()
+			if err := users.DeleteUser(e.ctx, args[0]); err != nil {
 				return err
 			}
 			return e.print(map[string]string{"removed": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "Removed console user %s\n", args[0]) })
@@ -168,12 +153,12 @@ func newNSUsersCmd(e *env) *cobra.Command {
 		Short: "List the console users",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cat, st, err := sf.open(e, cmd)
+			users, err := sf.open(e, cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			list, err := cat.ListUsers(e.ctx)
+			defer users.Close()
+			list, err := users.ListUsers(e.ctx)
 			if err != nil {
 				return err
 			}

@@ -54,6 +54,7 @@ type Server struct {
 	log     *slog.Logger
 	store   *sqlstore.Store
 	catalog *catalog.Catalog
+	users   *catalog.Users
 	api     *httpapi.Server
 
 	// NewAdminToken is the admin token when this start created it (the
@@ -80,7 +81,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	cat := catalog.New(store, bs, notify.NewLocal(), time.Now)
-	s := &Server{log: log, store: store, catalog: cat,
+	s := &Server{log: log, store: store, catalog: cat, users: catalog.NewUsers(store, time.Now),
 		api: httpapi.New(cat, bs, log, httpapi.Options{MaxBlobBytes: cfg.MaxBlobBytes})}
 	tok, created, err := cat.InitAdminToken(ctx)
 	if err != nil {
@@ -97,6 +98,31 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	return s, nil
 }
+
+// Users is the console users of an NS's store, opened without the rest of
+// the NS: what `wharf ns add-user`, `rm-user` and `users` need. Close it
+// when done.
+type Users struct {
+	*catalog.Users
+	store *sqlstore.Store
+}
+
+// OpenUsers opens the store of the NS whose data dir or PostgreSQL DSN is
+// given (as for Config; the NS may be running) for managing its console
+// users.
+func OpenUsers(ctx context.Context, dataDir, db string) (*Users, error) {
+	if dataDir == "" && db == "" {
+		return nil, errors.New("no store: set the data dir (and the PostgreSQL DSN for PostgreSQL)")
+	}
+	store, err := sqlstore.Open(ctx, db, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Users{Users: catalog.NewUsers(store, time.Now), store: store}, nil
+}
+
+// Close closes the store.
+func (u *Users) Close() error { return u.store.Close() }
 
 func writeSecret(path, content string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -120,7 +146,7 @@ func writeSecret(path, content string) error {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.api.Register(mux)
-	console.New(s.catalog, s.log, console.Options{}).Register(mux)
+	console.New(s.catalog, s.users, s.log, console.Options{}).Register(mux)
 	return mux
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
@@ -50,10 +51,15 @@ const adminTokenKey = "admin_token_sha256"
 // Catalog applies the NS's rules over a Store. It is safe for concurrent
 // use.
 type Catalog struct {
-	store  Store
-	blobs  Blobs
-	notify Notifier
-	now    func() time.Time
+	packages  PackageStore
+	settings  SettingStore
+	servers   ServerStore
+	policies  PolicyStore
+	locations LocationStore
+	tasks     TaskStore
+	blobs     Blobs
+	notify    Notifier
+	now       func() time.Time
 
 	// gcMu orders package creation against blob garbage collection, so a
 	// blob is never deleted while a new package that names it is created.
@@ -61,11 +67,14 @@ type Catalog struct {
 
 	adminMu   sync.Mutex
 	adminHash []byte
+
+	waiting atomic.Int64 // long polls waiting for a change
 }
 
 // New returns a catalog. now is the clock (time.Now in production).
 func New(store Store, blobs Blobs, notify Notifier, now func() time.Time) *Catalog {
-	return &Catalog{store: store, blobs: blobs, notify: notify, now: now}
+	return &Catalog{packages: store, settings: store, servers: store, policies: store, locations: store, tasks: store,
+		blobs: blobs, notify: notify, now: now}
 }
 
 // ---- packages
@@ -81,7 +90,7 @@ func (c *Catalog) CreatePackage(ctx context.Context, m api.PackageManifest) (api
 	c.gcMu.Lock()
 	defer c.gcMu.Unlock()
 	if old, err := c.findByNameVersion(ctx, p.Name, p.Version); err == nil {
-		full, err := c.store.Package(ctx, old.ID)
+		full, err := c.packages.Package(ctx, old.ID)
 		if err != nil {
 			return api.Package{}, false, err
 		}
@@ -106,7 +115,7 @@ func (c *Catalog) CreatePackage(ctx context.Context, m api.PackageManifest) (api
 	}
 	p.ID = wharf.NewPackageID()
 	p.CreatedAt = c.now().UTC().Truncate(time.Microsecond)
-	if err := c.store.CreatePackage(ctx, p); err != nil {
+	if err := c.packages.CreatePackage(ctx, p); err != nil {
 		return api.Package{}, false, err
 	}
 	c.notify.Notify()
@@ -114,7 +123,7 @@ func (c *Catalog) CreatePackage(ctx context.Context, m api.PackageManifest) (api
 }
 
 func (c *Catalog) findByNameVersion(ctx context.Context, name, version string) (Package, error) {
-	list, err := c.store.ListPackages(ctx, PackageFilter{Name: name, Version: version})
+	list, err := c.packages.ListPackages(ctx, PackageFilter{Name: name, Version: version})
 	if err != nil {
 		return Package{}, err
 	}
@@ -130,12 +139,12 @@ func (c *Catalog) Package(ctx context.Context, id string) (api.Package, error) {
 	if err != nil {
 		return api.Package{}, err
 	}
-	p, err := c.store.Package(ctx, pid)
+	p, err := c.packages.Package(ctx, pid)
 	if err != nil {
 		return api.Package{}, err
 	}
 	out := wirePackage(p)
-	states, err := c.store.PackageStates(ctx, StateFilter{PackageID: pid})
+	states, err := c.packages.PackageStates(ctx, StateFilter{PackageID: pid})
 	if err != nil {
 		return api.Package{}, err
 	}
@@ -147,7 +156,7 @@ func (c *Catalog) Package(ctx context.Context, id string) (api.Package, error) {
 
 // ListPackages lists packages, optionally filtered by name and version.
 func (c *Catalog) ListPackages(ctx context.Context, name, version string) ([]api.PackageSummary, error) {
-	list, err := c.store.ListPackages(ctx, PackageFilter{Name: name, Version: version})
+	list, err := c.packages.ListPackages(ctx, PackageFilter{Name: name, Version: version})
 	if err != nil {
 		return nil, err
 	}
@@ -166,16 +175,16 @@ func (c *Catalog) DeletePackage(ctx context.Context, id string) error {
 	}
 	c.gcMu.Lock()
 	defer c.gcMu.Unlock()
-	p, err := c.store.Package(ctx, pid)
+	p, err := c.packages.Package(ctx, pid)
 	if err != nil {
 		return err
 	}
-	if err := c.store.DeletePackage(ctx, pid); err != nil {
+	if err := c.packages.DeletePackage(ctx, pid); err != nil {
 		return err
 	}
 	c.notify.Notify()
 	for _, f := range p.Files {
-		inUse, err := c.store.BlobInUse(ctx, f.SHA256, "")
+		inUse, err := c.packages.BlobInUse(ctx, f.SHA256, "")
 		if err != nil {
 			return fmt.Errorf("delete package %s: collect blobs: %w", pid, err)
 		}
@@ -203,7 +212,7 @@ func parseID(id string) (wharf.PackageID, error) {
 // its hash is kept).
 func (c *Catalog) InitAdminToken(ctx context.Context) (token string, created bool, err error) {
 	token = newSecret("wharf-admin-")
-	created, err = c.store.InitSetting(ctx, adminTokenKey, hashSecret(token))
+	created, err = c.settings.InitSetting(ctx, adminTokenKey, hashSecret(token))
 	if err != nil || !created {
 		return "", false, err
 	}
@@ -217,7 +226,7 @@ func (c *Catalog) CheckAdminToken(ctx context.Context, token string) error {
 	want := c.adminHash
 	c.adminMu.Unlock()
 	if want == nil {
-		h, err := c.store.Setting(ctx, adminTokenKey)
+		h, err := c.settings.Setting(ctx, adminTokenKey)
 		if err != nil {
 			return fmt.Errorf("admin token: %w", err)
 		}
@@ -240,7 +249,7 @@ func (c *Catalog) CheckAdminToken(ctx context.Context, token string) error {
 func (c *Catalog) MintEnrollToken(ctx context.Context) (api.EnrollToken, error) {
 	tok := newSecret("wharf-enroll-")
 	exp := c.now().Add(EnrollTokenTTL).UTC().Truncate(time.Second)
-	if err := c.store.CreateEnrollToken(ctx, hashSecret(tok), exp); err != nil {
+	if err := c.servers.CreateEnrollToken(ctx, hashSecret(tok), exp); err != nil {
 		return api.EnrollToken{}, err
 	}
 	return api.EnrollToken{Token: tok, ExpiresAt: exp}, nil
@@ -258,10 +267,10 @@ func (c *Catalog) Enroll(ctx context.Context, req api.EnrollRequest) (api.Enroll
 	if err := checkServerURL(req.URL); err != nil {
 		return api.Enrollment{}, wharf.Errorf(wharf.ErrInvalid, "url: %v", err)
 	}
-	if _, err := c.store.Server(ctx, name); err == nil {
+	if _, err := c.servers.Server(ctx, name); err == nil {
 		return api.Enrollment{}, fmt.Errorf("server %s is enrolled already: %w", name, wharf.ErrExists)
 	}
-	if err := c.store.ConsumeEnrollToken(ctx, hashSecret(req.Token), c.now()); err != nil {
+	if err := c.servers.ConsumeEnrollToken(ctx, hashSecret(req.Token), c.now()); err != nil {
 		if errors.Is(err, wharf.ErrNotFound) {
 			return api.Enrollment{}, wharf.Errorf(wharf.ErrUnauthorized, "enrollment token unknown, used or expired")
 		}
@@ -274,7 +283,7 @@ func (c *Catalog) Enroll(ctx context.Context, req api.EnrollRequest) (api.Enroll
 	}
 	s := Server{Name: name, OS: req.OS, URL: strings.TrimRight(req.URL, "/"), CredentialHash: hashSecret(cred),
 		SigningKey: key, EnrolledAt: c.now().UTC().Truncate(time.Microsecond)}
-	if err := c.store.CreateServer(ctx, s); err != nil {
+	if err := c.servers.CreateServer(ctx, s); err != nil {
 		return api.Enrollment{}, err
 	}
 	c.notify.Notify()
@@ -299,14 +308,14 @@ func (c *Catalog) AuthenticateServer(ctx context.Context, credential string) (Se
 	if credential == "" {
 		return Server{}, wharf.Errorf(wharf.ErrUnauthorized, "no credential")
 	}
-	s, err := c.store.ServerByCredential(ctx, hashSecret(credential))
+	s, err := c.servers.ServerByCredential(ctx, hashSecret(credential))
 	if errors.Is(err, wharf.ErrNotFound) {
 		return Server{}, wharf.Errorf(wharf.ErrUnauthorized, "unknown server credential")
 	}
 	if err != nil {
 		return Server{}, err
 	}
-	if err := c.store.TouchServer(ctx, s.Name, c.now().UTC().Truncate(time.Microsecond)); err != nil {
+	if err := c.servers.TouchServer(ctx, s.Name, c.now().UTC().Truncate(time.Microsecond)); err != nil {
 		return Server{}, err
 	}
 	return s, nil
@@ -329,7 +338,7 @@ func hashSecret(s string) string {
 
 // ListServers lists enrolled servers.
 func (c *Catalog) ListServers(ctx context.Context) ([]api.Server, error) {
-	list, err := c.store.ListServers(ctx)
+	list, err := c.servers.ListServers(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +359,7 @@ func (c *Catalog) Server(ctx context.Context, name string) (api.Server, error) {
 	if err != nil {
 		return api.Server{}, fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
 	}
-	s, err := c.store.Server(ctx, n)
+	s, err := c.servers.Server(ctx, n)
 	if err != nil {
 		return api.Server{}, err
 	}
@@ -358,7 +367,7 @@ func (c *Catalog) Server(ctx context.Context, name string) (api.Server, error) {
 	if out.LocationStatus, err = c.latestLocation(ctx, n); err != nil {
 		return api.Server{}, err
 	}
-	states, err := c.store.PackageStates(ctx, StateFilter{Server: n})
+	states, err := c.packages.PackageStates(ctx, StateFilter{Server: n})
 	if err != nil {
 		return api.Server{}, err
 	}
@@ -368,13 +377,9 @@ func (c *Catalog) Server(ctx context.Context, name string) (api.Server, error) {
 	return out, nil
 }
 
-func wireServer(s Server) api.Server {
-	return api.Server{Name: string(s.Name), OS: s.OS, URL: s.URL, EnrolledAt: s.EnrolledAt, LastContact: s.LastContact}
-}
-
 // AgentConfig computes the configuration a server receives and its ETag.
 func (c *Catalog) AgentConfig(ctx context.Context, s Server) (api.AgentConfig, string, error) {
-	list, err := c.store.ListPackages(ctx, PackageFilter{AssignedTo: s.Name})
+	list, err := c.packages.ListPackages(ctx, PackageFilter{AssignedTo: s.Name})
 	if err != nil {
 		return api.AgentConfig{}, "", err
 	}
@@ -413,15 +418,24 @@ func (c *Catalog) WaitConfig(ctx context.Context, s Server, etag string, wait ti
 		if err != nil || newETag != etag {
 			return cfg, newETag, err == nil, err
 		}
+		c.waiting.Add(1)
 		select {
 		case <-woken:
+			c.waiting.Add(-1)
 		case <-timer.C:
+			c.waiting.Add(-1)
 			return cfg, newETag, false, nil
 		case <-ctx.Done():
+			c.waiting.Add(-1)
 			return cfg, newETag, false, ctx.Err()
 		}
 	}
 }
+
+// PollsWaiting returns how many long polls wait for a change now: they
+// read their configuration and will be woken by the next change that
+// concerns them.
+func (c *Catalog) PollsWaiting() int { return int(c.waiting.Load()) }
 
 // AgentPackage returns a package assigned to the server, with files.
 func (c *Catalog) AgentPackage(ctx context.Context, s Server, id string) (api.Package, error) {
@@ -429,7 +443,7 @@ func (c *Catalog) AgentPackage(ctx context.Context, s Server, id string) (api.Pa
 	if err != nil {
 		return api.Package{}, err
 	}
-	p, err := c.store.Package(ctx, pid)
+	p, err := c.packages.Package(ctx, pid)
 	if err != nil {
 		return api.Package{}, err
 	}
@@ -481,13 +495,13 @@ func (c *Catalog) ReportStates(ctx context.Context, s Server, in []api.PackageSt
 		}
 		out = append(out, PackageState{Server: s.Name, PackageID: pid, State: st.State, Reason: st.Reason, Path: st.Path, UpdatedAt: now})
 	}
-	return c.store.PutPackageStates(ctx, out)
+	return c.packages.PutPackageStates(ctx, out)
 }
 
 // BlobAllowed reports whether the server may read the blob: a package
 // assigned to it lists it.
 func (c *Catalog) BlobAllowed(ctx context.Context, s Server, d wharf.Digest) (bool, error) {
-	return c.store.BlobInUse(ctx, d, s.Name)
+	return c.packages.BlobInUse(ctx, d, s.Name)
 }
 
 // Codebases lists the servers that report the package ready, with signed
@@ -497,11 +511,11 @@ func (c *Catalog) Codebases(ctx context.Context, id string) (api.Codebases, erro
 	if err != nil {
 		return api.Codebases{}, err
 	}
-	p, err := c.store.Package(ctx, pid)
+	p, err := c.packages.Package(ctx, pid)
 	if err != nil {
 		return api.Codebases{}, err
 	}
-	states, err := c.store.PackageStates(ctx, StateFilter{PackageID: pid})
+	states, err := c.packages.PackageStates(ctx, StateFilter{PackageID: pid})
 	if err != nil {
 		return api.Codebases{}, err
 	}
@@ -512,7 +526,7 @@ func (c *Catalog) Codebases(ctx context.Context, id string) (api.Codebases, erro
 		if st.State != api.StateReady || !assignedTo(p, st.Server) {
 			continue
 		}
-		s, err := c.store.Server(ctx, st.Server)
+		s, err := c.servers.Server(ctx, st.Server)
 		if errors.Is(err, wharf.ErrNotFound) {
 			continue
 		}

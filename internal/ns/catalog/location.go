@@ -57,13 +57,13 @@ func (c *Catalog) ReportLocation(ctx context.Context, s Server, ev api.LocationS
 		return err
 	}
 	done := ev.Progress == nil && ev.LastStatus&statusInProgress == 0
-	if err := c.store.PutLocationEvent(ctx, s.Name, now, string(data), done); err != nil {
+	if err := c.locations.PutLocationEvent(ctx, s.Name, now, string(data), done); err != nil {
 		return err
 	}
 	if done {
 		if a, ok := alertFor(s.Name, ev); ok {
 			a.ID, a.CreatedAt = string(wharf.NewPackageID()), now
-			if err := c.store.CreateAlert(ctx, a); err != nil {
+			if err := c.locations.CreateAlert(ctx, a); err != nil {
 				return err
 			}
 		}
@@ -94,7 +94,7 @@ func alertFor(server wharf.ServerName, ev api.LocationStatus) (Alert, bool) {
 
 // latestLocation returns the server's latest event, or nil.
 func (c *Catalog) latestLocation(ctx context.Context, name wharf.ServerName) (*api.LocationStatus, error) {
-	e, err := c.store.LatestLocationEvent(ctx, name)
+	e, err := c.locations.LatestLocationEvent(ctx, name)
 	if errors.Is(err, wharf.ErrNotFound) {
 		return nil, nil
 	}
@@ -117,7 +117,7 @@ func (c *Catalog) LocationHistory(ctx context.Context, name string, limit int) (
 	if limit <= 0 || limit > MaxHistory {
 		limit = MaxHistory
 	}
-	list, err := c.store.LocationHistory(ctx, n, limit)
+	list, err := c.locations.LocationHistory(ctx, n, limit)
 	if err != nil {
 		return api.LocationHistory{}, err
 	}
@@ -134,14 +134,13 @@ func (c *Catalog) LocationHistory(ctx context.Context, name string, limit int) (
 
 // Alerts lists alerts, newest first.
 func (c *Catalog) Alerts(ctx context.Context, unreadOnly bool) (api.AlertList, error) {
-	list, err := c.store.ListAlerts(ctx, unreadOnly, DefaultAlertLimit)
+	list, err := c.locations.ListAlerts(ctx, unreadOnly, DefaultAlertLimit)
 	if err != nil {
 		return api.AlertList{}, err
 	}
 	out := api.AlertList{Alerts: make([]api.Alert, 0, len(list))}
 	for _, a := range list {
-		out.Alerts = append(out.Alerts, api.Alert{ID: a.ID, Server: string(a.Server), Level: a.Level,
-			Message: a.Message, CreatedAt: a.CreatedAt, ReadAt: a.ReadAt})
+		out.Alerts = append(out.Alerts, wireAlert(a))
 	}
 	return out, nil
 }
@@ -151,7 +150,7 @@ func (c *Catalog) MarkAlertRead(ctx context.Context, id string) error {
 	if _, err := wharf.ParsePackageID(id); err != nil {
 		return fmt.Errorf("alert %q: %w", id, wharf.ErrNotFound)
 	}
-	return c.store.MarkAlertRead(ctx, id, c.now().UTC())
+	return c.locations.MarkAlertRead(ctx, id, c.now().UTC())
 }
 
 // ---- server tasks
@@ -163,7 +162,7 @@ func (c *Catalog) CreateTask(ctx context.Context, name string, req api.TaskReque
 	if err != nil || n == "" {
 		return api.Task{}, fmt.Errorf("server %q: %w", name, wharf.ErrNotFound)
 	}
-	s, err := c.store.Server(ctx, n)
+	s, err := c.servers.Server(ctx, n)
 	if err != nil {
 		return api.Task{}, err
 	}
@@ -186,7 +185,7 @@ func (c *Catalog) CreateTask(ctx context.Context, name string, req api.TaskReque
 	args, _ := json.Marshal(req)
 	t := Task{ID: string(wharf.NewPackageID()), Server: n, Type: req.Type, Args: string(args),
 		CreatedAt: c.now().UTC().Truncate(time.Microsecond)}
-	if err := c.store.CreateTask(ctx, t); err != nil {
+	if err := c.tasks.CreateTask(ctx, t); err != nil {
 		return api.Task{}, err
 	}
 	c.notify.Notify()
@@ -199,7 +198,7 @@ func (c *Catalog) TaskStatus(ctx context.Context, name, id string) (api.Task, er
 	if err != nil {
 		return api.Task{}, fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
 	}
-	t, err := c.store.Task(ctx, n, id)
+	t, err := c.tasks.Task(ctx, n, id)
 	if err != nil {
 		return api.Task{}, err
 	}
@@ -215,33 +214,16 @@ func (c *Catalog) CompleteTask(ctx context.Context, s Server, id string, res api
 	if err != nil {
 		return err
 	}
-	if err := c.store.CompleteTask(ctx, s.Name, id, string(data), c.now().UTC()); err != nil {
+	if err := c.tasks.CompleteTask(ctx, s.Name, id, string(data), c.now().UTC()); err != nil {
 		return err
 	}
 	c.notify.Notify()
 	return nil
 }
 
-func wireTask(t Task) (api.Task, error) {
-	out := api.Task{ID: t.ID, Server: string(t.Server), Type: t.Type, CreatedAt: t.CreatedAt, DoneAt: t.DoneAt}
-	var req api.TaskRequest
-	if err := json.Unmarshal([]byte(t.Args), &req); err != nil {
-		return out, fmt.Errorf("task %s in store is corrupt: %w", t.ID, err)
-	}
-	out.Path = req.Path
-	if t.Result != "" {
-		var res api.TaskResult
-		if err := json.Unmarshal([]byte(t.Result), &res); err != nil {
-			return out, fmt.Errorf("task %s result in store is corrupt: %w", t.ID, err)
-		}
-		out.Error, out.Plan = res.Error, res.Plan
-	}
-	return out, nil
-}
-
 // pendingTasks lists a server's tasks for its config.
 func (c *Catalog) pendingTasks(ctx context.Context, name wharf.ServerName) ([]api.Task, error) {
-	list, err := c.store.PendingTasks(ctx, name)
+	list, err := c.tasks.PendingTasks(ctx, name)
 	if err != nil {
 		return nil, err
 	}

@@ -50,11 +50,11 @@ func checkManifest(m api.PackageManifest) (Package, error) {
 		if f.Size < 0 {
 			return invalid("files[%d] %q: negative size", i, f.Path)
 		}
-		d, err := wharf.ParseDigest(f.SHA256)
+		file, err := fileFromWire(f)
 		if err != nil {
 			return invalid("files[%d] %q: %v", i, f.Path, err)
 		}
-		p.Files[i] = File{Path: f.Path, Size: f.Size, SHA256: d}
+		p.Files[i] = file
 		p.Size += f.Size
 	}
 	if err := wharf.ValidateFileSet(paths); err != nil {
@@ -125,33 +125,6 @@ func checkCustomLocation(loc string) error {
 		return checkLinuxPath(loc)
 	}
 	return checkWindowsPath(loc)
-}
-
-// summary converts a stored package to its wire summary.
-func summary(p Package) api.PackageSummary {
-	s := api.PackageSummary{
-		ID: string(p.ID), Name: p.Name, Version: p.Version, Size: p.Size, FileCount: p.FileCount,
-		CustomLocation: p.CustomLocation, Signed: p.Signed, CreatedAt: p.CreatedAt,
-		Assignment: api.Assignment{All: p.AssignAll},
-	}
-	for _, n := range p.Servers {
-		s.Assignment.Servers = append(s.Assignment.Servers, string(n))
-	}
-	return s
-}
-
-// wirePackage converts a stored package with files to the wire form.
-func wirePackage(p Package) api.Package {
-	out := api.Package{PackageSummary: summary(p), Files: make([]api.File, len(p.Files))}
-	for i, f := range p.Files {
-		out.Files[i] = api.File{Path: f.Path, Size: f.Size, SHA256: string(f.SHA256)}
-	}
-	return out
-}
-
-func wireState(s PackageState) api.PackageState {
-	return api.PackageState{Server: string(s.Server), PackageID: string(s.PackageID), State: s.State,
-		Reason: s.Reason, Path: s.Path, UpdatedAt: s.UpdatedAt}
 }
 
 // sameContent reports whether a stored package and a new one describe the

@@ -118,7 +118,7 @@ var (
 
 // load reads a stored policy; a missing global policy is the defaults at
 // version 0, a missing override is ErrNotFound.
-func (k policyKind[T]) load(ctx context.Context, st Store, server wharf.ServerName) (T, PolicyRecord, error) {
+func (k policyKind[T]) load(ctx context.Context, st PolicyStore, server wharf.ServerName) (T, PolicyRecord, error) {
 	var v T
 	rec, err := st.Policy(ctx, server, k.name)
 	if errors.Is(err, wharf.ErrNotFound) && server == "" {
@@ -146,7 +146,7 @@ func (k policyKind[T]) update(ctx context.Context, c *Catalog, server wharf.Serv
 		return zero, PolicyRecord{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		cur, rec, err := k.load(ctx, c.store, server)
+		cur, rec, err := k.load(ctx, c.policies, server)
 		if errors.Is(err, wharf.ErrNotFound) {
 			err = nil // a new override
 		}
@@ -158,7 +158,7 @@ func (k policyKind[T]) update(ctx context.Context, c *Catalog, server wharf.Serv
 		if err != nil {
 			return cur, rec, err
 		}
-		rec, err = c.store.PutPolicy(ctx, server, k.name, string(data), rec.Version, c.now().UTC())
+		rec, err = c.policies.PutPolicy(ctx, server, k.name, string(data), rec.Version, c.now().UTC())
 		if errors.Is(err, wharf.ErrConflict) && attempt < 5 {
 			continue
 		}
@@ -179,7 +179,7 @@ func (c *Catalog) serverForPolicy(ctx context.Context, name string) (wharf.Serve
 	if err != nil {
 		return "", fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
 	}
-	if _, err := c.store.Server(ctx, n); err != nil {
+	if _, err := c.servers.Server(ctx, n); err != nil {
 		return "", err
 	}
 	return n, nil
@@ -192,7 +192,7 @@ func (c *Catalog) PackageServerPolicy(ctx context.Context, server string) (api.P
 	if err != nil {
 		return api.PackageServerPolicy{}, err
 	}
-	v, rec, err := packageServerKind.load(ctx, c.store, n)
+	v, rec, err := packageServerKind.load(ctx, c.policies, n)
 	if err != nil {
 		return api.PackageServerPolicy{}, err
 	}
@@ -219,7 +219,7 @@ func (c *Catalog) SiteServerPolicy(ctx context.Context, server string) (api.Site
 	if err != nil {
 		return api.SiteServerPolicy{}, err
 	}
-	v, rec, err := siteServerKind.load(ctx, c.store, n)
+	v, rec, err := siteServerKind.load(ctx, c.policies, n)
 	if err != nil {
 		return api.SiteServerPolicy{}, err
 	}
@@ -260,7 +260,7 @@ func (c *Catalog) ResetPolicy(ctx context.Context, server, kind string) error {
 		return fmt.Errorf("policy kind %q: %w", kind, wharf.ErrNotFound)
 	}
 	for _, k := range kinds {
-		err := c.store.DeletePolicy(ctx, n, k)
+		err := c.policies.DeletePolicy(ctx, n, k)
 		if errors.Is(err, wharf.ErrNotFound) && kind == "" {
 			continue
 		}
@@ -279,7 +279,7 @@ func (c *Catalog) EffectivePolicy(ctx context.Context, server string) (api.Effec
 	if err != nil {
 		return api.EffectivePolicy{}, fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
 	}
-	s, err := c.store.Server(ctx, n)
+	s, err := c.servers.Server(ctx, n)
 	if err != nil {
 		return api.EffectivePolicy{}, err
 	}
@@ -288,21 +288,21 @@ func (c *Catalog) EffectivePolicy(ctx context.Context, server string) (api.Effec
 
 func (c *Catalog) effective(ctx context.Context, s Server) (api.EffectivePolicy, error) {
 	out := api.EffectivePolicy{Server: string(s.Name), OS: s.OS}
-	ps, _, err := packageServerKind.load(ctx, c.store, "")
+	ps, _, err := packageServerKind.load(ctx, c.policies, "")
 	if err != nil {
 		return out, err
 	}
-	ss, _, err := siteServerKind.load(ctx, c.store, "")
+	ss, _, err := siteServerKind.load(ctx, c.policies, "")
 	if err != nil {
 		return out, err
 	}
-	if o, _, err := packageServerKind.load(ctx, c.store, s.Name); err == nil {
+	if o, _, err := packageServerKind.load(ctx, c.policies, s.Name); err == nil {
 		overlay(&ps, &o)
 		out.Overridden = append(out.Overridden, setFields(&o)...)
 	} else if !errors.Is(err, wharf.ErrNotFound) {
 		return out, err
 	}
-	if o, _, err := siteServerKind.load(ctx, c.store, s.Name); err == nil {
+	if o, _, err := siteServerKind.load(ctx, c.policies, s.Name); err == nil {
 		overlay(&ss, &o)
 		out.Overridden = append(out.Overridden, setFields(&o)...)
 	} else if !errors.Is(err, wharf.ErrNotFound) {

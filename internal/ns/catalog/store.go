@@ -65,11 +65,15 @@ type StateFilter struct {
 	PackageID wharf.PackageID
 }
 
-// Store keeps the catalog's state. Implementations must be safe for
+// The catalog's state is kept by a store; each interface below is the part
+// of it one area of the catalog uses. Implementations must be safe for
 // concurrent use. Methods return errors wrapping wharf.ErrNotFound when the
 // named item does not exist and wharf.ErrExists when a create collides;
 // every other error is a failure of the store itself.
-type Store interface {
+
+// PackageStore keeps packages, their files and assignments, and the states
+// servers report of them.
+type PackageStore interface {
 	// CreatePackage stores p with its files and assignment in one
 	// transaction. It fails with ErrExists when a package of the same name
 	// and version exists.
@@ -86,12 +90,24 @@ type Store interface {
 	// with this digest (every package, when server is empty).
 	BlobInUse(ctx context.Context, d wharf.Digest, server wharf.ServerName) (bool, error)
 
+	// PutPackageStates upserts the states (keyed by server and package) in
+	// one transaction. States for packages that do not exist are dropped.
+	PutPackageStates(ctx context.Context, states []PackageState) error
+	// PackageStates returns matching states ordered by server, then package.
+	PackageStates(ctx context.Context, f StateFilter) ([]PackageState, error)
+}
+
+// SettingStore keeps the NS's own settings (the admin token's hash).
+type SettingStore interface {
 	// Setting returns a value stored with InitSetting, or ErrNotFound.
 	Setting(ctx context.Context, key string) (string, error)
 	// InitSetting stores value under key unless the key has a value already;
 	// it reports whether it stored it.
 	InitSetting(ctx context.Context, key, value string) (bool, error)
+}
 
+// ServerStore keeps enrollment tokens and enrolled Package Servers.
+type ServerStore interface {
 	// CreateEnrollToken stores the hash of a one-time enrollment token.
 	CreateEnrollToken(ctx context.Context, hash string, expires time.Time) error
 	// ConsumeEnrollToken atomically marks the token used. It fails with
@@ -106,13 +122,10 @@ type Store interface {
 	ListServers(ctx context.Context) ([]Server, error)
 	// TouchServer records a contact from the server at the given time.
 	TouchServer(ctx context.Context, name wharf.ServerName, at time.Time) error
+}
 
-	// PutPackageStates upserts the states (keyed by server and package) in
-	// one transaction. States for packages that do not exist are dropped.
-	PutPackageStates(ctx context.Context, states []PackageState) error
-	// PackageStates returns matching states ordered by server, then package.
-	PackageStates(ctx context.Context, f StateFilter) ([]PackageState, error)
-
+// PolicyStore keeps the global policies and the servers' overrides.
+type PolicyStore interface {
 	// Policy returns the policy of a kind for a server, or the global one
 	// for server "", or an error wrapping ErrNotFound.
 	Policy(ctx context.Context, server wharf.ServerName, kind string) (PolicyRecord, error)
@@ -122,7 +135,10 @@ type Store interface {
 	PutPolicy(ctx context.Context, server wharf.ServerName, kind, data string, expectVersion int64, at time.Time) (PolicyRecord, error)
 	// DeletePolicy removes a policy; ErrNotFound when there is none.
 	DeletePolicy(ctx context.Context, server wharf.ServerName, kind string) error
+}
 
+// LocationStore keeps Package Location Status events and alerts.
+type LocationStore interface {
 	// PutLocationEvent stores a Package Location Status event (JSON) as the
 	// server's latest; with history it is also appended to the history.
 	PutLocationEvent(ctx context.Context, server wharf.ServerName, at time.Time, data string, history bool) error
@@ -140,7 +156,10 @@ type Store interface {
 	// MarkAlertRead marks an alert read at the given time (once; later
 	// calls keep the first time); ErrNotFound for an unknown id.
 	MarkAlertRead(ctx context.Context, id string, at time.Time) error
+}
 
+// TaskStore keeps server tasks.
+type TaskStore interface {
 	// CreateTask stores a new server task.
 	CreateTask(ctx context.Context, t Task) error
 	// PendingTasks returns the server's tasks not done yet, oldest first.
@@ -150,9 +169,10 @@ type Store interface {
 	// CompleteTask records the result of a pending task; ErrNotFound when
 	// the server has no such pending task.
 	CompleteTask(ctx context.Context, server wharf.ServerName, id, result string, at time.Time) error
+}
 
-	Close() error
-
+// UserStore keeps the console users; Users is its only consumer.
+type UserStore interface {
 	// CreateUser stores a new console user; ErrExists when the name is
 	// taken. Names are stored as given (the catalog lowercases them).
 	CreateUser(ctx context.Context, u User) error
@@ -165,6 +185,17 @@ type Store interface {
 	SetUserPassword(ctx context.Context, name, hash string, at time.Time) error
 	// DeleteUser removes a user; ErrNotFound for an unknown user.
 	DeleteUser(ctx context.Context, name string) error
+}
+
+// Store is every part the Catalog uses, as one value (the SQL store
+// implements all of them). Each area of the catalog holds only its part.
+type Store interface {
+	PackageStore
+	SettingStore
+	ServerStore
+	PolicyStore
+	LocationStore
+	TaskStore
 }
 
 // LocationEvent is a stored Package Location Status event.

@@ -31,6 +31,19 @@ const (
 	MaxPasswordBytes  = 72
 )
 
+// Users manages the console users: names, bcrypt password hashes, login
+// checks. It needs only a UserStore, so a command that manages users opens
+// nothing else. It is safe for concurrent use.
+type Users struct {
+	store UserStore
+	now   func() time.Time
+}
+
+// NewUsers returns the console users kept in store. now is the clock.
+func NewUsers(store UserStore, now func() time.Time) *Users {
+	return &Users{store: store, now: now}
+}
+
 // PasswordCost is the bcrypt cost of new password hashes.
 const PasswordCost = bcrypt.DefaultCost
 
@@ -72,7 +85,7 @@ func hashPassword(pw string) (string, error) {
 // CreateUser creates a console user with a password; ErrExists when the
 // name is taken, ErrInvalid for a bad name or a password that is too short
 // or too long.
-func (c *Catalog) CreateUser(ctx context.Context, name, password string) (User, error) {
+func (us *Users) CreateUser(ctx context.Context, name, password string) (User, error) {
 	n, err := ParseUserName(name)
 	if err != nil {
 		return User{}, err
@@ -84,16 +97,16 @@ func (c *Catalog) CreateUser(ctx context.Context, name, password string) (User, 
 	if err != nil {
 		return User{}, err
 	}
-	now := c.now().UTC().Truncate(time.Microsecond)
+	now := us.now().UTC().Truncate(time.Microsecond)
 	u := User{Name: n, PasswordHash: h, CreatedAt: now, UpdatedAt: now}
-	if err := c.store.CreateUser(ctx, u); err != nil {
+	if err := us.store.CreateUser(ctx, u); err != nil {
 		return User{}, err
 	}
 	return u, nil
 }
 
 // SetUserPassword replaces a console user's password.
-func (c *Catalog) SetUserPassword(ctx context.Context, name, password string) error {
+func (us *Users) SetUserPassword(ctx context.Context, name, password string) error {
 	n, err := ParseUserName(name)
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
@@ -105,21 +118,21 @@ func (c *Catalog) SetUserPassword(ctx context.Context, name, password string) er
 	if err != nil {
 		return err
 	}
-	return c.store.SetUserPassword(ctx, n, h, c.now().UTC().Truncate(time.Microsecond))
+	return us.store.SetUserPassword(ctx, n, h, us.now().UTC().Truncate(time.Microsecond))
 }
 
 // DeleteUser removes a console user.
-func (c *Catalog) DeleteUser(ctx context.Context, name string) error {
+func (us *Users) DeleteUser(ctx context.Context, name string) error {
 	n, err := ParseUserName(name)
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
 	}
-	return c.store.DeleteUser(ctx, n)
+	return us.store.DeleteUser(ctx, n)
 }
 
 // ListUsers lists the console users by name, without their hashes.
-func (c *Catalog) ListUsers(ctx context.Context) ([]User, error) {
-	list, err := c.store.ListUsers(ctx)
+func (us *Users) ListUsers(ctx context.Context) ([]User, error) {
+	list, err := us.store.ListUsers(ctx)
 	for i := range list {
 		list[i].PasswordHash = ""
 	}
@@ -137,14 +150,14 @@ var dummyHash = sync.OnceValue(func() []byte {
 // CheckUserPassword returns the user when password is theirs, and an error
 // wrapping wharf.ErrUnauthorized (never saying which of the two was wrong)
 // otherwise.
-func (c *Catalog) CheckUserPassword(ctx context.Context, name, password string) (User, error) {
+func (us *Users) CheckUserPassword(ctx context.Context, name, password string) (User, error) {
 	wrong := wharf.Errorf(wharf.ErrUnauthorized, "wrong user name or password")
 	n, err := ParseUserName(name)
 	if err != nil || len(password) > MaxPasswordBytes {
 		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return User{}, wrong
 	}
-	u, err := c.store.User(ctx, n)
+	u, err := us.store.User(ctx, n)
 	if errors.Is(err, wharf.ErrNotFound) {
 		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return User{}, wrong
@@ -161,11 +174,11 @@ func (c *Catalog) CheckUserPassword(ctx context.Context, name, password string) 
 // UserPasswordHash returns the current password hash of a user, or an
 // error wrapping ErrNotFound: the console compares it with the one seen at
 // login to end the sessions of a deleted user or a changed password.
-func (c *Catalog) UserPasswordHash(ctx context.Context, name string) (string, error) {
+func (us *Users) UserPasswordHash(ctx context.Context, name string) (string, error) {
 	n, err := ParseUserName(name)
 	if err != nil {
 		return "", fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
 	}
-	u, err := c.store.User(ctx, n)
+	u, err := us.store.User(ctx, n)
 	return u.PasswordHash, err
 }

@@ -75,7 +75,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if f.User == "" {
 		err, user, byToken = c.cat.CheckAdminToken(r.Context(), strings.TrimSpace(secret)), adminUser, true
 	} else {
-		u, e := c.cat.CheckUserPassword(r.Context(), f.User, secret)
+		u, e := c.users.CheckUserPassword(r.Context(), f.User, secret)
 		err, user, pwHash = e, u.Name, u.PasswordHash
 	}
 	if err != nil {

@@ -2,7 +2,6 @@ package console
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -18,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ns/catalog"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
@@ -51,6 +51,7 @@ const maxFormBytes = 64 << 10
 // Register.
 type Console struct {
 	cat      *catalog.Catalog
+	users    *catalog.Users
 	log      *slog.Logger
 	opts     Options
 	sessions *sessionStore
@@ -69,9 +70,9 @@ type staticFile struct {
 // pageNames are the templates in assets/templates, besides layout.html.
 var pageNames = []string{"login", "error", "dashboard", "packages", "package", "servers", "server", "settings", "alerts"}
 
-// New returns the console over a catalog. It panics when the embedded
+// New returns the console over a catalog and its console users. It panics when the embedded
 // templates do not parse, which the package's tests would have caught.
-func New(cat *catalog.Catalog, log *slog.Logger, opts Options) *Console {
+func New(cat *catalog.Catalog, users *catalog.Users, log *slog.Logger, opts Options) *Console {
 	if opts.SessionIdle <= 0 {
 		opts.SessionIdle = 2 * time.Hour
 	}
@@ -89,6 +90,7 @@ func New(cat *catalog.Catalog, log *slog.Logger, opts Options) *Console {
 	}
 	c := &Console{
 		cat:      cat,
+		users:    users,
 		log:      log.With("component", "console"),
 		opts:     opts,
 		sessions: newSessionStore(opts.SessionIdle, opts.SessionMaxAge, opts.Now),
@@ -291,7 +293,7 @@ func (c *Console) session(r *http.Request) *session {
 	if sess == nil || sess.byToken {
 		return sess
 	}
-	h, err := c.cat.UserPasswordHash(r.Context(), sess.user)
+	h, err := c.users.UserPasswordHash(r.Context(), sess.user)
 	if err != nil && !errors.Is(err, wharf.ErrNotFound) {
 		c.log.Error("check console user", "user", sess.user, "err", err)
 		return nil
@@ -361,24 +363,18 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, sess *session, 
 	_, _ = w.Write(buf.Bytes())
 }
 
-// status maps an error to an HTTP status and the message to show.
+// status maps an error to an HTTP status (api.HTTPStatus, the one mapping
+// the API uses too) and the message to show.
 func (c *Console) status(r *http.Request, err error) (int, string) {
 	var mb *http.MaxBytesError
+	code := api.HTTPStatus(err)
 	switch {
 	case errors.As(err, &mb):
-		return http.StatusRequestEntityTooLarge, "the form is too large"
-	case errors.Is(err, wharf.ErrNotFound):
-		return http.StatusNotFound, err.Error()
-	case errors.Is(err, wharf.ErrInvalid):
-		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, wharf.ErrForbidden):
-		return http.StatusForbidden, err.Error()
-	case errors.Is(err, wharf.ErrUnauthorized):
-		return http.StatusUnauthorized, err.Error()
-	case errors.Is(err, wharf.ErrExists), errors.Is(err, wharf.ErrConflict):
-		return http.StatusConflict, err.Error()
-	case errors.Is(err, context.Canceled):
-		return 499, "request canceled"
+		return code, "the form is too large"
+	case code == api.StatusCanceled:
+		return code, "request canceled"
+	case code < 500:
+		return code, err.Error()
 	}
 	c.log.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	return http.StatusInternalServerError, "internal error; the notification server's log has the details"

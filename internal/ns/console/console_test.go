@@ -32,6 +32,7 @@ type fixture struct {
 	t      *testing.T
 	url    string
 	cat    *catalog.Catalog
+	users  *catalog.Users
 	token  string
 	server catalog.Server // "ps-lyon", linux
 }
@@ -50,6 +51,7 @@ func newFixture(t *testing.T, opts console.Options) *fixture {
 		t.Fatal(err)
 	}
 	cat := catalog.New(store, bs, notify.NewLocal(), time.Now)
+	users := catalog.NewUsers(store, time.Now)
 	tok, _, err := cat.InitAdminToken(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +59,7 @@ func newFixture(t *testing.T, opts console.Options) *fixture {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mux := http.NewServeMux()
 	httpapi.New(cat, bs, log, httpapi.Options{}).Register(mux)
-	console.New(cat, log, opts).Register(mux)
+	console.New(cat, users, log, opts).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
@@ -73,7 +75,7 @@ func newFixture(t *testing.T, opts console.Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, url: srv.URL, cat: cat, token: tok, server: ps}
+	return &fixture{t: t, url: srv.URL, cat: cat, users: users, token: tok, server: ps}
 }
 
 // client is one browser: a cookie jar, redirects not followed.
@@ -277,7 +279,7 @@ func TestSafeNext(t *testing.T) {
 func TestUserLogin(t *testing.T) {
 	f := newFixture(t, console.Options{})
 	ctx := context.Background()
-	if _, err := f.cat.CreateUser(ctx, "alice", "correct horse battery"); err != nil {
+	if _, err := f.users.CreateUser(ctx, "alice", "correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
 	c := f.client()
@@ -294,7 +296,7 @@ func TestUserLogin(t *testing.T) {
 		t.Fatalf("dashboard as alice: %d", r.code)
 	}
 	// A new password ends the user's sessions.
-	if err := f.cat.SetUserPassword(ctx, "alice", "a brand new password"); err != nil {
+	if err := f.users.SetUserPassword(ctx, "alice", "a brand new password"); err != nil {
 		t.Fatal(err)
 	}
 	if r := c.get("/"); r.code != http.StatusSeeOther {
@@ -304,7 +306,7 @@ func TestUserLogin(t *testing.T) {
 		t.Fatalf("login with the new password: %d", r.code)
 	}
 	// So does removing the user.
-	if err := f.cat.DeleteUser(ctx, "alice"); err != nil {
+	if err := f.users.DeleteUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if r := c.get("/"); r.code != http.StatusSeeOther {
@@ -363,11 +365,21 @@ func TestFormsNeedTheCSRFToken(t *testing.T) {
 	good := c.csrf("/settings")
 	form := url.Values{"version": {"0"}, "windows_mode": {"default"}, "linux_mode": {"custom"}, "linux_path": {"/srv/wharf"},
 		"relocation_mode": {"online"}}
-	for name, tok := range map[string]string{"none": "", "wrong": "x" + good[1:], "another session's": f.loggedIn().csrf("/settings")} {
-		form.Set("csrf", tok)
-		if r := c.post("/settings/package-server", form); r.code != http.StatusForbidden || !strings.Contains(r.body, "security token") {
-			t.Errorf("%s CSRF token: %d, want 403", name, r.code)
-		}
+	tests := []struct{ name, token string }{
+		{"none", ""},
+		{"one byte changed", tamper(good)},
+		{"another session's", f.loggedIn().csrf("/settings")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.token == good {
+				t.Fatalf("the %s token equals the session's", tt.name)
+			}
+			form.Set("csrf", tt.token)
+			if r := c.post("/settings/package-server", form); r.code != http.StatusForbidden || !strings.Contains(r.body, "security token") {
+				t.Errorf("%s CSRF token: %d, want 403", tt.name, r.code)
+			}
+		})
 	}
 	form.Set("csrf", good)
 	req, _ := http.NewRequest("POST", f.url+"/settings/package-server", strings.NewReader(form.Encode()))
@@ -385,6 +397,18 @@ func TestFormsNeedTheCSRFToken(t *testing.T) {
 	if p := f.psPolicy(); p.Version != 1 || *p.Settings.LinuxLocation != "/srv/wharf" {
 		t.Fatalf("policy after the good form: %+v", p)
 	}
+}
+
+// tamper returns tok with its first byte changed to a different byte of
+// the same alphabet, so the result never equals tok.
+func tamper(tok string) string {
+	b := []byte(tok)
+	if b[0] == 'A' {
+		b[0] = 'B'
+	} else {
+		b[0] = 'A'
+	}
+	return string(b)
 }
 
 // fieldError returns the text of the error shown next to a field.

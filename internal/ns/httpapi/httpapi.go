@@ -4,7 +4,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -156,34 +155,10 @@ func (s *Server) adminOrAgent(h func(w http.ResponseWriter, r *http.Request, ps 
 	})
 }
 
-// statusOf maps an error to its HTTP status.
-func statusOf(err error) int {
-	var mb *http.MaxBytesError
-	switch {
-	case errors.As(err, &mb), errors.Is(err, wharf.ErrTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, wharf.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, wharf.ErrExists), errors.Is(err, wharf.ErrConflict):
-		return http.StatusConflict
-	case errors.Is(err, wharf.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, wharf.ErrUnauthorized):
-		return http.StatusUnauthorized
-	case errors.Is(err, wharf.ErrForbidden):
-		return http.StatusForbidden
-	case errors.Is(err, wharf.ErrNoSpace):
-		return http.StatusInsufficientStorage
-	case errors.Is(err, context.Canceled):
-		return 499 // the client went away; nobody reads this
-	}
-	return http.StatusInternalServerError
-}
-
 // writeError answers with the error's status and a JSON body. Server
 // failures are logged and answered without their details.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	code := statusOf(err)
+	code := api.HTTPStatus(err)
 	msg := err.Error()
 	if code >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -61,6 +61,19 @@ func newBenchFixture(t testing.TB) *fixture {
 	return &fixture{t: t, dir: dir, url: srv.URL, token: tok, cat: cat}
 }
 
+// waitPolls waits until n long polls wait for a change: each has read its
+// configuration, so a change made now reaches it.
+func (f *fixture) waitPolls(n int) {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.cat.PollsWaiting() < n {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%d long polls waiting after 10 s, want %d", f.cat.PollsWaiting(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // do sends a request with the admin token unless token is given.
 func (f *fixture) do(method, path string, body io.Reader, token ...string) (int, string) {
 	f.t.Helper()
@@ -370,7 +383,7 @@ func TestLongPollWakesOnlyAffectedServer(t *testing.T) {
 		return ch
 	}
 	a, b := poll("ps-a", etagA, 30), poll("ps-b", etagB, 2)
-	time.Sleep(200 * time.Millisecond)
+	f.waitPolls(2)
 	d := f.putBlob("new")
 	m := api.PackageManifest{Name: "for-a", Version: "1", Assignment: api.Assignment{Servers: []string{"ps-a"}},
 		Files: []api.File{{Path: "f", Size: 3, SHA256: d}}}

@@ -111,7 +111,7 @@ func TestServerTasks(t *testing.T) {
 		resp.Body.Close()
 		woke <- resp.StatusCode
 	}()
-	time.Sleep(200 * time.Millisecond)
+	f.waitPolls(1)
 	code, body := f.do("POST", "/servers/ps-a/tasks", strings.NewReader(`{"type":"check-location","path":"/srv/new"}`))
 	if code != 201 {
 		t.Fatalf("create task: %d %s", code, body)

@@ -229,7 +229,7 @@ func TestPolicyDelivery(t *testing.T) {
 
 	// An override for ps-2 wakes ps-2 at once; ps-1 and ps-3 time out.
 	chans := map[string]<-chan answer{"ps-1": poll("ps-1", 3), "ps-2": poll("ps-2", 30), "ps-3": poll("ps-3", 3)}
-	time.Sleep(200 * time.Millisecond)
+	f.waitPolls(3)
 	if code, body := f.do("PUT", "/servers/ps-2/policies/package-server", strings.NewReader(`{"linux_location":"/srv/ps2"}`)); code != 200 {
 		t.Fatalf("override: %d %s", code, body)
 	}
@@ -248,7 +248,7 @@ func TestPolicyDelivery(t *testing.T) {
 	for _, n := range names {
 		chans[n] = poll(n, 30)
 	}
-	time.Sleep(200 * time.Millisecond)
+	f.waitPolls(3)
 	if code, body := f.do("PUT", "/policies/site-server", strings.NewReader(`{"download_concurrency":8}`)); code != 200 {
 		t.Fatalf("global edit: %d %s", code, body)
 	}

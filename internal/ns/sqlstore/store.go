@@ -28,7 +28,10 @@ type Store struct {
 	d  *dialect
 }
 
-var _ catalog.Store = (*Store)(nil)
+var (
+	_ catalog.Store     = (*Store)(nil)
+	_ catalog.UserStore = (*Store)(nil)
+)
 
 // SQLiteFile is the name of the SQLite database Open uses in the data dir.
 const SQLiteFile = "wharf.db"

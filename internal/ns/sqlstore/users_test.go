@@ -3,13 +3,11 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
-	"io"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wharf-project/wharf/internal/ns/catalog"
-	"github.com/wharf-project/wharf/internal/ns/notify"
 	"github.com/wharf-project/wharf/internal/ns/sqlstore"
 	"github.com/wharf-project/wharf/internal/testenv/pgtest"
 	"github.com/wharf-project/wharf/internal/wharf"
@@ -113,15 +111,9 @@ func testUserRace(t *testing.T, s *sqlstore.Store) {
 	}
 }
 
-// nopBlobs stands in for the blob store: the user methods never use it.
-type nopBlobs struct{}
-
-func (nopBlobs) Size(wharf.Digest) (int64, error) { return 0, io.EOF }
-func (nopBlobs) Delete(wharf.Digest) error        { return nil }
-
 func testCatalogPasswords(t *testing.T, s *sqlstore.Store) {
 	ctx := context.Background()
-	cat := catalog.New(s, nopBlobs{}, notify.NewLocal(), time.Now)
+	cat := catalog.NewUsers(s, time.Now)
 	for _, bad := range []struct{ name, pw string }{
 		{"", "long enough password"},
 		{"-dash", "long enough password"},

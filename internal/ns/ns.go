@@ -80,7 +80,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
-	cat := catalog.New(store, bs, notify.NewLocal(), time.Now)
+	cat := catalog.New(store, bs, notify.NewLocal(), time.Now, log)
 	s := &Server{log: log, store: store, catalog: cat, users: catalog.NewUsers(store, time.Now),
 		api: httpapi.New(cat, bs, log, httpapi.Options{MaxBlobBytes: cfg.MaxBlobBytes})}
 	tok, created, err := cat.InitAdminToken(ctx)
@@ -161,6 +161,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	catCtx, stopCatalog := context.WithCancel(context.WithoutCancel(ctx))
+	catDone := make(chan error, 1)
+	go func() { catDone <- s.catalog.Serve(catCtx) }()
+	defer func() {
+		stopCatalog()
+		if err := <-catDone; err != nil {
+			s.log.Error("catalog stopped", "err", err)
+		}
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("notification server listening", "addr", ln.Addr().String())

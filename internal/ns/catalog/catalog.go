@@ -7,13 +7,13 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
+	"log/slog"
+	mrand "math/rand/v2"
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
@@ -28,14 +28,6 @@ type Blobs interface {
 	Size(d wharf.Digest) (int64, error)
 	// Delete removes a blob; removing a missing one is not an error.
 	Delete(d wharf.Digest) error
-}
-
-// Notifier wakes long polls when the catalog changes.
-type Notifier interface {
-	// Changed returns a channel closed at the next Notify.
-	Changed() <-chan struct{}
-	// Notify wakes every waiter.
-	Notify()
 }
 
 // Default durations.
@@ -60,6 +52,9 @@ type Catalog struct {
 	blobs     Blobs
 	notify    Notifier
 	now       func() time.Time
+	log       *slog.Logger
+	fleet     *fleet
+	origin    string // names this catalog in the changes it announces
 
 	// gcMu orders package creation against blob garbage collection, so a
 	// blob is never deleted while a new package that names it is created.
@@ -67,14 +62,15 @@ type Catalog struct {
 
 	adminMu   sync.Mutex
 	adminHash []byte
-
-	waiting atomic.Int64 // long polls waiting for a change
 }
 
-// New returns a catalog. now is the clock (time.Now in production).
-func New(store Store, blobs Blobs, notify Notifier, now func() time.Time) *Catalog {
+// New returns a catalog. now is the clock (time.Now in production). Run
+// Serve for as long as it is used: it listens to changes made by other NS
+// processes and writes the servers' last contacts.
+func New(store Store, blobs Blobs, notify Notifier, now func() time.Time, log *slog.Logger) *Catalog {
 	return &Catalog{packages: store, settings: store, servers: store, policies: store, locations: store, tasks: store,
-		blobs: blobs, notify: notify, now: now}
+		blobs: blobs, notify: notify, now: now, log: log.With("component", "catalog"),
+		fleet: newFleet(store), origin: newSecret("")}
 }
 
 // ---- packages
@@ -118,7 +114,7 @@ func (c *Catalog) CreatePackage(ctx context.Context, m api.PackageManifest) (api
 	if err := c.packages.CreatePackage(ctx, p); err != nil {
 		return api.Package{}, false, err
 	}
-	c.notify.Notify()
+	c.changed(ctx, Change{Part: PartPackages})
 	return wirePackage(p), true, nil
 }
 
@@ -182,7 +178,7 @@ func (c *Catalog) DeletePackage(ctx context.Context, id string) error {
 	if err := c.packages.DeletePackage(ctx, pid); err != nil {
 		return err
 	}
-	c.notify.Notify()
+	c.changed(ctx, Change{Part: PartPackages})
 	for _, f := range p.Files {
 		inUse, err := c.packages.BlobInUse(ctx, f.SHA256, "")
 		if err != nil {
@@ -286,7 +282,7 @@ func (c *Catalog) Enroll(ctx context.Context, req api.EnrollRequest) (api.Enroll
 	if err := c.servers.CreateServer(ctx, s); err != nil {
 		return api.Enrollment{}, err
 	}
-	c.notify.Notify()
+	c.changed(ctx, Change{Part: PartServer, Server: name})
 	return api.Enrollment{Name: string(name), Credential: cred, SigningKey: hex.EncodeToString(key)}, nil
 }
 
@@ -303,21 +299,22 @@ func checkServerURL(s string) error {
 }
 
 // AuthenticateServer returns the server whose credential this is, or an
-// error wrapping wharf.ErrUnauthorized. It records the contact.
+// error wrapping wharf.ErrUnauthorized. It records the contact in memory
+// (Serve writes contacts in batches). Credentials are checked against the
+// fleet's memory: no database query, but a server removed or whose
+// credential changed is refused at once (its Change reloads it).
 func (c *Catalog) AuthenticateServer(ctx context.Context, credential string) (Server, error) {
 	if credential == "" {
 		return Server{}, wharf.Errorf(wharf.ErrUnauthorized, "no credential")
 	}
-	s, err := c.servers.ServerByCredential(ctx, hashSecret(credential))
+	s, err := c.fleet.byCredential(ctx, hashSecret(credential))
 	if errors.Is(err, wharf.ErrNotFound) {
 		return Server{}, wharf.Errorf(wharf.ErrUnauthorized, "unknown server credential")
 	}
 	if err != nil {
 		return Server{}, err
 	}
-	if err := c.servers.TouchServer(ctx, s.Name, c.now().UTC().Truncate(time.Microsecond)); err != nil {
-		return Server{}, err
-	}
+	c.fleet.touch(s.Name, c.now().UTC().Truncate(time.Microsecond))
 	return s, nil
 }
 
@@ -344,7 +341,7 @@ func (c *Catalog) ListServers(ctx context.Context) ([]api.Server, error) {
 	}
 	out := make([]api.Server, 0, len(list))
 	for _, s := range list {
-		w := wireServer(s)
+		w := wireServer(s, c.fleet.contact(s.Name))
 		if w.LocationStatus, err = c.latestLocation(ctx, s.Name); err != nil {
 			return nil, err
 		}
@@ -363,7 +360,7 @@ func (c *Catalog) Server(ctx context.Context, name string) (api.Server, error) {
 	if err != nil {
 		return api.Server{}, err
 	}
-	out := wireServer(s)
+	out := wireServer(s, c.fleet.contact(s.Name))
 	if out.LocationStatus, err = c.latestLocation(ctx, n); err != nil {
 		return api.Server{}, err
 	}
@@ -377,57 +374,41 @@ func (c *Catalog) Server(ctx context.Context, name string) (api.Server, error) {
 	return out, nil
 }
 
-// AgentConfig computes the configuration a server receives and its ETag.
-func (c *Catalog) AgentConfig(ctx context.Context, s Server) (api.AgentConfig, string, error) {
-	list, err := c.packages.ListPackages(ctx, PackageFilter{AssignedTo: s.Name})
-	if err != nil {
-		return api.AgentConfig{}, "", err
+// WaitConfig returns the server's configuration (the JSON of
+// api.AgentConfig) at once when its ETag differs from etag; otherwise it
+// waits until a change gives it another ETag (changed=true) or the wait
+// passes (changed=false). The wait is cut by up to a quarter at random, so
+// polls answered together at a change do not all come back together. It
+// reads memory only, and a change wakes only the polls whose configuration
+// it changed.
+func (c *Catalog) WaitConfig(ctx context.Context, s Server, etag string, wait time.Duration) (body []byte, newETag string, changed bool, err error) {
+	if wait > 0 {
+		wait -= mrand.N(wait/4 + 1)
 	}
-	eff, err := c.effective(ctx, s)
-	if err != nil {
-		return api.AgentConfig{}, "", err
-	}
-	cfg := api.AgentConfig{
-		Server:   string(s.Name),
-		Packages: make([]api.PackageSummary, 0, len(list)),
-		Settings: agentSettings(eff),
-	}
-	for _, p := range list {
-		cfg.Packages = append(cfg.Packages, summary(p))
-	}
-	if cfg.Tasks, err = c.pendingTasks(ctx, s.Name); err != nil {
-		return api.AgentConfig{}, "", err
-	}
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		return api.AgentConfig{}, "", err
-	}
-	sum := sha256.Sum256(data)
-	return cfg, `"` + hex.EncodeToString(sum[:16]) + `"`, nil
-}
-
-// WaitConfig returns the server's configuration at once when its ETag
-// differs from etag; otherwise it waits until a change gives it another
-// ETag (changed=true) or wait passes (changed=false).
-func (c *Catalog) WaitConfig(ctx context.Context, s Server, etag string, wait time.Duration) (cfg api.AgentConfig, newETag string, changed bool, err error) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		woken := c.notify.Changed()
-		cfg, newETag, err = c.AgentConfig(ctx, s)
-		if err != nil || newETag != etag {
-			return cfg, newETag, err == nil, err
+		cfg, err := c.fleet.get(ctx, s.Name)
+		if errors.Is(err, wharf.ErrNotFound) {
+			return nil, "", false, wharf.Errorf(wharf.ErrUnauthorized, "server %s is not enrolled (any more)", s.Name)
 		}
-		c.waiting.Add(1)
+		if err != nil {
+			return nil, "", false, err
+		}
+		if cfg.etag != etag {
+			return cfg.body(), cfg.etag, true, nil
+		}
+		c.fleet.waiting.Add(1)
 		select {
-		case <-woken:
-			c.waiting.Add(-1)
+		case <-cfg.changed:
+			c.fleet.waiting.Add(-1)
+			c.fleet.wakes.Add(1)
 		case <-timer.C:
-			c.waiting.Add(-1)
-			return cfg, newETag, false, nil
+			c.fleet.waiting.Add(-1)
+			return nil, cfg.etag, false, nil
 		case <-ctx.Done():
-			c.waiting.Add(-1)
-			return cfg, newETag, false, ctx.Err()
+			c.fleet.waiting.Add(-1)
+			return nil, cfg.etag, false, ctx.Err()
 		}
 	}
 }
@@ -435,7 +416,20 @@ func (c *Catalog) WaitConfig(ctx context.Context, s Server, etag string, wait ti
 // PollsWaiting returns how many long polls wait for a change now: they
 // read their configuration and will be woken by the next change that
 // concerns them.
-func (c *Catalog) PollsWaiting() int { return int(c.waiting.Load()) }
+func (c *Catalog) PollsWaiting() int { return int(c.fleet.waiting.Load()) }
+
+// PollStats are counters of the long polls, for metrics and the fleet
+// simulator.
+type PollStats struct {
+	Waiting int64 // polls waiting for a change now
+	Wakes   int64 // polls woken by a change of their configuration, since start
+	Loads   int64 // store reads made to build configurations, since start
+}
+
+// PollStats returns the long polls' counters.
+func (c *Catalog) PollStats() PollStats {
+	return PollStats{Waiting: c.fleet.waiting.Load(), Wakes: c.fleet.wakes.Load(), Loads: c.fleet.loads.Load()}
+}
 
 // AgentPackage returns a package assigned to the server, with files.
 func (c *Catalog) AgentPackage(ctx context.Context, s Server, id string) (api.Package, error) {

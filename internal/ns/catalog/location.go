@@ -188,7 +188,7 @@ func (c *Catalog) CreateTask(ctx context.Context, name string, req api.TaskReque
 	if err := c.tasks.CreateTask(ctx, t); err != nil {
 		return api.Task{}, err
 	}
-	c.notify.Notify()
+	c.changed(ctx, Change{Part: PartTasks, Server: n})
 	return wireTask(t)
 }
 
@@ -217,7 +217,7 @@ func (c *Catalog) CompleteTask(ctx context.Context, s Server, id string, res api
 	if err := c.tasks.CompleteTask(ctx, s.Name, id, string(data), c.now().UTC()); err != nil {
 		return err
 	}
-	c.notify.Notify()
+	c.changed(ctx, Change{Part: PartTasks, Server: s.Name})
 	return nil
 }
 

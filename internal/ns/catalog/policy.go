@@ -165,7 +165,7 @@ func (k policyKind[T]) update(ctx context.Context, c *Catalog, server wharf.Serv
 		if err != nil {
 			return cur, rec, err
 		}
-		c.notify.Notify()
+		c.changed(ctx, Change{Part: PartPolicies, Server: server})
 		return cur, rec, nil
 	}
 }
@@ -268,7 +268,7 @@ func (c *Catalog) ResetPolicy(ctx context.Context, server, kind string) error {
 			return err
 		}
 	}
-	c.notify.Notify()
+	c.changed(ctx, Change{Part: PartPolicies, Server: n})
 	return nil
 }
 
@@ -287,29 +287,44 @@ func (c *Catalog) EffectivePolicy(ctx context.Context, server string) (api.Effec
 }
 
 func (c *Catalog) effective(ctx context.Context, s Server) (api.EffectivePolicy, error) {
-	out := api.EffectivePolicy{Server: string(s.Name), OS: s.OS}
 	ps, _, err := packageServerKind.load(ctx, c.policies, "")
 	if err != nil {
-		return out, err
+		return api.EffectivePolicy{}, err
 	}
 	ss, _, err := siteServerKind.load(ctx, c.policies, "")
 	if err != nil {
-		return out, err
+		return api.EffectivePolicy{}, err
 	}
+	var psO *api.PackageServerSettings
 	if o, _, err := packageServerKind.load(ctx, c.policies, s.Name); err == nil {
-		overlay(&ps, &o)
-		out.Overridden = append(out.Overridden, setFields(&o)...)
+		psO = &o
 	} else if !errors.Is(err, wharf.ErrNotFound) {
-		return out, err
+		return api.EffectivePolicy{}, err
 	}
+	var ssO *api.SiteServerSettings
 	if o, _, err := siteServerKind.load(ctx, c.policies, s.Name); err == nil {
-		overlay(&ss, &o)
-		out.Overridden = append(out.Overridden, setFields(&o)...)
+		ssO = &o
 	} else if !errors.Is(err, wharf.ErrNotFound) {
-		return out, err
+		return api.EffectivePolicy{}, err
+	}
+	return effectiveFrom(s, ps, ss, psO, ssO), nil
+}
+
+// effectiveFrom applies a server's overrides (nil: none) to the global
+// policies. The console, the API and the agent configurations all compute
+// the effective policy here.
+func effectiveFrom(s Server, ps api.PackageServerSettings, ss api.SiteServerSettings, psO *api.PackageServerSettings, ssO *api.SiteServerSettings) api.EffectivePolicy {
+	out := api.EffectivePolicy{Server: string(s.Name), OS: s.OS}
+	if psO != nil {
+		overlay(&ps, psO)
+		out.Overridden = append(out.Overridden, setFields(psO)...)
+	}
+	if ssO != nil {
+		overlay(&ss, ssO)
+		out.Overridden = append(out.Overridden, setFields(ssO)...)
 	}
 	out.PackageServer, out.SiteServer = ps, ss
-	return out, nil
+	return out
 }
 
 // agentSettings flattens an effective policy for the server's OS.

@@ -122,6 +122,10 @@ type ServerStore interface {
 	ListServers(ctx context.Context) ([]Server, error)
 	// TouchServer records a contact from the server at the given time.
 	TouchServer(ctx context.Context, name wharf.ServerName, at time.Time) error
+	// TouchServers records the contacts of many servers in one
+	// transaction. Like TouchServer, a contact older than the one stored
+	// leaves it; servers that do not exist are skipped.
+	TouchServers(ctx context.Context, contacts map[wharf.ServerName]time.Time) error
 }
 
 // PolicyStore keeps the global policies and the servers' overrides.
@@ -135,6 +139,9 @@ type PolicyStore interface {
 	PutPolicy(ctx context.Context, server wharf.ServerName, kind, data string, expectVersion int64, at time.Time) (PolicyRecord, error)
 	// DeletePolicy removes a policy; ErrNotFound when there is none.
 	DeletePolicy(ctx context.Context, server wharf.ServerName, kind string) error
+	// ListPolicies returns every stored policy, global ones and overrides,
+	// ordered by server, then kind.
+	ListPolicies(ctx context.Context) ([]PolicyRecord, error)
 }
 
 // LocationStore keeps Package Location Status events and alerts.
@@ -162,7 +169,8 @@ type LocationStore interface {
 type TaskStore interface {
 	// CreateTask stores a new server task.
 	CreateTask(ctx context.Context, t Task) error
-	// PendingTasks returns the server's tasks not done yet, oldest first.
+	// PendingTasks returns the server's tasks not done yet, oldest first;
+	// every server's (ordered by server first) when server is "".
 	PendingTasks(ctx context.Context, server wharf.ServerName) ([]Task, error)
 	// Task returns one task of the server, or ErrNotFound.
 	Task(ctx context.Context, server wharf.ServerName, id string) (Task, error)

@@ -3,6 +3,7 @@ package catalog
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/wharf"
@@ -54,7 +55,12 @@ func wireState(s PackageState) api.PackageState {
 		Reason: s.Reason, Path: s.Path, UpdatedAt: s.UpdatedAt}
 }
 
-func wireServer(s Server) api.Server {
+// wireServer converts a stored server; contact is a later last contact
+// kept in memory, not written yet (zero: none).
+func wireServer(s Server, contact time.Time) api.Server {
+	if contact.After(s.LastContact) {
+		s.LastContact = contact
+	}
 	return api.Server{Name: string(s.Name), OS: s.OS, URL: s.URL, EnrolledAt: s.EnrolledAt, LastContact: s.LastContact}
 }
 

@@ -50,13 +50,13 @@ func newFixture(t *testing.T, opts console.Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat := catalog.New(store, bs, notify.NewLocal(), time.Now)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cat := catalog.New(store, bs, notify.NewLocal(), time.Now, log)
 	users := catalog.NewUsers(store, time.Now)
 	tok, _, err := cat.InitAdminToken(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mux := http.NewServeMux()
 	httpapi.New(cat, bs, log, httpapi.Options{}).Register(mux)
 	console.New(cat, users, log, opts).Register(mux)

@@ -369,7 +369,7 @@ func (s *Server) agentConfig(w http.ResponseWriter, r *http.Request, ps catalog.
 		}
 		wait = time.Duration(n) * time.Second
 	}
-	cfg, etag, changed, err := s.cat.WaitConfig(r.Context(), ps, r.Header.Get("If-None-Match"), wait)
+	body, etag, changed, err := s.cat.WaitConfig(r.Context(), ps, r.Header.Get("If-None-Match"), wait)
 	if err != nil {
 		return err
 	}
@@ -379,7 +379,11 @@ func (s *Server) agentConfig(w http.ResponseWriter, r *http.Request, ps catalog.
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	writeJSON(w, http.StatusOK, cfg)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 	return nil
 }
 

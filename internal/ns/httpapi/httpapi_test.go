@@ -46,12 +46,12 @@ func newBenchFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat := catalog.New(store, bs, notify.NewLocal(), time.Now)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cat := catalog.New(store, bs, notify.NewLocal(), time.Now, log)
 	tok, _, err := cat.InitAdminToken(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	max := int64(1 << 20)
 	if _, bench := t.(*testing.B); bench {
 		max = 1 << 30

@@ -1,34 +1,50 @@
-// Package notify wakes the Notification Server's long polls when something
-// in the catalog changes. Local is the single-process implementation; a
-// PostgreSQL LISTEN/NOTIFY one will let several NS processes wake each
-// other's polls behind the same two methods.
+// Package notify carries the catalog's changes between the catalogs of one
+// process: Local is the catalog.Notifier of a single-process NS (SQLite,
+// the default). Between NS replicas on PostgreSQL, package sqlstore's
+// LISTEN/NOTIFY notifier does the same job behind the same interface.
 package notify
 
-import "sync"
+import (
+	"context"
+	"sync"
 
-// Local broadcasts changes to waiters in this process. The zero value is
-// not usable; use NewLocal. It is safe for concurrent use.
+	"github.com/wharf-project/wharf/internal/ns/catalog"
+)
+
+// Local delivers changes to the listeners of this process, synchronously
+// and in order. Use NewLocal. It is safe for concurrent use.
 type Local struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu        sync.Mutex // held while delivering, so changes arrive in order
+	listeners map[int]func(catalog.Change)
+	next      int
 }
 
-// NewLocal returns a ready notifier.
-func NewLocal() *Local { return &Local{ch: make(chan struct{})} }
+var _ catalog.Notifier = (*Local)(nil)
 
-// Changed returns a channel that is closed at the next Notify. Take it
-// before reading the state you compare, so no change is missed between the
-// read and the wait.
-func (l *Local) Changed() <-chan struct{} {
+// NewLocal returns a notifier with no listeners.
+func NewLocal() *Local { return &Local{listeners: map[int]func(catalog.Change){}} }
+
+// Notify calls every listener with c before it returns.
+func (l *Local) Notify(_ context.Context, c catalog.Change) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.ch
+	for _, fn := range l.listeners {
+		fn(c)
+	}
+	return nil
 }
 
-// Notify wakes every waiter.
-func (l *Local) Notify() {
+// Listen calls fn with every change notified until ctx ends. Changes are
+// never lost in one process, so it never sends PartAll.
+func (l *Local) Listen(ctx context.Context, fn func(catalog.Change)) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	close(l.ch)
-	l.ch = make(chan struct{})
+	id := l.next
+	l.next++
+	l.listeners[id] = fn
+	l.mu.Unlock()
+	<-ctx.Done()
+	l.mu.Lock()
+	delete(l.listeners, id)
+	l.mu.Unlock()
+	return ctx.Err()
 }

@@ -140,10 +140,20 @@ func (s *Store) CreateTask(ctx context.Context, t catalog.Task) error {
 	return nil
 }
 
-// PendingTasks returns the server's pending tasks, oldest first.
+// PendingTasks returns the server's pending tasks, oldest first; every
+// server's, ordered by server first, when server is "".
 func (s *Store) PendingTasks(ctx context.Context, server wharf.ServerName) ([]catalog.Task, error) {
-	rows, err := s.c().query(ctx, `SELECT `+taskColumns+` FROM server_tasks WHERE server = ? AND done_at IS NULL
-		ORDER BY created_at, id`, string(server))
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if server == "" {
+		rows, err = s.c().query(ctx, `SELECT `+taskColumns+` FROM server_tasks WHERE done_at IS NULL
+			ORDER BY server, created_at, id`)
+	} else {
+		rows, err = s.c().query(ctx, `SELECT `+taskColumns+` FROM server_tasks WHERE server = ? AND done_at IS NULL
+			ORDER BY created_at, id`, string(server))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pending tasks of %s: %w", server, err)
 	}

@@ -67,3 +67,24 @@ func (s *Store) DeletePolicy(ctx context.Context, server wharf.ServerName, kind 
 	}
 	return nil
 }
+
+// ListPolicies returns every stored policy ordered by server, then kind.
+func (s *Store) ListPolicies(ctx context.Context) ([]catalog.PolicyRecord, error) {
+	rows, err := s.c().query(ctx, `SELECT server, kind, data, version, updated_at FROM policies ORDER BY server, kind`)
+	if err != nil {
+		return nil, fmt.Errorf("list policies: %w", err)
+	}
+	defer rows.Close()
+	var out []catalog.PolicyRecord
+	for rows.Next() {
+		var r catalog.PolicyRecord
+		if err := rows.Scan(&r.Server, &r.Kind, &r.Data, &r.Version, timeCol{&r.UpdatedAt}); err != nil {
+			return nil, fmt.Errorf("list policies: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list policies: %w", err)
+	}
+	return out, nil
+}

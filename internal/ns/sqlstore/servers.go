@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/wharf-project/wharf/internal/ns/catalog"
@@ -143,4 +144,32 @@ func scanServer(row interface{ Scan(...any) error }) (catalog.Server, error) {
 		srv.SigningKey = nil
 	}
 	return srv, err
+}
+
+// TouchServers records many contacts in one transaction; like TouchServer
+// the recorded time never goes back, and unknown servers are skipped.
+func (s *Store) TouchServers(ctx context.Context, contacts map[wharf.ServerName]time.Time) error {
+	if len(contacts) == 0 {
+		return nil
+	}
+	names := make([]wharf.ServerName, 0, len(contacts))
+	for n := range contacts {
+		names = append(names, n)
+	}
+	slices.Sort(names) // the same lock order in every writer
+	err := s.inTx(ctx, func(c conn) error {
+		for _, n := range names {
+			t := s.d.time(contacts[n])
+			if _, err := c.exec(ctx, `UPDATE servers
+				SET last_contact = CASE WHEN last_contact IS NULL OR last_contact < ? THEN ? ELSE last_contact END
+				WHERE name = ?`, t, t, string(n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("touch %d servers: %w", len(contacts), err)
+	}
+	return nil
 }

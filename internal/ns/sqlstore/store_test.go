@@ -54,6 +54,7 @@ var suite = []suiteCase{
 	{"EnrollTokenRace", testEnrollTokenRace},
 	{"Servers", testServers},
 	{"TouchServer", testTouchServer},
+	{"FleetReads", testFleetReads},
 	{"PackageStates", testPackageStates},
 	{"Times", testTimes},
 	{"ConcurrentWrites", testConcurrentWrites},
@@ -1009,5 +1010,83 @@ func testLocationsAlertsTasks(t *testing.T, s *sqlstore.Store) {
 	}
 	if _, err := s.Task(ctx, "ps-b", "t1"); !errors.Is(err, wharf.ErrNotFound) {
 		t.Fatalf("task of another server: %v", err)
+	}
+}
+
+// testFleetReads checks the bulk reads and the batched write the catalog's
+// in-memory fleet uses.
+func testFleetReads(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	for _, n := range []wharf.ServerName{"ps-a", "ps-b", "ps-c"} {
+		if err := s.CreateServer(ctx, newServer(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := t0.Add(time.Hour)
+	if err := s.TouchServer(ctx, "ps-c", at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	err := s.TouchServers(ctx, map[wharf.ServerName]time.Time{"ps-a": at, "ps-b": at.Add(time.Second), "ps-c": at, "ps-gone": at})
+	if err != nil {
+		t.Fatalf("TouchServers: %v", err)
+	}
+	list, err := s.ListServers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[wharf.ServerName]time.Time{"ps-a": norm(at), "ps-b": norm(at.Add(time.Second)), "ps-c": norm(at.Add(time.Minute))}
+	for _, srv := range list {
+		if !srv.LastContact.Equal(want[srv.Name]) {
+			t.Errorf("%s: LastContact = %v, want %v (an older contact never goes back)", srv.Name, srv.LastContact, want[srv.Name])
+		}
+	}
+	if err := s.TouchServers(ctx, nil); err != nil {
+		t.Errorf("TouchServers(none): %v", err)
+	}
+
+	for _, p := range []struct {
+		server wharf.ServerName
+		kind   string
+	}{{"ps-b", "site-server"}, {"", "package-server"}, {"ps-a", "package-server"}, {"", "site-server"}} {
+		if _, err := s.PutPolicy(ctx, p.server, p.kind, `{}`, 0, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pols, err := s.ListPolicies(ctx)
+	if err != nil {
+		t.Fatalf("ListPolicies: %v", err)
+	}
+	var got []string
+	for _, p := range pols {
+		got = append(got, string(p.Server)+"/"+p.Kind)
+	}
+	if w := []string{"/package-server", "/site-server", "ps-a/package-server", "ps-b/site-server"}; !reflect.DeepEqual(got, w) {
+		t.Errorf("ListPolicies = %q, want %q", got, w)
+	}
+
+	tasks := []catalog.Task{
+		{ID: "t1", Server: "ps-b", Type: "retry-relocation", Args: "{}", CreatedAt: t0},
+		{ID: "t2", Server: "ps-a", Type: "retry-relocation", Args: "{}", CreatedAt: t0.Add(time.Second)},
+		{ID: "t3", Server: "ps-a", Type: "retry-relocation", Args: "{}", CreatedAt: t0},
+		{ID: "t4", Server: "ps-c", Type: "retry-relocation", Args: "{}", CreatedAt: t0},
+	}
+	for _, tk := range tasks {
+		if err := s.CreateTask(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CompleteTask(ctx, "ps-c", "t4", `{}`, t0); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := s.PendingTasks(ctx, "")
+	if err != nil {
+		t.Fatalf("PendingTasks(all): %v", err)
+	}
+	got = nil
+	for _, tk := range pending {
+		got = append(got, string(tk.Server)+"/"+tk.ID)
+	}
+	if w := []string{"ps-a/t3", "ps-a/t2", "ps-b/t1"}; !reflect.DeepEqual(got, w) {
+		t.Errorf("PendingTasks(\"\") = %q, want %q (by server, oldest first, done ones left out)", got, w)
 	}
 }

@@ -9,11 +9,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
 	"net/url"
 	"strings"
 	"sync"
-	"log/slog"
-	mrand "math/rand/v2"
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"

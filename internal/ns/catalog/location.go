@@ -221,19 +221,3 @@ func (c *Catalog) CompleteTask(ctx context.Context, s Server, id string, res api
 	return nil
 }
 
-// pendingTasks lists a server's tasks for its config.
-func (c *Catalog) pendingTasks(ctx context.Context, name wharf.ServerName) ([]api.Task, error) {
-	list, err := c.tasks.PendingTasks(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	var out []api.Task
-	for _, t := range list {
-		w, err := wireTask(t)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, w)
-	}
-	return out, nil
-}

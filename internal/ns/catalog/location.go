@@ -220,4 +220,3 @@ func (c *Catalog) CompleteTask(ctx context.Context, s Server, id string, res api
 	c.changed(ctx, Change{Part: PartTasks, Server: s.Name})
 	return nil
 }
-

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/durable"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -406,12 +406,9 @@ func (d *download) have(name string, f api.File) bool {
 	return err == nil && n == f.Size && sum == f.SHA256
 }
 
-// syncDirs fsyncs every folder that received a file, so the renames are
-// durable. Windows cannot fsync a folder; NTFS journals renames.
+// syncDirs makes every folder that received a file durable
+// (durable.SyncOpenDir), so the renames are.
 func (d *download) syncDirs() error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
 	dirs := make([]string, 0, len(d.dirs))
 	for dir := range d.dirs {
 		dirs = append(dirs, dir)
@@ -422,10 +419,10 @@ func (d *download) syncDirs() error {
 		if err != nil {
 			return fmt.Errorf("sync folder %s: %w", dir, err)
 		}
-		err = f.Sync()
+		err = durable.SyncOpenDir(f, dir)
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("sync folder %s: %w", dir, err)
+			return err
 		}
 	}
 	return nil

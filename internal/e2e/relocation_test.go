@@ -28,6 +28,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/publish"
 	"github.com/wharf-project/wharf/internal/testenv/loopfs"
@@ -625,7 +626,7 @@ func TestRelocationSurvivesSIGKILL(t *testing.T) {
 		verifyAt(t, filepath.Join(final, pk.id), pk)
 	}
 	for _, r := range roots {
-		for _, tmp := range []string{relocate.TempDir, relocate.TrashDir, store.TempDir} {
+		for _, tmp := range []string{storeroot.RelocateDir, storeroot.TrashDir, storeroot.DownloadDir} {
 			es, _ := os.ReadDir(filepath.Join(r, tmp))
 			if len(es) > 0 {
 				t.Errorf("%s holds %d entries after the last relocation", filepath.Join(r, tmp), len(es))

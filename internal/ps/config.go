@@ -17,7 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/wharf-project/wharf/internal/ps/clock"
-	"github.com/wharf-project/wharf/internal/ps/place"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
@@ -116,7 +116,7 @@ func DefaultConfig() Config {
 
 // PrimaryLocation is the default storage location of the install dir,
 // <install dir>/Package Delivery.
-func (c Config) PrimaryLocation() string { return filepath.Join(c.InstallDir, place.DirName) }
+func (c Config) PrimaryLocation() string { return filepath.Join(c.InstallDir, storeroot.DirName) }
 
 // fileConfig is the TOML layout of --config files.
 type fileConfig struct {

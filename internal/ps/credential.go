@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/wharf-project/wharf/internal/ps/durable"
+	"github.com/wharf-project/wharf/internal/durable"
 )
 
 // CredentialName is the credential file's name in the install dir.

@@ -73,6 +73,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/relocation"
 	"github.com/wharf-project/wharf/internal/ps/serve"
 	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
@@ -207,10 +208,11 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 	}
 	base := d.base.With("server", cred.Name)
 	log := base.With("component", "ps")
+	roots := storeroot.New(fsys.OS{}, cred.Name, cfg.Clock)
 	placer := place.NewRotating(place.Options{
 		Primary: cfg.PrimaryLocation(), Facts: cfg.Facts,
 		Reserve: place.Reserve{Percent: cfg.Storage.Reserve.Percent, Bytes: cfg.Storage.Reserve.Bytes},
-		Volumes: cfg.Storage.Volumes, Index: st, Logger: base,
+		Volumes: cfg.Storage.Volumes, Index: st, Markers: roots, Logger: base,
 	})
 	for _, problem := range placer.CheckVolumes() {
 		log.Warn(problem)
@@ -218,7 +220,7 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 	pplacer := &pausingPlacer{Rotating: placer}
 	gate := serve.NewGate(serve.New(st, key, cfg.Clock, base))
 	ctl, err := relocation.New(relocation.Options{
-		Server: cred.Name, Default: cfg.PrimaryLocation(), FS: fsys.OS{}, Facts: cfg.Facts,
+		Server: cred.Name, Default: cfg.PrimaryLocation(), FS: fsys.OS{}, Roots: roots, Facts: cfg.Facts,
 		Index: st.RelocationIndex(), Journal: st.RelocationJournal(), State: st, NS: client,
 		Placer: placer, Downloads: d, Serving: gate,
 		Reserve:     relocate.Reserve{Percent: cfg.Storage.Reserve.Percent, Bytes: cfg.Storage.Reserve.Bytes},
@@ -236,7 +238,7 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 	}
 	placer.SetPrimary(ctl.Primary())
 	f := fetch.New(fetch.Options{
-		Server: cred.Name, NS: client, Store: st, Placer: pplacer,
+		Roots: roots, NS: client, Store: st, Placer: pplacer,
 		Clock: cfg.Clock, Logger: base,
 	})
 	if err := f.Recover(ctx); err != nil {

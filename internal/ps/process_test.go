@@ -15,7 +15,7 @@ import (
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/admin"
 	"github.com/wharf-project/wharf/internal/ps/pstest"
-	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 )
 
 // buildWharf builds the wharf binary into a temporary folder.
@@ -104,7 +104,7 @@ func TestProcessKilledMidDownloadResumes(t *testing.T) {
 			t.Fatalf("half-downloaded package %s in place after SIGKILL: %v", id, err)
 		}
 	}
-	partial, err := os.Stat(filepath.Join(root, store.TempDir, pl.ID, "disk.img"))
+	partial, err := os.Stat(filepath.Join(root, storeroot.DownloadDir, pl.ID, "disk.img"))
 	if err != nil || partial.Size() == 0 {
 		t.Fatalf("partial file after SIGKILL: %v %v", partial, err)
 	}
@@ -131,7 +131,7 @@ func TestProcessKilledMidDownloadResumes(t *testing.T) {
 			}
 		}
 	}
-	entries, _ := os.ReadDir(filepath.Join(root, store.TempDir))
+	entries, _ := os.ReadDir(filepath.Join(root, storeroot.DownloadDir))
 	for _, e := range entries {
 		t.Errorf("temp folder left: %s", e.Name())
 	}

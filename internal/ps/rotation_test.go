@@ -10,9 +10,9 @@ import (
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/admin"
-	"github.com/wharf-project/wharf/internal/ps/place"
+	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/pstest"
-	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume/volumetest"
 )
 
@@ -35,7 +35,7 @@ func TestAllFixedDrivesSwitchAppliesWithoutRestart(t *testing.T) {
 	r := start(t, cfg)
 	ac := admin.NewClient(admin.SocketPath(cfg.InstallDir))
 	primary := cfg.PrimaryLocation()
-	rotated := filepath.Join(other, place.DirName)
+	rotated := filepath.Join(other, storeroot.DirName)
 
 	files := map[string][]byte{"bin/tool": randBytes(5000), "readme": []byte("read me")}
 	p := ns.AddPackage("tool", "1", files)
@@ -66,7 +66,7 @@ func TestAllFixedDrivesSwitchAppliesWithoutRestart(t *testing.T) {
 	if want := filepath.Join(rotated, p.ID); st.Path != want {
 		t.Errorf("reported path %q, want %q", st.Path, want)
 	}
-	if ok, err := store.HasMarker(rotated); !ok {
+	if ok, err := storeroot.New(fsys.OS{}, "", nil).HasMarker(rotated); !ok {
 		t.Errorf("rotated root has no marker: %v", err)
 	}
 	for rel, data := range files {
@@ -88,7 +88,7 @@ func TestAllFixedDrivesSwitchAppliesWithoutRestart(t *testing.T) {
 
 	// The rotated root loses its marker (its volume unmounted): unavailable,
 	// not served, kept; back with the marker.
-	marker := filepath.Join(rotated, store.MarkerName)
+	marker := filepath.Join(rotated, storeroot.MarkerName)
 	saved, err := os.ReadFile(marker)
 	if err != nil {
 		t.Fatal(err)

@@ -15,9 +15,10 @@ import (
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/admin"
+	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/place"
 	"github.com/wharf-project/wharf/internal/ps/pstest"
-	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/testenv/loopfs"
 )
@@ -116,7 +117,7 @@ func TestRotationOnRealVolumes(t *testing.T) {
 	cfg.Facts = facts
 	reserve := place.Reserve{Percent: cfg.Storage.Reserve.Percent, Bytes: cfg.Storage.Reserve.Bytes}
 	primary := cfg.PrimaryLocation()
-	rootA, rootB := filepath.Join(volA, place.DirName), filepath.Join(volB, place.DirName)
+	rootA, rootB := filepath.Join(volA, storeroot.DirName), filepath.Join(volB, storeroot.DirName)
 
 	// Enough 4 MiB packages to fill the primary volume to its reserve,
 	// then to bring B (most free space) down to A, then a few more.
@@ -192,7 +193,7 @@ func TestRotationOnRealVolumes(t *testing.T) {
 		}
 	}
 	for _, root := range []string{primary, rootA, rootB} {
-		if ok, err := store.HasMarker(root); !ok {
+		if ok, err := storeroot.New(fsys.OS{}, "", nil).HasMarker(root); !ok {
 			t.Errorf("store root %s has no marker: %v", root, err)
 		}
 		noLeftovers(t, root)
@@ -234,7 +235,7 @@ func TestRotationOnRealVolumes(t *testing.T) {
 	if st, ok := ns.WaitState("ps1", c.ID, api.StateReady, 20*time.Second); !ok || st.Path != filepath.Join(customDir, c.ID) {
 		t.Errorf("custom-location package of %s: got %+v, want ready in %s", place.FormatSize(uint64(customSize)), st, customDir)
 	}
-	if ok, err := store.HasMarker(customDir); !ok {
+	if ok, err := storeroot.New(fsys.OS{}, "", nil).HasMarker(customDir); !ok {
 		t.Errorf("custom location has no marker: %v", err)
 	}
 	if code, body := fetchURL(t, r.d.URL()+"/packages/"+c.ID+"/c.bin"); code != 200 || !bytes.Equal([]byte(body), customData) {
@@ -313,7 +314,7 @@ func TestRotationOnRealVolumes(t *testing.T) {
 // noLeftovers fails when a store root holds temporary or trash entries.
 func noLeftovers(t *testing.T, root string) {
 	t.Helper()
-	for _, d := range []string{store.TempDir, store.TrashDir} {
+	for _, d := range []string{storeroot.DownloadDir, storeroot.TrashDir} {
 		if entries, _ := os.ReadDir(filepath.Join(root, d)); len(entries) != 0 {
 			t.Errorf("leftovers in %s: %v", filepath.Join(root, d), entries)
 		}

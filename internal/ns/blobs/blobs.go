@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/wharf-project/wharf/internal/durable"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -130,7 +131,7 @@ func (d *Disk) Put(dg wharf.Digest, r io.Reader, size int64) (created bool, err 
 	} else if err != nil {
 		return false, nil
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(final)); err != nil {
 		return false, fmt.Errorf("put blob %s: %w", dg, err)
 	}
 	return true, nil

@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -17,8 +16,8 @@ import (
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/apiclient"
 	"github.com/wharf-project/wharf/internal/ps/clock"
-	"github.com/wharf-project/wharf/internal/ps/durable"
 	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -82,63 +81,60 @@ func (f *Fetcher) retry(ctx context.Context, log *slog.Logger, what string, op f
 // its first attempt.
 func (f *Fetcher) download(ctx context.Context, sum api.PackageSummary, log *slog.Logger) error {
 	p, ok := f.opt.Store.Get(sum.ID)
+	var release func()
 	if !ok {
 		var err error
-		p, err = f.begin(ctx, sum, log)
+		p, release, err = f.begin(ctx, sum, log)
 		if err != nil {
 			return err
 		}
 	} else {
-		if has, err := store.HasMarker(p.Root); !has || err != nil {
+		if has, err := f.roots.HasMarker(p.Root); !has || err != nil {
 			f.poke() // checkRoots marks the root unavailable
 			return fmt.Errorf("store root %s lost its marker", p.Root)
 		}
+		release = f.roots.Acquire(p.Root)
 		if l, ok := f.opt.Placer.(Ledger); ok {
 			l.Hold(api.PackageSummary{ID: p.ID, Name: p.Name, Version: p.Version, Size: p.Size, FileCount: p.FileCount}, p.Root)
 		}
 		if err := f.opt.Store.SetState(ctx, p.ID, api.StateDownloading, "", f.opt.Clock.Now()); err != nil {
+			release()
 			return err
 		}
 		p.State, p.Reason = api.StateDownloading, ""
 	}
+	defer release()
 	f.reportPackage(p)
 	start := f.opt.Clock.Now()
 	log.Info("downloading package", "name", p.Name, "version", p.Version, "files", p.FileCount, "bytes", p.Size, "path", p.Path)
 
-	tmp := filepath.Join(p.Root, store.TempDir, p.ID)
-	trash := filepath.Join(p.Root, store.TrashDir)
-	if _, err := os.Lstat(p.Path); err == nil {
+	if _, err := f.fs.Lstat(p.Path); err == nil {
 		// A folder in place that the DB does not call ready: left by a
 		// crash after the rename, or by a failed MarkReady. Keep it if it
 		// is whole.
-		if mtimes, verr := verifyDir(p.Path, p.Files); verr == nil {
+		if mtimes, verr := f.verifyDir(p.Path, p.Files); verr == nil {
 			return f.ready(ctx, p, mtimes, log, start)
 		}
-		if err := durable.RemoveAll(p.Path, trash); err != nil {
+		if err := f.roots.Trash(p.Root, p.Path); err != nil {
 			return &diskError{fmt.Errorf("download %s: %w", p.ID, err)}
 		}
 	}
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	stage := f.roots.StageDownload(p.Root, p.ID)
+	if err := stage.Open(); err != nil {
 		return &diskError{fmt.Errorf("download %s: %w", p.ID, err)}
 	}
 	for _, file := range p.Files {
-		if err := f.fetchFile(ctx, p.ID, tmp, file, log); err != nil {
+		if err := f.fetchFile(ctx, p.ID, stage, file, log); err != nil {
 			return err
 		}
 	}
-	if err := syncTree(tmp, p.Files); err != nil {
+	if err := stage.SyncFolders(); err != nil {
 		return &diskError{fmt.Errorf("download %s: %w", p.ID, err)}
 	}
-	if err := os.Rename(tmp, p.Path); err != nil {
+	if err := stage.Place(p.Path); err != nil {
 		return &diskError{fmt.Errorf("download %s: move into place: %w", p.ID, err)}
 	}
-	if err := durable.SyncDir(p.Root); err != nil {
-		return &diskError{fmt.Errorf("download %s: %w", p.ID, err)}
-	}
-	if err := durable.SyncDir(filepath.Dir(tmp)); err != nil {
-		return &diskError{fmt.Errorf("download %s: %w", p.ID, err)}
-	}
-	mtimes, err := statFiles(p.Path, p.Files)
+	mtimes, err := f.statFiles(p.Path, p.Files)
 	if err != nil {
 		return &diskError{fmt.Errorf("download %s: %w", p.ID, err)}
 	}
@@ -156,22 +152,23 @@ func (f *Fetcher) ready(ctx context.Context, p store.Package, mtimes map[string]
 }
 
 // begin fetches and checks the manifest, places the package and records it
-// as downloading.
-func (f *Fetcher) begin(ctx context.Context, sum api.PackageSummary, log *slog.Logger) (store.Package, error) {
+// as downloading. Its root is pinned (storeroot.Roots.Acquire) until the
+// caller calls release.
+func (f *Fetcher) begin(ctx context.Context, sum api.PackageSummary, log *slog.Logger) (_ store.Package, release func(), err error) {
 	var m api.Package
-	err := f.retry(ctx, log, "manifest", func() error {
+	err = f.retry(ctx, log, "manifest", func() error {
 		var err error
-		m, err = f.opt.NS.AgentPackage(ctx, f.opt.Server, sum.ID)
+		m, err = f.opt.NS.AgentPackage(ctx, f.server, sum.ID)
 		return err
 	})
 	if errors.Is(err, wharf.ErrNotFound) {
-		return store.Package{}, errUnassigned
+		return store.Package{}, nil, errUnassigned
 	}
 	if err != nil {
-		return store.Package{}, fmt.Errorf("get manifest of package %s: %w", sum.ID, err)
+		return store.Package{}, nil, fmt.Errorf("get manifest of package %s: %w", sum.ID, err)
 	}
 	if err := checkManifest(sum.ID, m); err != nil {
-		return store.Package{}, err
+		return store.Package{}, nil, err
 	}
 	sum = m.PackageSummary
 	sum.Size, sum.FileCount = 0, len(m.Files)
@@ -180,10 +177,16 @@ func (f *Fetcher) begin(ctx context.Context, sum api.PackageSummary, log *slog.L
 	}
 	root, err := f.opt.Placer.Place(ctx, sum)
 	if err != nil {
-		return store.Package{}, fmt.Errorf("place package %s: %w", sum.ID, err)
+		return store.Package{}, nil, fmt.Errorf("place package %s: %w", sum.ID, err)
 	}
+	pin := f.roots.Acquire(root)
+	defer func() {
+		if err != nil {
+			pin()
+		}
+	}()
 	if err := f.prepareRoot(root); err != nil {
-		return store.Package{}, err
+		return store.Package{}, nil, err
 	}
 	f.mu.Lock()
 	if j := f.running[sum.ID]; j != nil {
@@ -192,7 +195,7 @@ func (f *Fetcher) begin(ctx context.Context, sum api.PackageSummary, log *slog.L
 	f.mu.Unlock()
 	p := store.Package{
 		ID: m.ID, Name: m.Name, Version: m.Version, Signed: m.Signed, CustomLocation: m.CustomLocation,
-		Root: root, Path: filepath.Join(root, m.ID), State: api.StateDownloading,
+		Root: root, Path: storeroot.PackageDir(root, m.ID), State: api.StateDownloading,
 		FileCount: len(m.Files), UpdatedAt: f.opt.Clock.Now(),
 	}
 	for _, file := range m.Files {
@@ -201,9 +204,9 @@ func (f *Fetcher) begin(ctx context.Context, sum api.PackageSummary, log *slog.L
 	}
 	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
 	if err := f.opt.Store.Put(ctx, p); err != nil {
-		return store.Package{}, err
+		return store.Package{}, nil, err
 	}
-	return p, nil
+	return p, pin, nil
 }
 
 // prepareRoot makes sure root may take a new package: a root with its
@@ -213,7 +216,7 @@ func (f *Fetcher) begin(ctx context.Context, sum api.PackageSummary, log *slog.L
 func (f *Fetcher) prepareRoot(root string) error {
 	f.rootMu.Lock()
 	defer f.rootMu.Unlock()
-	has, err := store.HasMarker(root)
+	has, err := f.roots.HasMarker(root)
 	if err != nil {
 		return err
 	}
@@ -222,9 +225,9 @@ func (f *Fetcher) prepareRoot(root string) error {
 	}
 	if f.opt.Store.HasPackagesIn(root) {
 		f.poke()
-		return fmt.Errorf("store root %s has no %s marker (volume not mounted?); not downloading there", root, store.MarkerName)
+		return fmt.Errorf("store root %s has no %s marker (volume not mounted?); not downloading there", root, storeroot.MarkerName)
 	}
-	if err := store.WriteMarker(root, f.opt.Server, f.opt.Clock.Now()); err != nil {
+	if err := f.roots.Prepare(root); err != nil {
 		return &diskError{err}
 	}
 	f.log.Info("created store root", "root", root)
@@ -252,23 +255,19 @@ func checkManifest(id string, m api.Package) error {
 	return nil
 }
 
-// fetchFile brings tmp/<file.Path> to its complete, verified, fsynced
-// content, resuming from what is on disk.
-func (f *Fetcher) fetchFile(ctx context.Context, id, tmp string, file store.File, log *slog.Logger) error {
-	name := filepath.Join(tmp, filepath.FromSlash(file.Path))
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		return &diskError{fmt.Errorf("download %s file %s: %w", id, file.Path, err)}
-	}
+// fetchFile brings file to its complete, verified, fsynced content in the
+// staging folder, resuming from what is there.
+func (f *Fetcher) fetchFile(ctx context.Context, id string, stage *storeroot.Staging, file store.File, log *slog.Logger) error {
 	restarted := false
 	return f.retry(ctx, log.With("path", file.Path), "file", func() error {
-		err := f.fetchOnce(ctx, name, file)
+		err := f.fetchOnce(ctx, stage, file)
 		var ce *corruptError
 		if errors.As(err, &ce) && ce.resumed && !restarted {
 			// The bytes kept from before may be what is wrong (a crash can
 			// leave garbage past the last fsync): start the file over once.
 			restarted = true
 			log.Warn("resumed file does not verify; downloading it from the start", "path", file.Path, "err", err)
-			err = f.fetchOnce(ctx, name, file)
+			err = f.fetchOnce(ctx, stage, file)
 		}
 		if err != nil {
 			return fmt.Errorf("download %s file %s: %w", id, file.Path, err)
@@ -280,8 +279,8 @@ func (f *Fetcher) fetchFile(ctx context.Context, id, tmp string, file store.File
 // fetchOnce makes one attempt at a file: hash what is on disk, then append
 // the rest from the NS with a Range request. A file that turns out wrong is
 // removed.
-func (f *Fetcher) fetchOnce(ctx context.Context, name string, file store.File) (err error) {
-	fh, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+func (f *Fetcher) fetchOnce(ctx context.Context, stage *storeroot.Staging, file store.File) (err error) {
+	fh, err := stage.Append(file.Path)
 	if err != nil {
 		return &diskError{err}
 	}
@@ -289,7 +288,7 @@ func (f *Fetcher) fetchOnce(ctx context.Context, name string, file store.File) (
 		cerr := fh.Close()
 		var ce *corruptError
 		if errors.As(err, &ce) {
-			os.Remove(name)
+			stage.Remove(file.Path)
 		} else if err == nil && cerr != nil {
 			err = &diskError{cerr}
 		}
@@ -300,9 +299,15 @@ func (f *Fetcher) fetchOnce(ctx context.Context, name string, file store.File) (
 		return &diskError{fmt.Errorf("hash partial file: %w", err)}
 	}
 	if have > file.Size {
-		if err := restart(fh, h); err != nil {
-			return err
+		// More than the manifest holds: start the file over.
+		fh.Close()
+		if err := stage.Remove(file.Path); err != nil {
+			return &diskError{err}
 		}
+		if fh, err = stage.Append(file.Path); err != nil {
+			return &diskError{err}
+		}
+		h.Reset()
 		have = 0
 	}
 	resumedFrom := have
@@ -327,22 +332,11 @@ func (f *Fetcher) fetchOnce(ctx context.Context, name string, file store.File) (
 	return nil
 }
 
-func restart(fh *os.File, h hash.Hash) error {
-	if err := fh.Truncate(0); err != nil {
-		return &diskError{err}
-	}
-	if _, err := fh.Seek(0, io.SeekStart); err != nil {
-		return &diskError{err}
-	}
-	h.Reset()
-	return nil
-}
-
 // copyVerified appends want bytes of body to fh (positioned at its end) and
 // to h, at the configured bandwidth. More bytes than want is corruption;
 // fewer is a transient error (the bytes written are kept for the next
 // attempt).
-func (f *Fetcher) copyVerified(ctx context.Context, fh *os.File, h hash.Hash, body io.Reader, want int64) (int64, error) {
+func (f *Fetcher) copyVerified(ctx context.Context, fh io.Writer, h hash.Hash, body io.Reader, want int64) (int64, error) {
 	buf := make([]byte, copyChunk)
 	var n int64
 	for {
@@ -372,34 +366,12 @@ func (f *Fetcher) copyVerified(ctx context.Context, fh *os.File, h hash.Hash, bo
 	}
 }
 
-// syncTree fsyncs every folder of the package tree at dir, deepest first,
-// and dir itself.
-func syncTree(dir string, files []store.File) error {
-	set := map[string]bool{}
-	for _, file := range files {
-		for d := filepath.Dir(file.Path); d != "." && d != "/"; d = filepath.Dir(d) {
-			set[d] = true
-		}
-	}
-	dirs := make([]string, 0, len(set))
-	for d := range set {
-		dirs = append(dirs, d)
-	}
-	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
-	for _, d := range dirs {
-		if err := durable.SyncDir(filepath.Join(dir, filepath.FromSlash(d))); err != nil {
-			return err
-		}
-	}
-	return durable.SyncDir(dir)
-}
-
 // statFiles returns every file's modification time, checking it is a
 // regular file of the manifest's size.
-func statFiles(dir string, files []store.File) (map[string]time.Time, error) {
+func (f *Fetcher) statFiles(dir string, files []store.File) (map[string]time.Time, error) {
 	out := make(map[string]time.Time, len(files))
 	for _, file := range files {
-		fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(file.Path)))
+		fi, err := f.fs.Lstat(filepath.Join(dir, filepath.FromSlash(file.Path)))
 		if err != nil {
 			return nil, err
 		}
@@ -416,13 +388,13 @@ func statFiles(dir string, files []store.File) (map[string]time.Time, error) {
 
 // verifyDir hashes every file of the package folder dir against the
 // manifest.
-func verifyDir(dir string, files []store.File) (map[string]time.Time, error) {
-	mtimes, err := statFiles(dir, files)
+func (f *Fetcher) verifyDir(dir string, files []store.File) (map[string]time.Time, error) {
+	mtimes, err := f.statFiles(dir, files)
 	if err != nil {
 		return nil, err
 	}
 	for _, file := range files {
-		fh, err := os.Open(filepath.Join(dir, filepath.FromSlash(file.Path)))
+		fh, err := f.fs.Open(filepath.Join(dir, filepath.FromSlash(file.Path)))
 		if err != nil {
 			return nil, err
 		}

@@ -36,6 +36,11 @@
 // forgotten by the DB, then removed. Nothing in a store root whose marker is
 // missing is downloaded, removed or served: its packages are unavailable
 // until the marker reappears (see package store).
+//
+// Every disk operation goes through the store roots' layout
+// (storeroot.Roots) over fsys.FS: the names in a root, its marker, the
+// staging folder of a download and the trash are storeroot's, and the crash
+// matrix of this package crashes a download at every file-system operation.
 package fetch
 
 import (
@@ -44,16 +49,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/clock"
-	"github.com/wharf-project/wharf/internal/ps/durable"
+	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -93,7 +97,9 @@ type Ledger interface {
 
 // Options configure a Fetcher.
 type Options struct {
-	Server string // this PS's name: NS calls and store markers
+	// Roots is the layout of this PS's store roots: the file system the
+	// packages are written to, and this PS's name (NS calls, markers).
+	Roots  *storeroot.Roots
 	NS     NS
 	Store  *store.Store
 	Placer Placer
@@ -120,11 +126,14 @@ const DefaultConcurrency = 4
 // Fetcher reconciles the disk with the configuration. Create it with New,
 // call Recover once, then run Serve and feed it configurations with Apply.
 type Fetcher struct {
-	opt  Options
-	log  *slog.Logger
-	wake chan struct{}
-	rep  *reporter
-	thr  *throttle
+	opt    Options
+	roots  *storeroot.Roots
+	fs     fsys.FS
+	server string
+	log    *slog.Logger
+	wake   chan struct{}
+	rep    *reporter
+	thr    *throttle
 
 	rootMu sync.Mutex // serializes prepareRoot
 
@@ -174,6 +183,9 @@ func New(opt Options) *Fetcher {
 	log := opt.Logger.With("component", "fetch")
 	f := &Fetcher{
 		opt:         opt,
+		roots:       opt.Roots,
+		fs:          opt.Roots.FS(),
+		server:      opt.Roots.Server(),
 		log:         log,
 		wake:        make(chan struct{}, 1),
 		desired:     map[string]api.PackageSummary{},
@@ -182,7 +194,7 @@ func New(opt Options) *Fetcher {
 		failures:    map[string]*failure{},
 	}
 	f.thr = &throttle{clock: opt.Clock}
-	f.rep = newReporter(opt.NS, opt.Server, opt.Clock, opt.ReportDelay, opt.RetryBackoff, log)
+	f.rep = newReporter(opt.NS, f.server, opt.Clock, opt.ReportDelay, opt.RetryBackoff, log)
 	return f
 }
 
@@ -443,11 +455,10 @@ func (f *Fetcher) discardFull(ctx context.Context, id string, err error, log *sl
 	if !ok || p.State == api.StateReady {
 		return err
 	}
-	if _, lerr := os.Lstat(p.Path); lerr == nil {
+	if _, lerr := f.fs.Lstat(p.Path); lerr == nil {
 		return err
 	}
-	trash := filepath.Join(p.Root, store.TrashDir)
-	if rerr := durable.RemoveAll(filepath.Join(p.Root, store.TempDir, p.ID), trash); rerr != nil {
+	if rerr := f.roots.Trash(p.Root, storeroot.DownloadTemp(p.Root, p.ID)); rerr != nil {
 		log.Error("remove the partial download of a package that ran out of space", "root", p.Root, "err", rerr)
 		return err
 	}
@@ -461,11 +472,10 @@ func (f *Fetcher) discardFull(ctx context.Context, id string, err error, log *sl
 
 // remove deletes an unassigned package from disk, then from the DB.
 func (f *Fetcher) remove(ctx context.Context, p store.Package) error {
-	trash := filepath.Join(p.Root, store.TrashDir)
-	if err := durable.RemoveAll(p.Path, trash); err != nil {
+	if err := f.roots.Trash(p.Root, p.Path); err != nil {
 		return err
 	}
-	if err := durable.RemoveAll(filepath.Join(p.Root, store.TempDir, p.ID), trash); err != nil {
+	if err := f.roots.Trash(p.Root, storeroot.DownloadTemp(p.Root, p.ID)); err != nil {
 		return err
 	}
 	if err := f.opt.Store.Delete(ctx, p.ID); err != nil {
@@ -480,7 +490,7 @@ func (f *Fetcher) remove(ctx context.Context, p store.Package) error {
 // updates their availability, reporting what changed.
 func (f *Fetcher) checkRoots(ctx context.Context) {
 	for _, root := range f.opt.Store.Roots() {
-		ok, err := store.HasMarker(root)
+		ok, err := f.roots.HasMarker(root)
 		if ok {
 			if f.opt.Store.SetRootAvailable(root, true, "") {
 				f.log.Info("store root is back; its packages are available again", "root", root)
@@ -494,14 +504,14 @@ func (f *Fetcher) checkRoots(ctx context.Context) {
 			}
 			continue
 		}
-		reason := fmt.Sprintf("store root %s has no %s marker (volume not mounted?)", root, store.MarkerName)
+		reason := fmt.Sprintf("store root %s has no %s marker (volume not mounted?)", root, storeroot.MarkerName)
 		if err != nil {
 			reason = err.Error()
 		}
 		if f.opt.Store.SetRootAvailable(root, false, reason) {
 			f.log.Warn("store root unavailable; its packages are not served and not downloaded again until its marker is back"+
 				" (if the folder was emptied on purpose, create the marker file again to download them anew)",
-				"root", root, "marker", store.MarkerName, "reason", reason)
+				"root", root, "marker", storeroot.MarkerName, "reason", reason)
 			f.mu.Lock()
 			for _, j := range f.running {
 				if j.root == root {

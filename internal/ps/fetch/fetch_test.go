@@ -13,9 +13,11 @@ import (
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/apiclient"
 	"github.com/wharf-project/wharf/internal/ps/fetch"
+	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/place"
 	"github.com/wharf-project/wharf/internal/ps/pstest"
 	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 )
 
 const psName = "ps1"
@@ -76,7 +78,7 @@ func (e *env) start() {
 		placer = e.placer
 	}
 	e.f = fetch.New(fetch.Options{
-		Server: psName, NS: e.client, Store: e.st, Placer: placer,
+		Roots: storeroot.New(fsys.OS{}, psName, e.clock), NS: e.client, Store: e.st, Placer: placer,
 		Clock: e.clock, Logger: pstest.Logger(e.t), ReportDelay: time.Nanosecond,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -171,7 +173,7 @@ func checkPackage(t *testing.T, dir string, files map[string][]byte) {
 
 func noTemp(t *testing.T, root string) {
 	t.Helper()
-	for _, d := range []string{store.TempDir, store.TrashDir} {
+	for _, d := range []string{storeroot.DownloadDir, storeroot.TrashDir} {
 		entries, _ := os.ReadDir(filepath.Join(root, d))
 		for _, e := range entries {
 			t.Errorf("leftover %s/%s in %s", d, e.Name(), root)
@@ -211,7 +213,7 @@ func TestDownloadsReachReady(t *testing.T) {
 				t.Errorf("state db file %s/%s: got %+v", tc.sum.Name, f.Path, f)
 			}
 		}
-		if ok, _ := store.HasMarker(tc.root); !ok {
+		if ok, _ := storeroot.New(fsys.OS{}, "", nil).HasMarker(tc.root); !ok {
 			t.Errorf("store root %s has no marker", tc.root)
 		}
 		noTemp(t, tc.root)
@@ -235,7 +237,7 @@ func TestCorruptBlobFailsAndLeavesNothingInPlace(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(e.root, pbad.ID)); !os.IsNotExist(err) {
 		t.Errorf("failed package is in place: lstat: %v", err)
 	}
-	if _, err := os.Lstat(filepath.Join(e.root, store.TempDir, pbad.ID, "bad.bin")); !os.IsNotExist(err) {
+	if _, err := os.Lstat(filepath.Join(e.root, storeroot.DownloadDir, pbad.ID, "bad.bin")); !os.IsNotExist(err) {
 		t.Errorf("corrupt file kept in the temp folder: lstat: %v", err)
 	}
 	if p, _ := e.st.Get(pbad.ID); p.State != api.StateFailed {
@@ -304,7 +306,7 @@ func TestResumeAfterRestart(t *testing.T) {
 			waitFor(t, "half a MiB sent", func() bool { return e.ns.BytesSent(d) >= 512<<10 })
 			e.stop()
 
-			partial := filepath.Join(e.root, store.TempDir, p.ID, "large.bin")
+			partial := filepath.Join(e.root, storeroot.DownloadDir, p.ID, "large.bin")
 			fi, err := os.Stat(partial)
 			if err != nil || fi.Size() == 0 || fi.Size() >= 3<<20 {
 				t.Fatalf("partial file after stop: %v, %v", fi, err)
@@ -395,7 +397,7 @@ func TestMissingMarkerMakesPackagesUnavailable(t *testing.T) {
 	e.apply(false)
 	e.waitState(p.ID, api.StateReady)
 	requests := e.ns.BlobRequests()
-	marker := filepath.Join(e.root, store.MarkerName)
+	marker := filepath.Join(e.root, storeroot.MarkerName)
 	saved, err := os.ReadFile(marker)
 	if err != nil {
 		t.Fatal(err)
@@ -405,7 +407,7 @@ func TestMissingMarkerMakesPackagesUnavailable(t *testing.T) {
 	os.Remove(marker)
 	e.apply(false)
 	st := e.waitState(p.ID, api.StateUnavailable)
-	if !strings.Contains(st.Reason, store.MarkerName) {
+	if !strings.Contains(st.Reason, storeroot.MarkerName) {
 		t.Errorf("reason %q: want it to name the marker", st.Reason)
 	}
 	if _, err := e.st.Resolve(p.ID, "f"); err == nil {
@@ -417,14 +419,14 @@ func TestMissingMarkerMakesPackagesUnavailable(t *testing.T) {
 	e.apply(false)
 	e.restart() // the check at start finds the same
 	e.apply(false)
-	if st := e.waitState(q.ID, api.StateFailed); !strings.Contains(st.Reason, store.MarkerName) {
+	if st := e.waitState(q.ID, api.StateFailed); !strings.Contains(st.Reason, storeroot.MarkerName) {
 		t.Errorf("new package on an unavailable root: reason %q, want it to name the marker", st.Reason)
 	}
 	time.Sleep(100 * time.Millisecond)
 	if got := e.ns.BlobRequests(); got != requests {
 		t.Errorf("blob requests while the root is unavailable: got %d more", got-requests)
 	}
-	if ok, _ := store.HasMarker(e.root); ok {
+	if ok, _ := storeroot.New(fsys.OS{}, "", nil).HasMarker(e.root); ok {
 		t.Error("the PS wrote a new marker over an unavailable root")
 	}
 	if _, err := os.Stat(filepath.Join(e.root, p.ID, "f")); err != nil {
@@ -490,10 +492,10 @@ func TestRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Leftovers: the temp folder of an unknown package, trash.
-	stray := filepath.Join(e.root, store.TempDir, "0b0b0b0b-0000-4000-8000-000000000000")
+	stray := filepath.Join(e.root, storeroot.DownloadDir, "0b0b0b0b-0000-4000-8000-000000000000")
 	os.MkdirAll(filepath.Join(stray, "x"), 0o755)
 	os.WriteFile(filepath.Join(stray, "x", "y"), []byte("y"), 0o644)
-	os.MkdirAll(filepath.Join(e.root, store.TrashDir, "old-1234"), 0o755)
+	os.MkdirAll(filepath.Join(e.root, storeroot.TrashDir, "old-1234"), 0o755)
 
 	e.restart()
 	if got, _ := e.st.Get(p.ID); got.State != api.StateReady {

@@ -2,13 +2,13 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 
 	"github.com/wharf-project/wharf/internal/api"
-	"github.com/wharf-project/wharf/internal/ps/durable"
-	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 )
 
 // Recover brings the store roots and the index in line after a stop or a
@@ -25,13 +25,12 @@ func (f *Fetcher) Recover(ctx context.Context) error {
 		if f.opt.Store.RootUnavailable(root) != "" {
 			continue
 		}
-		trash := filepath.Join(root, store.TrashDir)
-		if err := durable.Empty(trash); err != nil {
+		if err := f.roots.EmptyTrash(root); err != nil {
 			f.log.Error("empty trash", "root", root, "err", err)
 		}
-		tmpRoot := filepath.Join(root, store.TempDir)
-		entries, err := os.ReadDir(tmpRoot)
-		if err != nil && !os.IsNotExist(err) {
+		tmpRoot := filepath.Join(root, storeroot.DownloadDir)
+		entries, err := f.fs.ReadDir(tmpRoot)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("recover store root %s: %w", root, err)
 		}
 		for _, e := range entries {
@@ -40,7 +39,7 @@ func (f *Fetcher) Recover(ctx context.Context) error {
 				f.log.Info("download to resume", "package", p.ID, "path", filepath.Join(tmpRoot, e.Name()))
 				continue
 			}
-			if err := durable.RemoveAll(filepath.Join(tmpRoot, e.Name()), trash); err != nil {
+			if err := f.roots.Trash(root, filepath.Join(tmpRoot, e.Name())); err != nil {
 				return fmt.Errorf("recover store root %s: %w", root, err)
 			}
 			f.log.Info("removed leftover temporary folder", "path", filepath.Join(tmpRoot, e.Name()))
@@ -54,11 +53,11 @@ func (f *Fetcher) Recover(ctx context.Context) error {
 			f.checkReady(ctx, p.ID)
 			continue
 		}
-		if _, err := os.Lstat(p.Path); err != nil {
+		if _, err := f.fs.Lstat(p.Path); err != nil {
 			continue
 		}
 		full, _ := f.opt.Store.Get(p.ID)
-		mtimes, err := verifyDir(full.Path, full.Files)
+		mtimes, err := f.verifyDir(full.Path, full.Files)
 		if err == nil {
 			if err := f.opt.Store.MarkReady(ctx, p.ID, mtimes, f.opt.Clock.Now()); err != nil {
 				return fmt.Errorf("recover package %s: %w", p.ID, err)
@@ -67,7 +66,7 @@ func (f *Fetcher) Recover(ctx context.Context) error {
 			continue
 		}
 		f.log.Warn("discarding damaged package folder", "package", p.ID, "path", p.Path, "err", err)
-		if err := durable.RemoveAll(p.Path, filepath.Join(p.Root, store.TrashDir)); err != nil {
+		if err := f.roots.Trash(p.Root, p.Path); err != nil {
 			return fmt.Errorf("recover package %s: %w", p.ID, err)
 		}
 	}
@@ -82,13 +81,13 @@ func (f *Fetcher) checkReady(ctx context.Context, id string) {
 	if !ok || p.State != api.StateReady {
 		return
 	}
-	_, err := statFiles(p.Path, p.Files)
+	_, err := f.statFiles(p.Path, p.Files)
 	if err == nil {
 		return
 	}
 	log := f.log.With("package", p.ID, "path", p.Path)
 	log.Warn("ready package is damaged on disk; downloading it again", "err", err)
-	if err := durable.RemoveAll(p.Path, filepath.Join(p.Root, store.TrashDir)); err != nil {
+	if err := f.roots.Trash(p.Root, p.Path); err != nil {
 		log.Error("discard damaged package", "err", err)
 		return
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/fetch"
 	"github.com/wharf-project/wharf/internal/ps/pstest"
-	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/testenv/loopfs"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
@@ -131,7 +131,7 @@ func TestNoSpaceIsRetriedWhenSettingsChangeOrSpaceIsFreed(t *testing.T) {
 	if !strings.Contains(st.Reason, "not enough space on /fake") || st.Path != "" {
 		t.Errorf("reported %+v, want the placer's reason and no path", st)
 	}
-	if _, err := os.Stat(filepath.Join(e.root, store.TempDir, p.ID)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(e.root, storeroot.DownloadDir, p.ID)); !os.IsNotExist(err) {
 		t.Errorf("temp folder of a package that found no room: %v", err)
 	}
 	places := func() int {
@@ -190,7 +190,7 @@ func TestDownloadOutOfSpaceIsDiscarded(t *testing.T) {
 		t.Error("the state DB still has the package that ran out of space")
 	}
 	noTemp(t, smallRoot)
-	if entries, _ := os.ReadDir(filepath.Join(smallRoot, store.TempDir)); len(entries) != 0 {
+	if entries, _ := os.ReadDir(filepath.Join(smallRoot, storeroot.DownloadDir)); len(entries) != 0 {
 		t.Errorf("temp folder not empty: %v", entries)
 	}
 	if _, err := os.Lstat(filepath.Join(smallRoot, p.ID)); !os.IsNotExist(err) {

@@ -57,6 +57,12 @@ type FS interface {
 	// fails with an error matching fs.ErrExist if name exists: it never
 	// truncates or replaces anything.
 	Create(name string, perm fs.FileMode) (File, error)
+	// Append opens the file name for reading and appending, creating it
+	// with permissions perm when missing: reads start at the beginning,
+	// every write goes to the end. It resumes a file written in part (a
+	// download after a restart): read what is there, then append the
+	// rest.
+	Append(name string, perm fs.FileMode) (File, error)
 	// Mkdir creates one folder; its parent must exist. An existing name
 	// fails with an error matching fs.ErrExist.
 	Mkdir(name string, perm fs.FileMode) error

@@ -94,19 +94,6 @@ func (OS) Symlink(target, link string) error { return os.Symlink(target, link) }
 // Readlink implements [FS].
 func (OS) Readlink(name string) (string, error) { return os.Readlink(name) }
 
-// SyncDir implements [FS]: fsync(2) on the folder.
-func (OS) SyncDir(name string) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // SyncVolume implements [VolumeSyncer]: syncfs(2) on the filesystem
 // holding path.
 func (OS) SyncVolume(path string) error {

@@ -39,19 +39,6 @@ func (OS) Symlink(target, link string) error { return os.Symlink(target, link) }
 // Readlink implements [FS].
 func (OS) Readlink(name string) (string, error) { return os.Readlink(name) }
 
-// SyncDir implements [FS].
-func (OS) SyncDir(name string) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // CanRemove implements [FS]: it only walks the tree.
 func (o OS) CanRemove(name string) error {
 	return WalkLstat(o, name, func(string, fs.FileInfo) error { return nil })

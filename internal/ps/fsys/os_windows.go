@@ -152,20 +152,6 @@ func underlying(err error) error {
 	return err
 }
 
-// SyncDir implements [FS]. Windows cannot fsync a folder; NTFS and ReFS
-// journal their metadata, so a completed rename or creation survives a
-// crash. It only checks that the folder exists.
-func (OS) SyncDir(name string) error {
-	fi, err := os.Stat(name)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return &fs.PathError{Op: "syncdir", Path: name, Err: syscall.ENOTDIR}
-	}
-	return nil
-}
-
 // CanRemove implements [FS]: no file or folder in the tree may have the
 // read-only attribute, and each must open with DELETE access and no
 // sharing — which fails with a sharing violation while another process

@@ -56,14 +56,10 @@ import (
 	"sync"
 
 	"github.com/wharf-project/wharf/internal/api"
-	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
-
-// DirName is the name of the folder that holds packages: the default
-// location is <install dir>/DirName, a rotated root <volume root>/DirName.
-const DirName = "Package Delivery"
 
 // FileSlack is what a file is counted to take on a volume beyond its bytes:
 // the rounding of its last block and its folder entry.
@@ -126,6 +122,12 @@ type Index interface {
 	HasPackagesIn(root string) bool
 }
 
+// Markers tells whether a store root has its marker;
+// *storeroot.Roots implements it.
+type Markers interface {
+	HasMarker(root string) (bool, error)
+}
+
 // Options configure a Rotating placer.
 type Options struct {
 	// Primary is the primary location, an absolute folder.
@@ -137,11 +139,12 @@ type Options struct {
 	// Volumes, when not empty, are the only volumes rotation may use (PS
 	// config storage.volumes: mount points, or drive roots on Windows).
 	Volumes []string
-	// Index, when set, lets the placer skip a volume whose rotated root
-	// holds packages of the index but lost its marker (a different
-	// filesystem mounted there, a marker deleted): its packages are
-	// unavailable, and nothing new goes there until it is back.
-	Index Index
+	// Index and Markers, when set, let the placer skip a volume whose
+	// rotated root holds packages of the index but lost its marker (a
+	// different filesystem mounted there, a marker deleted): its packages
+	// are unavailable, and nothing new goes there until it is back.
+	Index   Index
+	Markers Markers
 	// Logger receives the placement decisions; default: discard.
 	Logger *slog.Logger
 }
@@ -153,6 +156,7 @@ type Rotating struct {
 	reserve Reserve
 	only    []string
 	index   Index
+	markers Markers
 	log     *slog.Logger
 
 	mu       sync.Mutex
@@ -181,6 +185,7 @@ func NewRotating(opt Options) *Rotating {
 		reserve: opt.Reserve,
 		only:    slices.Clone(opt.Volumes),
 		index:   opt.Index,
+		markers: opt.Markers,
 		log:     opt.Logger.With("component", "place"),
 		primary: filepath.Clean(opt.Primary),
 		held:    map[string]hold{},
@@ -287,9 +292,9 @@ func (r *Rotating) Place(_ context.Context, pkg api.PackageSummary) (string, err
 	})
 	var refused []string
 	for _, c := range cands {
-		root := filepath.Join(c.info.Root, DirName)
+		root := filepath.Join(c.info.Root, storeroot.DirName)
 		if r.lostMarker(root) {
-			refused = append(refused, fmt.Sprintf("%s: store root %s lost its %s marker", c.info.Root, root, store.MarkerName))
+			refused = append(refused, fmt.Sprintf("%s: store root %s lost its %s marker", c.info.Root, root, storeroot.MarkerName))
 			continue
 		}
 		if e := r.checkLocked(c.info, need); e != nil {
@@ -349,10 +354,10 @@ func samePath(a, b string) bool {
 // lostMarker reports whether root holds packages of the index but has no
 // marker.
 func (r *Rotating) lostMarker(root string) bool {
-	if r.index == nil || !r.index.HasPackagesIn(root) {
+	if r.index == nil || r.markers == nil || !r.index.HasPackagesIn(root) {
 		return false
 	}
-	ok, err := store.HasMarker(root)
+	ok, err := r.markers.HasMarker(root)
 	return !ok || err != nil
 }
 

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/place"
-	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/ps/volume/volumetest"
 	"github.com/wharf-project/wharf/internal/wharf"
@@ -184,7 +184,7 @@ func TestSwitchOnPicksMostFree(t *testing.T) {
 		if err != nil {
 			t.Fatalf("package %d: %v", i, err)
 		}
-		if w := filepath.Join(vol, place.DirName); root != w {
+		if w := filepath.Join(vol, storeroot.DirName); root != w {
 			t.Errorf("package %d: got %q, want %q", i, root, w)
 		}
 	}
@@ -427,13 +427,13 @@ func (ix index) HasPackagesIn(root string) bool { return ix[root] }
 func TestRotatedRootThatLostItsMarkerIsSkipped(t *testing.T) {
 	dir := t.TempDir()
 	volA, volB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	rootA, rootB := filepath.Join(volA, place.DirName), filepath.Join(volB, place.DirName)
+	rootA, rootB := filepath.Join(volA, storeroot.DirName), filepath.Join(volB, storeroot.DirName)
 	for _, d := range []string{rootA, rootB} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := store.WriteMarker(rootB, "ps1", testTime); err != nil {
+	if err := storeroot.New(fsys.OS{}, "ps1", nil).Prepare(rootB); err != nil {
 		t.Fatal(err)
 	}
 	facts := volumetest.New(
@@ -442,7 +442,8 @@ func TestRotatedRootThatLostItsMarkerIsSkipped(t *testing.T) {
 		volumetest.Disk(volB, "ext4", 10*GiB, 5*GiB),
 	)
 	ix := index{rootA: true, rootB: true}
-	r := place.NewRotating(place.Options{Primary: primary, Facts: facts, Reserve: place.Reserve{Percent: 5}, Index: ix})
+	r := place.NewRotating(place.Options{Primary: primary, Facts: facts, Reserve: place.Reserve{Percent: 5}, Index: ix,
+		Markers: storeroot.New(fsys.OS{}, "ps1", nil)})
 	r.SetAllFixedDrives(true)
 	if root, err := placeIt(t, r, pkg("a", 100*MiB)); err != nil || root != rootB {
 		t.Errorf("got %q, %v; want %s", root, err, rootB)
@@ -456,7 +457,7 @@ func TestRotatedRootThatLostItsMarkerIsSkipped(t *testing.T) {
 	ix[rootA] = true
 	facts.Remove(volB)
 	_, err := placeIt(t, r, pkg("c", 100*MiB))
-	if err == nil || !strings.Contains(err.Error(), "lost its "+store.MarkerName+" marker") {
+	if err == nil || !strings.Contains(err.Error(), "lost its "+storeroot.MarkerName+" marker") {
 		t.Errorf("got %v; want it to name the lost marker", err)
 	}
 }
@@ -488,5 +489,3 @@ func TestFormatSize(t *testing.T) {
 		}
 	}
 }
-
-var testTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -11,6 +11,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/fsys/faultfs"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/relocate/relocatetest"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -52,7 +53,7 @@ func (w *world) link(p relocate.Package, linkPath string) {
 // storeOf marks root as a store of the test server.
 func (w *world) storeOf(root string) {
 	w.t.Helper()
-	if err := w.mem.WriteFile(filepath.Join(root, relocate.StoreMarker), []byte(`{"server":"`+server+`"}`)); err != nil {
+	if err := w.mem.WriteFile(filepath.Join(root, storeroot.MarkerName), []byte(`{"server":"`+server+`"}`)); err != nil {
 		w.t.Fatal(err)
 	}
 }

@@ -25,19 +25,16 @@
 //
 // # On-disk layout
 //
-//	<root>/.wharf-store              marker: JSON {"server": NAME, "created": TIME}
-//	<root>/<package id>/...          a whole package
-//	<root>/<package id> -> <folder>  a link to a package left behind (a junction on Windows)
-//	<root>/.wharf-relocate/<id>/     a package being copied to (or staged at) this root
-//	<root>/.wharf-trash/<id>         a package's old folder being removed
-//	<root>/.wharf-tmp/<id>/          a package being downloaded (the store's, not touched here)
-//
-// A target must be empty (a volume's lost+found, System Volume Information
-// and $RECYCLE.BIN aside) or carry the marker of this server: Wharf never
-// overwrites or removes anything it did not create (the plan's writability
-// probe is a file it creates and removes at once). The marker is
-// written before anything else, through a temporary file renamed into
-// place, so an interrupted first attempt leaves an empty folder or a store.
+// The layout of a store root is package storeroot's: the marker that names
+// the Package Server, the temporary folder a package is copied into
+// (<root>/.wharf-relocate/<id>, a storeroot.Staging), the trash, the names
+// that are Wharf's own. A target must be empty (a volume's lost+found,
+// System Volume Information and $RECYCLE.BIN and Wharf's own entries
+// aside) or carry the marker of this server: Wharf never overwrites or
+// removes anything it did not create (the plan's writability probe is a
+// file it creates and removes at once). The target is made a store root
+// (storeroot.Roots.Prepare: created durably, marked) before anything else,
+// so an interrupted first attempt leaves an empty folder or a store.
 //
 // # Prerequisites
 //

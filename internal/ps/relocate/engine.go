@@ -16,6 +16,7 @@ import (
 
 	"github.com/wharf-project/wharf/internal/ps/clock"
 	"github.com/wharf-project/wharf/internal/ps/fsys"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
@@ -25,6 +26,10 @@ import (
 type Options struct {
 	// FS is the file system the packages live on (fsys.OS in production).
 	FS fsys.FS
+	// Roots, optional, is the layout of the Package Server's store roots
+	// on FS, shared with the downloader so the two never prepare or
+	// retire a root at once; nil makes one of FS and Server.
+	Roots *storeroot.Roots
 	// Facts answers questions about volumes (volume.New() in production).
 	Facts volume.Facts
 	// Index and Journal are the PS's state DB.
@@ -84,6 +89,7 @@ type Options struct {
 type Engine struct {
 	opt     Options
 	fs      fsys.FS
+	roots   *storeroot.Roots
 	facts   volume.Facts
 	index   Index
 	journal Journal
@@ -145,6 +151,10 @@ func New(opt Options) (*Engine, error) {
 	}
 	if e.clock == nil {
 		e.clock = clock.Real{}
+	}
+	e.roots = opt.Roots
+	if e.roots == nil {
+		e.roots = storeroot.New(opt.FS, opt.Server, e.clock)
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -348,7 +358,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		retry:  req.Retry,
 	}
 	e.dirs = &dirSet{made: map[string]bool{}}
-	rs.temp = filepath.Join(rs.target, TempDir)
+	rs.temp = filepath.Join(rs.target, storeroot.RelocateDir)
 	if err := e.prepareTarget(rs); err != nil {
 		res.Status = base | wharf.RelocationInvalidTarget
 		return done(fmt.Errorf("prepare relocation target %s: %w", rs.target, err))

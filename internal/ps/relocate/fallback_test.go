@@ -10,6 +10,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/fsys/faultfs"
 	"github.com/wharf-project/wharf/internal/ps/fsys/memfs"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -29,7 +30,7 @@ func TestLinkFallback(t *testing.T) {
 			w.ffs.Fail(faultfs.Rule{Op: faultfs.OpRead, Path: p.Folder + "/", Nth: 2, Err: syscall.EIO})
 		}},
 		{"space gone", "/vol/b/store", relocate.CauseNoSpace, func(w *world, p relocate.Package) {
-			w.ffs.Fail(faultfs.Rule{Op: faultfs.OpWrite, Path: "/vol/b/store/" + relocate.TempDir + "/" + string(p.ID) + "/", Err: syscall.ENOSPC, Short: true})
+			w.ffs.Fail(faultfs.Rule{Op: faultfs.OpWrite, Path: "/vol/b/store/" + storeroot.RelocateDir + "/" + string(p.ID) + "/", Err: syscall.ENOSPC, Short: true})
 		}},
 		{"immutable file", "/vol/b/store", relocate.CauseNotRemovable, func(w *world, p relocate.Package) {
 			if err := w.mem.SetImmutable(filepath.Join(p.Folder, "f0.bin"), true); err != nil {

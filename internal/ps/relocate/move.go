@@ -4,16 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/wharf-project/wharf/internal/ps/fsys"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -53,9 +52,9 @@ func (e *Engine) movePackage(ctx context.Context, rs *runState, p Package) (Pack
 	ent := Entry{
 		Key: string(id), Kind: KindMove, Package: id, Target: rs.target,
 		Source: src, SourceLink: p.Link,
-		Dest:  filepath.Join(rs.target, string(id)),
-		Temp:  filepath.Join(rs.temp, string(id)),
-		Trash: filepath.Join(filepath.Dir(src), TrashDir, string(id)),
+		Dest:  storeroot.PackageDir(rs.target, string(id)),
+		Temp:  storeroot.RelocateTemp(rs.target, string(id)),
+		Trash: storeroot.TrashPath(filepath.Dir(src), string(id)),
 	}
 	log := e.log.With("package", id, "from", src, "to", ent.Dest)
 
@@ -233,23 +232,26 @@ func (e *Engine) discardCopy(nc context.Context, ent Entry) error {
 }
 
 // copyTree copies the files of the package's manifest from Source into
-// Temp, hashing while copying and comparing with the manifest, and makes
-// every file and folder of Temp durable. It returns the bytes copied.
+// Temp (a storeroot.Staging of the target), hashing while copying and
+// comparing with the manifest, and makes every file and folder of Temp
+// durable. It returns the bytes copied.
 //
 // Where the FS can sync a whole volume (fsys.VolumeSyncer: syncfs on
 // Linux), the copy ends with that one call instead of an fsync of every
 // file and folder: the group commit that keeps small-file stores fast.
 func (e *Engine) copyTree(ctx, nc context.Context, ent Entry) (int64, error) {
-	if err := e.fs.RemoveAll(ent.Temp); err != nil {
+	stage := e.roots.StageCopy(ent.Target, string(ent.Package))
+	if stage.Dir() != filepath.Clean(ent.Temp) {
+		return 0, fmt.Errorf("copy package %s: staging folder %s is not the journaled %s", ent.Package, stage.Dir(), ent.Temp)
+	}
+	if err := e.fs.RemoveAll(ent.Temp); err != nil { // a partial copy of an earlier attempt
 		return 0, err
 	}
-	if err := e.fs.Mkdir(ent.Temp, 0o755); err != nil {
+	if err := stage.Open(); err != nil {
 		return 0, err
 	}
 	vs, groupSync := e.fs.(fsys.VolumeSyncer)
 	groupSync = groupSync && !e.noVolumeSync.Load()
-	dirs := []string{ent.Temp}
-	made := map[string]bool{ent.Temp: true}
 	var copied []string // files not synced yet, when groupSync
 	var total int64
 	buf := make([]byte, copyBuffer)
@@ -274,40 +276,24 @@ func (e *Engine) copyTree(ctx, nc context.Context, ent Entry) (int64, error) {
 					}
 				}
 			}
-			// Children first, then the folders holding them.
-			for i := len(dirs) - 1; i >= 0; i-- {
-				if err := e.fs.SyncDir(dirs[i]); err != nil {
-					return total, err
-				}
-			}
-			return total, e.fs.SyncDir(filepath.Dir(ent.Temp))
+			return total, stage.SyncFolders()
 		}
 		for _, f := range files {
 			if err := ctx.Err(); err != nil {
 				return total, err
 			}
-			if err := wharf.ValidateRelPath(f.Path); err != nil {
-				return total, fmt.Errorf("package %s: %w", ent.Package, err)
+			out, err := stage.Create(f.Path)
+			if err != nil {
+				return total, fmt.Errorf("copy package %s to %s: %w", ent.Package, ent.Dest, err)
 			}
-			rel := filepath.FromSlash(f.Path)
-			dst := filepath.Join(ent.Temp, rel)
-			for _, d := range parents(ent.Temp, rel) {
-				if made[d] {
-					continue
-				}
-				if err := e.fs.Mkdir(d, 0o755); err != nil {
-					return total, err
-				}
-				made[d] = true
-				dirs = append(dirs, d)
-			}
-			n, err := e.copyFile(ctx, filepath.Join(ent.Source, rel), dst, f, buf, !groupSync)
+			src := filepath.Join(ent.Source, filepath.FromSlash(f.Path))
+			n, err := e.copyFile(ctx, src, out, f, buf, !groupSync)
 			total += n
 			if err != nil {
 				return total, fmt.Errorf("copy package %s to %s: %w", ent.Package, ent.Dest, err)
 			}
 			if groupSync {
-				copied = append(copied, dst)
+				copied = append(copied, stage.Path(f.Path))
 			}
 		}
 		after = files[len(files)-1].Path
@@ -329,34 +315,15 @@ func (e *Engine) syncFile(name string) error {
 
 const copyBuffer = 1 << 20
 
-// parents returns the folders between root and root/rel, exclusive, top
-// first.
-func parents(root, rel string) []string {
-	var out []string
-	dir := filepath.Dir(rel)
-	if dir == "." {
-		return nil
-	}
-	cur := root
-	for _, el := range strings.Split(dir, string(filepath.Separator)) {
-		cur = filepath.Join(cur, el)
-		out = append(out, cur)
-	}
-	return out
-}
-
-// copyFile copies src to the new file dst, checking size and SHA-256
-// against f, and syncs dst when sync is set.
-func (e *Engine) copyFile(ctx context.Context, src, dst string, f File, buf []byte, sync bool) (n int64, err error) {
+// copyFile copies src to out, a new file it closes, checking size and
+// SHA-256 against f, and syncs out when sync is set.
+func (e *Engine) copyFile(ctx context.Context, src string, out fsys.File, f File, buf []byte, sync bool) (n int64, err error) {
 	in, err := e.fs.Open(src)
 	if err != nil {
+		out.Close()
 		return 0, err
 	}
 	defer in.Close()
-	out, err := e.fs.Create(dst, 0o644)
-	if err != nil {
-		return 0, err
-	}
 	defer func() {
 		if cerr := out.Close(); err == nil && cerr != nil {
 			err = cerr
@@ -377,7 +344,7 @@ func (e *Engine) copyFile(ctx context.Context, src, dst string, f File, buf []by
 				return n, werr
 			}
 			if w < k {
-				return n, fmt.Errorf("write %s: short write", dst)
+				return n, fmt.Errorf("copy %s: short write", src)
 			}
 			if n > f.Size {
 				return n, fmt.Errorf("%s is longer than the %d bytes of its manifest: %w", src, f.Size, errDamaged)
@@ -637,7 +604,7 @@ func (e *Engine) syncDirs(a, b string) error {
 // its new copy and its old place are both garbage.
 func (e *Engine) gone(nc context.Context, ent Entry, res PackageResult) (PackageResult, error) {
 	e.log.Info("package left the index during its move; removing it", "package", ent.Package)
-	if err := e.addLeftover(nc, ent.Package, ent.Dest, filepath.Join(ent.Target, TrashDir, string(ent.Package))); err != nil {
+	if err := e.addLeftover(nc, ent.Package, ent.Dest, storeroot.TrashPath(ent.Target, string(ent.Package))); err != nil {
 		return res, err
 	}
 	if _, err := e.removeOld(nc, ent); err != nil {
@@ -647,7 +614,7 @@ func (e *Engine) gone(nc context.Context, ent Entry, res PackageResult) (Package
 		return res, err
 	}
 	res = failed(res, CauseGone, "package left the index during the move")
-	return res, e.removeLeftover(nc, leftoverEntry(ent.Package, ent.Dest, filepath.Join(ent.Target, TrashDir, string(ent.Package))))
+	return res, e.removeLeftover(nc, leftoverEntry(ent.Package, ent.Dest, storeroot.TrashPath(ent.Target, string(ent.Package))))
 }
 
 // linkPackage makes a link at the target to a package that stays where it
@@ -769,67 +736,13 @@ func (e *Engine) removeLeftover(nc context.Context, ent Entry) error {
 	return e.close(nc, ent.Key)
 }
 
-// prepareTarget creates the target durably, writes its store marker if it
-// has none, and makes its temporary folder.
+// prepareTarget makes the target a store root of this server (created
+// durably, marked) and makes its temporary folder.
 func (e *Engine) prepareTarget(rs *runState) error {
-	var missing []string
-	for dir := rs.target; ; dir = filepath.Dir(dir) {
-		_, err := e.fs.Stat(dir)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, errNotExist) {
-			return err
-		}
-		missing = append(missing, dir)
-		if filepath.Dir(dir) == dir {
-			break
-		}
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := e.ensureDir(missing[i]); err != nil {
-			return err
-		}
-	}
-	mpath := filepath.Join(rs.target, StoreMarker)
-	switch _, err := e.fs.Lstat(mpath); {
-	case errors.Is(err, errNotExist):
-		if err := e.writeMarker(rs.target); err != nil {
-			return fmt.Errorf("write store marker: %w", err)
-		}
-	case err != nil:
+	if err := e.roots.Prepare(rs.target); err != nil {
 		return err
 	}
 	return e.ensureDir(rs.temp)
-}
-
-// writeMarker writes the store marker of root atomically: a temporary file,
-// synced, renamed into place, the folder synced.
-func (e *Engine) writeMarker(root string) error {
-	tmp := filepath.Join(root, markerTemp)
-	if err := e.fs.Remove(tmp); err != nil && !errors.Is(err, errNotExist) {
-		return err
-	}
-	data, _ := json.Marshal(marker{Server: e.opt.Server, Created: e.clock.Now().UTC()})
-	f, err := e.fs.Create(tmp, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := e.fs.Rename(tmp, filepath.Join(root, StoreMarker)); err != nil {
-		return err
-	}
-	return e.syncDir(root)
 }
 
 // tidy removes the target's temporary folder when it is empty.

@@ -14,6 +14,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/fsys/faultfs"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/relocate/relocatetest"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -29,7 +30,7 @@ func TestSameVolumeRename(t *testing.T) {
 		t.Errorf("moved %d, copied %d bytes, plan %d by rename %d by copy; want 3 renames", res.Moved, res.BytesCopied, res.Plan.ByRename, res.Plan.ByCopy)
 	}
 	w.check(target)
-	if m, err := w.mem.ReadFile(filepath.Join(target, relocate.StoreMarker)); err != nil || len(m) == 0 {
+	if m, err := w.mem.ReadFile(filepath.Join(target, storeroot.MarkerName)); err != nil || len(m) == 0 {
 		t.Errorf("no store marker at the target: %v", err)
 	}
 }
@@ -113,7 +114,7 @@ func TestCustomPackagesStay(t *testing.T) {
 func TestLeftoversAfterSwitch(t *testing.T) {
 	w := newWorld(t)
 	p := w.add(1, defLoc, 3)
-	trash := filepath.Join(defLoc, relocate.TrashDir, string(p.ID))
+	trash := filepath.Join(defLoc, storeroot.TrashDir, string(p.ID))
 	w.ffs.Fail(faultfs.Rule{Op: faultfs.OpRename, Path: trash, Err: syscall.EIO})
 	target := "/vol/b/store"
 	res := w.run(w.engine(), req(target))
@@ -295,8 +296,8 @@ func TestRecoverStagedAfterTidy(t *testing.T) {
 		t.Fatal(err)
 	}
 	ent := relocate.Entry{Key: string(p.ID), Kind: relocate.KindMove, Package: p.ID, Step: relocate.StepStaged,
-		Target: "/vol/b/store", Source: p.Folder, Dest: dest, Temp: "/vol/b/store/" + relocate.TempDir + "/" + string(p.ID),
-		Trash: defLoc + "/" + relocate.TrashDir + "/" + string(p.ID)}
+		Target: "/vol/b/store", Source: p.Folder, Dest: dest, Temp: "/vol/b/store/" + storeroot.RelocateDir + "/" + string(p.ID),
+		Trash: defLoc + "/" + storeroot.TrashDir + "/" + string(p.ID)}
 	if err := w.journal.Begin(context.Background(), ent); err != nil {
 		t.Fatal(err)
 	}

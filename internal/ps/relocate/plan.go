@@ -2,10 +2,8 @@ package relocate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path/filepath"
 	"runtime"
@@ -13,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
@@ -157,20 +156,6 @@ func mibUp(b uint64) uint64 { return (b + 1<<20 - 1) >> 20 }
 // volumeEntries are a volume's own entries, which do not make a target
 // folder non-empty (SPEC §6.1.6).
 var volumeEntries = []string{"lost+found", "System Volume Information", "$RECYCLE.BIN"}
-
-// markerTemp is the temporary name the marker is written under; probePrefix
-// starts the names of the files that test a folder's writability. Both are
-// Wharf's own and do not make a folder non-empty.
-const (
-	markerTemp  = StoreMarker + ".tmp"
-	probePrefix = ".wharf-probe-"
-)
-
-// marker is the content of a StoreMarker file (the same as the store's).
-type marker struct {
-	Server  string    `json:"server"`
-	Created time.Time `json:"created"`
-}
 
 // Plan evaluates req.Target against every prerequisite (SPEC §6.1) and
 // counts what a relocation would do, moving nothing. It reads the whole
@@ -325,7 +310,7 @@ func (e *Engine) Plan(ctx context.Context, req Request) (*Plan, error) {
 	if abs {
 		checked := longest
 		if p.ByCopy > 0 {
-			checked = TempDir + "/" + longest
+			checked = storeroot.RelocateDir + "/" + longest
 		}
 		p.LongestPath = e.limits.Join(target, longest)
 		p.LongestPathLen = e.limits.Len(p.LongestPath)
@@ -427,10 +412,9 @@ func (e *Engine) targetContent(target string) (string, bool) {
 	for _, en := range entries {
 		n := en.Name()
 		switch {
-		case n == StoreMarker:
+		case n == storeroot.MarkerName:
 			hasMarker = true
-		case n == markerTemp || strings.HasPrefix(n, probePrefix):
-		case containsFold(volumeEntries, n):
+		case storeroot.IsOwn(n), containsFold(volumeEntries, n):
 		default:
 			foreign = append(foreign, n)
 		}
@@ -442,7 +426,7 @@ func (e *Engine) targetContent(target string) (string, bool) {
 		return fmt.Sprintf("%s is not empty and not a Wharf store: it holds %d entries Wharf did not create (%s)",
 			target, len(foreign), listSome(foreign, 3)), false
 	}
-	m, err := e.readMarker(target)
+	m, err := e.roots.ReadMarker(target)
 	switch {
 	case err != nil:
 		return fmt.Sprintf("%s: cannot read its store marker: %v", target, err), false
@@ -450,23 +434,6 @@ func (e *Engine) targetContent(target string) (string, bool) {
 		return fmt.Sprintf("%s is the Wharf store of another Package Server (%q)", target, m.Server), false
 	}
 	return fmt.Sprintf("%s is a Wharf store of this server", target), true
-}
-
-func (e *Engine) readMarker(root string) (marker, error) {
-	f, err := e.fs.Open(filepath.Join(root, StoreMarker))
-	if err != nil {
-		return marker{}, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
-	if err != nil {
-		return marker{}, err
-	}
-	var m marker
-	if err := json.Unmarshal(b, &m); err != nil {
-		return marker{}, fmt.Errorf("%s: %w", StoreMarker, err)
-	}
-	return m, nil
 }
 
 // nearestExisting returns the nearest existing ancestor of path, which
@@ -491,7 +458,7 @@ func (e *Engine) nearestExisting(path string) (string, error) {
 // probe learns whether files can be created in dir by creating one and
 // removing it.
 func (e *Engine) probe(dir string) error {
-	name := filepath.Join(dir, fmt.Sprintf("%s%d", probePrefix, e.clock.Now().UnixNano()))
+	name := filepath.Join(dir, fmt.Sprintf("%s%d", storeroot.ProbePrefix, e.clock.Now().UnixNano()))
 	f, err := e.fs.Create(name, 0o600)
 	if err != nil {
 		return err

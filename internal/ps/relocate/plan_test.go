@@ -7,8 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wharf-project/wharf/internal/ps/fsys/faultfs"
+	"github.com/wharf-project/wharf/internal/ps/fsys/memfs"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/relocate/relocatetest"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
@@ -48,7 +51,7 @@ func TestPlanFigures(t *testing.T) {
 	if plan.LongestPath != wantLongest || plan.LongestPathLen != len(wantLongest) || plan.PathLimit != 4095 {
 		t.Errorf("longest %q (%d of %d), want %q", plan.LongestPath, plan.LongestPathLen, plan.PathLimit, wantLongest)
 	}
-	if !strings.Contains(plan.CheckedPath, relocate.TempDir) {
+	if !strings.Contains(plan.CheckedPath, storeroot.RelocateDir) {
 		t.Errorf("checked path %q is not the temporary one", plan.CheckedPath)
 	}
 	if _, err := json.Marshal(plan); err != nil {
@@ -119,7 +122,7 @@ func TestPrerequisites(t *testing.T) {
 			return req("/vol/b/data")
 		}, wharf.RelocationInvalidTarget, "thesis.odt"},
 		{"another server's store", func(w *world) relocate.Request {
-			if err := w.mem.WriteFile("/vol/b/store/"+relocate.StoreMarker, []byte(`{"server":"ps-other"}`)); err != nil {
+			if err := w.mem.WriteFile("/vol/b/store/"+storeroot.MarkerName, []byte(`{"server":"ps-other"}`)); err != nil {
 				w.t.Fatal(err)
 			}
 			return req("/vol/b/store")
@@ -225,4 +228,52 @@ func TestPlanVolumeEntriesDoNotCount(t *testing.T) {
 	res := w.run(w.engine(), req(volB))
 	wantStatus(t, res, wharf.RelocationSuccess)
 	w.check(volB)
+}
+
+// TestInterruptedMarkerDoesNotSpoilATarget answers the question of issue
+// 15: can a crash while a root's marker is written leave a file that makes
+// the folder refuse as a relocation target? Before the store layout had one
+// owner, the downloader wrote markers through durable.WriteFile, whose
+// temporary file is named .wharf-store.tmp-<random>, a name the engine did
+// not tolerate: a folder holding only that file was "not empty and not a
+// Wharf store" and refused. Now every marker is written by
+// storeroot.Roots.Prepare, and every name it (or the old writer) leaves is
+// Wharf's own: the folder is accepted, after a crash at any operation of
+// Prepare and with what the old writer left.
+func TestInterruptedMarkerDoesNotSpoilATarget(t *testing.T) {
+	const target = "/vol/b/store"
+	t.Run("left by the old writer", func(t *testing.T) {
+		w := newWorld(t)
+		w.add(1, defLoc, 1)
+		if err := w.mem.WriteFile(target+"/.wharf-store.tmp-8c1f03aa9b2e", []byte(`{"server":"ps-te`)); err != nil {
+			t.Fatal(err)
+		}
+		plan, err := w.engine().Plan(context.Background(), req(target))
+		if err != nil || !plan.OK {
+			t.Fatalf("plan of a folder holding an interrupted marker: %s, %v", plan, err)
+		}
+		res := w.run(w.engine(), req(target))
+		wantStatus(t, res, wharf.RelocationSuccess)
+		w.check(target)
+	})
+	clean := faultfs.New(memfs.New())
+	if err := storeroot.New(clean, server, nil).Prepare(target); err != nil {
+		t.Fatal(err)
+	}
+	n := clean.Ops()
+	for k := 0; k <= n; k++ {
+		w := newWorld(t)
+		w.add(1, defLoc, 1)
+		w.ffs.CrashAt(k)
+		_ = storeroot.New(w.ffs, server, nil).Prepare(target)
+		w.mem.Crash()
+		w.ffs = faultfs.New(w.mem)
+		plan, err := w.engine().Plan(context.Background(), req(target))
+		if err != nil || !plan.OK {
+			t.Fatalf("crash at op %d of %d while marking %s: plan %s, %v", k, n, target, plan, err)
+		}
+		res := w.run(w.engine(), req(target))
+		wantStatus(t, res, wharf.RelocationSuccess)
+		w.check(target)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/relocate/relocatetest"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/testenv/loopfs"
 	"github.com/wharf-project/wharf/internal/wharf"
@@ -41,7 +42,7 @@ func TestRealVolumes(t *testing.T) {
 	if err := os.Mkdir(from, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(from, relocate.StoreMarker), []byte(`{"server":"`+server+`"}`), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(from, storeroot.MarkerName), []byte(`{"server":"`+server+`"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	index := relocatetest.NewIndex()
@@ -110,7 +111,7 @@ func TestRealVolumes(t *testing.T) {
 				}
 			}
 		}
-		if es, _ := os.ReadDir(filepath.Join(target, relocate.TempDir)); len(es) > 0 {
+		if es, _ := os.ReadDir(filepath.Join(target, storeroot.RelocateDir)); len(es) > 0 {
 			t.Errorf("temporary folder holds %d entries", len(es))
 		}
 		if open := journal.Open(); len(open) > 0 {
@@ -151,7 +152,7 @@ func TestRealVolumes(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(from, string(stuck))); !os.IsNotExist(err) {
 		t.Errorf("the old folder is still there: %v", err)
 	}
-	if es, _ := os.ReadDir(filepath.Join(from, relocate.TrashDir)); len(es) > 0 {
+	if es, _ := os.ReadDir(filepath.Join(from, storeroot.TrashDir)); len(es) > 0 {
 		t.Errorf("trash holds %d entries", len(es))
 	}
 	if err := engine().Recover(context.Background()); err != nil {

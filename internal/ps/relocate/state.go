@@ -6,23 +6,6 @@ import (
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
-// Names the engine uses inside a store root (see "On-disk layout" in the
-// package doc). StoreMarker is the same file the store writes at every root
-// it uses (store.MarkerName); TrashDir is the store's trash folder, which the
-// store's own recovery also empties.
-const (
-	// StoreMarker marks a folder as a Wharf store and names the Package
-	// Server it belongs to: JSON {"server": NAME, "created": TIME}.
-	StoreMarker = ".wharf-store"
-	// TempDir holds the packages being copied into a store root:
-	// <root>/.wharf-relocate/<package id>. Nothing in it is ever served.
-	TempDir = ".wharf-relocate"
-	// TrashDir holds folders being removed: a package's old folder is
-	// renamed to <old root>/.wharf-trash/<package id> in one step, then
-	// removed, so a half-removed folder never sits under a package's name.
-	TrashDir = ".wharf-trash"
-)
-
 // Location is where a package is: Folder holds its files; Link, when not
 // empty, is a link (symlink, or junction on Windows) at a store root that
 // points to Folder — the package "pretends" to be at the root of Link while

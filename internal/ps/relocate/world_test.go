@@ -15,6 +15,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/fsys/memfs"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/relocate/relocatetest"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/ps/volume/volumetest"
 	"github.com/wharf-project/wharf/internal/wharf"
@@ -62,7 +63,7 @@ func newWorld(t testing.TB) *world {
 	root.DevID = 1
 	w.facts.Add(root)
 	for _, r := range []string{defLoc, rotLoc} {
-		if err := w.mem.WriteFile(filepath.Join(r, relocate.StoreMarker), []byte(`{"server":"`+server+`"}`)); err != nil {
+		if err := w.mem.WriteFile(filepath.Join(r, storeroot.MarkerName), []byte(`{"server":"`+server+`"}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -186,10 +187,10 @@ func (w *world) check(target string) {
 			w.t.Errorf("package %s found at %q, want only %q", p.ID, got, want)
 		}
 	}
-	if got := relocatetest.Find(w.mem, "/", relocate.TempDir); len(got) > 0 {
+	if got := relocatetest.Find(w.mem, "/", storeroot.RelocateDir); len(got) > 0 {
 		w.t.Errorf("temporary folders left: %q", got)
 	}
-	for _, tr := range relocatetest.Find(w.mem, "/", relocate.TrashDir) {
+	for _, tr := range relocatetest.Find(w.mem, "/", storeroot.TrashDir) {
 		if es, _ := w.mem.ReadDir(tr); len(es) > 0 {
 			w.t.Errorf("trash %s holds %d entries", tr, len(es))
 		}

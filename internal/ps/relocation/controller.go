@@ -2,11 +2,9 @@ package relocation
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	iofs "io/fs"
 	"log/slog"
 	"path/filepath"
 	"runtime"
@@ -23,6 +21,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
@@ -72,7 +71,10 @@ type Options struct {
 	// Default is the default location, <install dir>/Package Delivery.
 	Default string
 
-	FS      fsys.FS      // the file system the packages live on (fsys.OS)
+	FS fsys.FS // the file system the packages live on (fsys.OS)
+	// Roots, optional, is the layout of the store roots on FS, shared
+	// with the downloader; nil makes one of FS and Server.
+	Roots   *storeroot.Roots
 	Facts   volume.Facts // volume facts (volume.New())
 	Index   relocate.Index
 	Journal relocate.Journal
@@ -142,12 +144,13 @@ const (
 // Controller runs relocation attempts; see the package doc. Create it with
 // New, call Recover once before serving, then Serve; feed it with Apply.
 type Controller struct {
-	opt  Options
-	eng  *relocate.Engine
-	log  *slog.Logger
-	met  *metrics
-	wake chan struct{}
-	send *sender
+	opt   Options
+	roots *storeroot.Roots
+	eng   *relocate.Engine
+	log   *slog.Logger
+	met   *metrics
+	wake  chan struct{}
+	send  *sender
 
 	mu         sync.Mutex
 	st         store.RelocationState // as saved
@@ -230,8 +233,12 @@ func New(opt Options) (*Controller, error) {
 		mode:  api.RelocationOnline,
 	}
 	c.send = newSender(c)
+	c.roots = opt.Roots
+	if c.roots == nil {
+		c.roots = storeroot.New(opt.FS, opt.Server, opt.Clock)
+	}
 	eo := relocate.Options{
-		FS: opt.FS, Facts: opt.Facts, Index: opt.Index, Journal: opt.Journal, Server: opt.Server,
+		FS: opt.FS, Roots: c.roots, Facts: opt.Facts, Index: opt.Index, Journal: opt.Journal, Server: opt.Server,
 		Clock: opt.Clock, Log: opt.Log, OnPackage: c.onPackage, OnProgress: c.onProgress,
 	}
 	if opt.Bandwidth > 0 {
@@ -667,7 +674,7 @@ func (c *Controller) begin(ctx context.Context, a *attempt, plan *relocate.Plan)
 	// The target is marked before downloads may go there: the fetcher
 	// then finds a store of this server and writes nothing of its own
 	// next to the engine's checks.
-	if err := c.markTarget(target); err != nil {
+	if err := c.roots.Prepare(target); err != nil {
 		c.log.Warn("prepare the relocation target", "path", target, "err", err)
 	}
 	c.opt.Placer.SetPrimary(target)
@@ -694,62 +701,6 @@ func (c *Controller) begin(ctx context.Context, a *attempt, plan *relocate.Plan)
 	c.mu.Unlock()
 	c.progressEvent(ctx, a, true)
 	go c.progressLoop(ctx, a)
-}
-
-// markTarget creates the target folder, each new folder's parent synced,
-// and writes its store marker if it has none, as the engine does before
-// its first move: through a temporary file renamed into place.
-func (c *Controller) markTarget(target string) error {
-	fs := c.opt.FS
-	var missing []string
-	for dir := target; ; dir = filepath.Dir(dir) {
-		_, err := fs.Stat(dir)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, iofs.ErrNotExist) {
-			return err
-		}
-		missing = append(missing, dir)
-		if filepath.Dir(dir) == dir {
-			break
-		}
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := fs.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, iofs.ErrExist) {
-			return err
-		}
-		if err := fs.SyncDir(filepath.Dir(missing[i])); err != nil {
-			return err
-		}
-	}
-	marker := filepath.Join(target, relocate.StoreMarker)
-	if _, err := fs.Lstat(marker); err == nil || !errors.Is(err, iofs.ErrNotExist) {
-		return err
-	}
-	tmp := marker + ".tmp" // a name the engine's target check ignores
-	if err := fs.Remove(tmp); err != nil && !errors.Is(err, iofs.ErrNotExist) {
-		return err
-	}
-	data, _ := json.Marshal(store.Marker{Server: c.opt.Server, Created: c.opt.Clock.Now().UTC()})
-	f, err := fs.Create(tmp, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(data, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fs.Rename(tmp, marker)
-	}
-	if err != nil {
-		return err
-	}
-	return fs.SyncDir(target)
 }
 
 // end restores what begin paused.

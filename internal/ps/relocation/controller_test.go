@@ -21,6 +21,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/relocate/relocatetest"
 	"github.com/wharf-project/wharf/internal/ps/relocation"
 	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume/volumetest"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
@@ -70,7 +71,7 @@ func newWorld(t *testing.T) *world {
 		w.facts.Add(info)
 	}
 	for _, r := range []string{defLoc, rotLoc} {
-		if err := w.mem.WriteFile(filepath.Join(r, relocate.StoreMarker), []byte(`{"server":"`+server+`"}`)); err != nil {
+		if err := w.mem.WriteFile(filepath.Join(r, storeroot.MarkerName), []byte(`{"server":"`+server+`"}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -93,8 +94,8 @@ func (w *world) openStore() {
 func (w *world) add(n int, root string, nfiles, size int) wharf.PackageID {
 	w.t.Helper()
 	id := relocatetest.ID(n)
-	if _, err := w.mem.Lstat(filepath.Join(root, relocate.StoreMarker)); err != nil {
-		if err := w.mem.WriteFile(filepath.Join(root, relocate.StoreMarker), []byte(`{"server":"`+server+`"}`)); err != nil {
+	if _, err := w.mem.Lstat(filepath.Join(root, storeroot.MarkerName)); err != nil {
+		if err := w.mem.WriteFile(filepath.Join(root, storeroot.MarkerName), []byte(`{"server":"`+server+`"}`)); err != nil {
 			w.t.Fatal(err)
 		}
 	}
@@ -335,7 +336,7 @@ func TestNewTargetMidRunCancelsAndRestarts(t *testing.T) {
 		o.Engine = func(eo *relocate.Options) { eo.Parallel = 1 }
 	})
 	// The first copy into /vol/b blocks until released.
-	release := w.fs.block(targetB + "/" + relocate.TempDir + "/")
+	release := w.fs.block(targetB + "/" + storeroot.RelocateDir + "/")
 	go w.apply(targetB)
 	<-w.fs.blocked
 	applied := make(chan struct{})
@@ -543,7 +544,7 @@ func TestCheckLocationTaskMatchesTheAttempt(t *testing.T) {
 	if got := metricValue(t, w.reg, "wharf_relocation_attempts_total", "kind", "policy", "result", "refused"); got != 2 {
 		t.Errorf("refused attempts metric %v, want 2", got)
 	}
-	if _, err := w.mem.Lstat("/vol/c/theirs/" + relocate.StoreMarker); err == nil {
+	if _, err := w.mem.Lstat("/vol/c/theirs/" + storeroot.MarkerName); err == nil {
 		t.Error("a refused target got a store marker")
 	}
 }
@@ -591,7 +592,7 @@ func TestExclusiveModePausesAndRestores(t *testing.T) {
 	w.add(1, defLoc, 2, 1000)
 	w.add(2, defLoc, 2, 1000)
 	w.start()
-	release := w.fs.block(targetB + "/" + relocate.TempDir + "/")
+	release := w.fs.block(targetB + "/" + storeroot.RelocateDir + "/")
 	go func() {
 		w.ctl.Apply(context.Background(), relocation.Config{Location: targetB, Mode: api.RelocationExclusive})
 	}()
@@ -917,7 +918,7 @@ func TestPackageReadyDuringAttemptIsMovedToo(t *testing.T) {
 	w.start(func(o *relocation.Options) {
 		o.Engine = func(eo *relocate.Options) { eo.Parallel = 1 }
 	})
-	release := w.fs.block(targetB + "/" + relocate.TempDir + "/")
+	release := w.fs.block(targetB + "/" + storeroot.RelocateDir + "/")
 	go w.apply(targetB)
 	<-w.fs.blocked
 	late := w.add(3, defLoc, 3, 100) // the download that finished meanwhile

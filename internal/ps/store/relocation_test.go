@@ -17,6 +17,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/relocate/relocatetest"
 	"github.com/wharf-project/wharf/internal/ps/store"
+	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume/volumetest"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
@@ -250,7 +251,7 @@ func TestRelocationCrashMatrixOnStateDB(t *testing.T) {
 		}
 		roots := map[int]string{1: "/vol/a/Package Delivery", 2: "/vol/a/Package Delivery", 3: "/vol/c/Package Delivery", 4: "/vol/b/Package Delivery"}
 		for _, r := range []string{"/vol/a/Package Delivery", "/vol/c/Package Delivery", "/vol/b/Package Delivery"} {
-			if err := w.mem.WriteFile(filepath.Join(r, relocate.StoreMarker), []byte(`{"server":"ps"}`)); err != nil {
+			if err := w.mem.WriteFile(filepath.Join(r, storeroot.MarkerName), []byte(`{"server":"ps"}`)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -334,7 +335,7 @@ func TestRelocationCrashMatrixOnStateDB(t *testing.T) {
 		if open, _ := w.st.RelocationJournal().List(context.Background()); len(open) > 0 {
 			t.Errorf("crash at %d: journal entries open: %+v", k, open)
 		}
-		if left := relocatetest.Find(w.mem, "/vol", relocate.TempDir); len(left) > 0 {
+		if left := relocatetest.Find(w.mem, "/vol", storeroot.RelocateDir); len(left) > 0 {
 			for _, d := range left {
 				if es, _ := w.mem.ReadDir(d); len(es) > 0 {
 					t.Errorf("crash at %d: temporary folder %s holds %d entries", k, d, len(es))

@@ -6,26 +6,16 @@
 //
 // # Store roots
 //
-// A store root is a folder that holds package folders: the primary location
-// (<install dir>/Package Delivery by default), a rotated root (<volume
-// root>/Package Delivery on another volume, used when the primary volume is
-// short of space and "allow usage of all fixed drives" is on; see package
-// place) or a package's custom location. Every package records its root and
-// folder, so serving and removal find it wherever it was placed. Inside a
-// root:
-//
-//	<root>/.wharf-store            marker: this folder is a Wharf store of this PS
-//	<root>/<package id>/...        a whole, verified package
-//	<root>/.wharf-tmp/<package id>/  a package being downloaded (never served)
-//	<root>/.wharf-trash/...        folders being removed
-//
-// The marker is written when the PS first uses a root, whatever its kind.
-// An unmounted volume
-// looks empty, and empty must never be read as "deleted": when a root that
-// holds packages lacks its marker, its packages are unavailable (kept in the
-// index, reported, not served, not downloaded again) until it reappears.
-// Root availability is a runtime fact, re-checked by the caller; the index
-// keeps each package's last known state.
+// Every package records the store root holding it and its folder there,
+// so serving and removal find it wherever it was placed: the primary
+// location, a rotated root, or its custom location. The layout of a root
+// (its marker, temporary and trash folders) belongs to package storeroot.
+// An unmounted volume looks empty, and empty must never be read as
+// "deleted": when a root that holds packages lacks its marker, its
+// packages are unavailable (kept in the index, reported, not served, not
+// downloaded again) until it reappears. Root availability is a runtime
+// fact, re-checked by the caller (SetRootAvailable); the index keeps each
+// package's last known state.
 //
 // The Store keeps the whole index in memory as well, so lookups (one per
 // served request) do not touch the database. All methods are safe for

@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -76,23 +75,5 @@ func TestStorePersistsAndResolves(t *testing.T) {
 	}
 	if _, ok := st.Get(id); ok || st.HasPackagesIn("/r") {
 		t.Error("deleted package still there")
-	}
-}
-
-func TestMarker(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "a", "root")
-	if ok, err := store.HasMarker(root); ok || err != nil {
-		t.Errorf("missing root: %v %v", ok, err)
-	}
-	if err := store.WriteMarker(root, "ps1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := store.HasMarker(root); !ok || err != nil {
-		t.Errorf("after write: %v %v", ok, err)
-	}
-	os.Remove(filepath.Join(root, store.MarkerName))
-	os.Mkdir(filepath.Join(root, store.MarkerName), 0o755)
-	if ok, _ := store.HasMarker(root); ok {
-		t.Error("a folder counts as a marker")
 	}
 }

@@ -34,6 +34,7 @@ const (
 	OpAny       Op = ""
 	OpOpen      Op = "open"
 	OpCreate    Op = "create"
+	OpAppend    Op = "append"
 	OpMkdir     Op = "mkdir"
 	OpReadDir   Op = "readdir"
 	OpStat      Op = "stat"
@@ -220,6 +221,18 @@ func (f *FS) Create(name string, perm fs.FileMode) (fsys.File, error) {
 		return nil, pathErr(OpCreate, name, err)
 	}
 	h, err := f.inner.Create(name, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &file{fs: f, inner: h, name: name}, nil
+}
+
+// Append implements fsys.FS.
+func (f *FS) Append(name string, perm fs.FileMode) (fsys.File, error) {
+	if _, err := f.before(OpAppend, name); err != nil {
+		return nil, pathErr(OpAppend, name, err)
+	}
+	h, err := f.inner.Append(name, perm)
 	if err != nil {
 		return nil, err
 	}

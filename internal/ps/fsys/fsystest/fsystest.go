@@ -39,6 +39,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		fn   func(t *testing.T, h Harness)
 	}{
 		{"CreateWriteRead", testCreate},
+		{"Append", testAppend},
 		{"Mkdir", testMkdir},
 		{"ReadDir", testReadDir},
 		{"StatLstat", testStat},
@@ -147,6 +148,48 @@ func testCreate(t *testing.T, h Harness) {
 		t.Fatalf("File.Stat = %v, %v", fi, err)
 	}
 	hf.Close()
+}
+
+func testAppend(t *testing.T, h Harness) {
+	f, p := h.FS, filepath.Join(h.Dir, "part.bin")
+	// A missing file is created.
+	a, err := f.Append(p, 0o644)
+	if err != nil {
+		t.Fatalf("Append(missing): %v", err)
+	}
+	if b, err := io.ReadAll(a); err != nil || len(b) != 0 {
+		t.Fatalf("read a new file: %q, %v", b, err)
+	}
+	if _, err := a.Write([]byte("first ")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// An existing file is read from its start, and written at its end.
+	a, err = f.Append(p, 0o644)
+	if err != nil {
+		t.Fatalf("Append(existing): %v", err)
+	}
+	head := make([]byte, 3)
+	if _, err := io.ReadFull(a, head); err != nil || string(head) != "fir" {
+		t.Fatalf("read the start: %q, %v", head, err)
+	}
+	if _, err := a.Write([]byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, f, p); string(got) != "first second" {
+		t.Fatalf("content %q, want %q", got, "first second")
+	}
+	if _, err := f.Append(filepath.Join(h.Dir, "missing", "x"), 0o644); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Append in a missing folder: %v, want fs.ErrNotExist", err)
+	}
 }
 
 func testMkdir(t *testing.T, h Harness) {

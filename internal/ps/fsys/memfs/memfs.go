@@ -551,6 +551,32 @@ func (m *FS) Create(name string, perm fs.FileMode) (fsys.File, error) {
 	return &file{m: m, n: n, name: name, gen: m.gen, write: true}, nil
 }
 
+// Append implements fsys.FS: an existing file is opened for reading and
+// appending, a missing one created as Create does.
+func (m *FS) Append(name string, perm fs.FileMode) (fsys.File, error) {
+	m.mu.Lock()
+	r, err := m.resolve("open", name, true)
+	if err != nil {
+		m.mu.Unlock()
+		return nil, err
+	}
+	if r.n != nil {
+		defer m.mu.Unlock()
+		if r.n.kind == kDir {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: errno(syscall.EISDIR)}
+		}
+		return &file{m: m, n: r.n, name: name, gen: m.gen, write: true, read: true, appends: true}, nil
+	}
+	m.mu.Unlock()
+	f, err := m.Create(name, perm)
+	if err != nil {
+		return nil, err
+	}
+	h := f.(*file)
+	h.read, h.appends = true, true
+	return h, nil
+}
+
 // Mkdir implements fsys.FS.
 func (m *FS) Mkdir(name string, perm fs.FileMode) error {
 	m.mu.Lock()
@@ -900,13 +926,15 @@ func (fi *fileInfo) Sys() any    { return nil }
 
 // file is an open file.
 type file struct {
-	m      *FS
-	n      *node
-	name   string
-	gen    int
-	write  bool
-	off    int64
-	closed bool
+	m       *FS
+	n       *node
+	name    string
+	gen     int
+	write   bool
+	read    bool // also readable (Append)
+	appends bool // writes go to the end (Append)
+	off     int64
+	closed  bool
 }
 
 func (f *file) check(op string) error {
@@ -928,7 +956,7 @@ func (f *file) Read(p []byte) (int, error) {
 	if f.n.kind == kDir {
 		return 0, &fs.PathError{Op: "read", Path: f.name, Err: errno(syscall.EISDIR)}
 	}
-	if f.write {
+	if f.write && !f.read {
 		return 0, &fs.PathError{Op: "read", Path: f.name, Err: errno(syscall.EBADF)}
 	}
 	if f.off >= int64(len(f.n.data)) {
@@ -952,6 +980,9 @@ func (f *file) Write(p []byte) (int, error) {
 		return 0, &fs.PathError{Op: "write", Path: f.name, Err: errno(syscall.EROFS)}
 	case f.n.immutable:
 		return 0, &fs.PathError{Op: "write", Path: f.name, Err: errno(syscall.EPERM)}
+	}
+	if f.appends {
+		f.off = int64(len(f.n.data))
 	}
 	end := f.off + int64(len(p))
 	grow := end - int64(len(f.n.data))

@@ -1,4 +1,4 @@
-//go:build unix
+//go:build !windows
 
 package durable
 
@@ -17,3 +17,5 @@ func syncDir(dir string) error {
 	}
 	return err
 }
+
+func syncOpenDir(f *os.File) error { return f.Sync() }

@@ -28,6 +28,7 @@ type nsFileConfig struct {
 	Data         string `toml:"data"`
 	Addr         string `toml:"addr"`
 	DB           string `toml:"db"`
+	Blobs        string `toml:"blobs"`
 	MaxBlobBytes int64  `toml:"max_blob_bytes"`
 }
 
@@ -48,9 +49,9 @@ func loadNSConfig(path string) (nsFileConfig, error) {
 }
 
 func newNSServeCmd(e *env) *cobra.Command {
-	var data, addr, db, configPath string
+	var data, addr, db, blobsDir, configPath string
 	cmd := &cobra.Command{
-		Use:   "serve --data DIR --addr HOST:PORT [--db DSN] [--config FILE]",
+		Use:   "serve --data DIR --addr HOST:PORT [--db DSN] [--blobs DIR] [--config FILE]",
 		Short: "Run the Notification Server",
 		Long: `Run the Notification Server until interrupted.
 
@@ -58,10 +59,20 @@ On the first start it creates the admin token, prints it once and writes it
 to DIR/admin.token (mode 0600) for scripts.
 
 The store is SQLite in DIR/wharf.db unless --db gives a PostgreSQL DSN
-(postgres://user@host:5432/db). Settings come from the TOML file of --config
-(keys: data, addr, db, max_blob_bytes); flags override the file.`,
+(postgres://user@host:5432/db). Package content goes to the blob folder,
+DIR/blobs unless --blobs names another. Settings come from the TOML file of
+--config (keys: data, addr, db, blobs, max_blob_bytes); flags override the
+file.
+
+Replicas: several 'wharf ns serve' on one PostgreSQL database (--db) and
+one shared blob folder (--blobs, on a shared file system), behind any HTTP
+load balancer, act as one NS: a change made through one wakes the long
+polls held by the others (LISTEN/NOTIFY), console sessions and login limits
+live in the database. Only the first start on a database creates the admin
+token; give the others its admin.token file if scripts there need it.`,
 		Example: `  wharf ns serve --data /var/lib/wharf --addr 0.0.0.0:8080
-  wharf ns serve --data /var/lib/wharf --addr :8080 --db postgres://wharf@db/wharf`,
+  wharf ns serve --data /var/lib/wharf --addr :8080 --db postgres://wharf@db/wharf
+  wharf ns serve --data /var/lib/wharf --addr :8080 --db postgres://wharf@db/wharf --blobs /mnt/shared/wharf-blobs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := ns.Config{}
@@ -70,7 +81,7 @@ The store is SQLite in DIR/wharf.db unless --db gives a PostgreSQL DSN
 				if err != nil {
 					return err
 				}
-				cfg.DataDir, cfg.DB, cfg.MaxBlobBytes = fc.Data, fc.DB, fc.MaxBlobBytes
+				cfg.DataDir, cfg.DB, cfg.BlobsDir, cfg.MaxBlobBytes = fc.Data, fc.DB, fc.Blobs, fc.MaxBlobBytes
 				if !cmd.Flags().Changed("addr") && fc.Addr != "" {
 					addr = fc.Addr
 				}
@@ -80,6 +91,9 @@ The store is SQLite in DIR/wharf.db unless --db gives a PostgreSQL DSN
 			}
 			if cmd.Flags().Changed("db") {
 				cfg.DB = db
+			}
+			if cmd.Flags().Changed("blobs") {
+				cfg.BlobsDir = blobsDir
 			}
 			if addr == "" {
 				return usageError{errors.New("no address: set --addr HOST:PORT")}
@@ -105,6 +119,7 @@ The store is SQLite in DIR/wharf.db unless --db gives a PostgreSQL DSN
 	f.StringVar(&data, "data", "", "data directory (database, blobs, admin.token)")
 	f.StringVar(&addr, "addr", "", "listen address HOST:PORT")
 	f.StringVar(&db, "db", "", "PostgreSQL DSN; empty for SQLite in the data directory")
+	f.StringVar(&blobsDir, "blobs", "", "blob folder, shared by every replica (default DATA/blobs)")
 	f.StringVar(&configPath, "config", "", "TOML configuration file")
 	return cmd
 }

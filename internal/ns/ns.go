@@ -29,6 +29,10 @@ type Config struct {
 	// DB is a PostgreSQL DSN (postgres://...); empty means SQLite in
 	// DataDir/wharf.db.
 	DB string
+	// BlobsDir is the blob store's folder; empty means DataDir/blobs.
+	// Replicas on one PostgreSQL database share one (a shared file
+	// system).
+	BlobsDir string
 	// MaxBlobBytes bounds one uploaded file; 0 means the API's default.
 	MaxBlobBytes int64
 }
@@ -75,12 +79,25 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	bs, err := blobs.Open(filepath.Join(cfg.DataDir, "blobs"))
+	blobsDir := cfg.BlobsDir
+	if blobsDir == "" {
+		blobsDir = filepath.Join(cfg.DataDir, "blobs")
+	}
+	bs, err := blobs.Open(blobsDir)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	cat := catalog.New(store, bs, notify.NewLocal(), time.Now, log)
+	// Changes go to the other replicas through PostgreSQL; an NS on SQLite
+	// is alone.
+	var notifier catalog.Notifier = notify.NewLocal()
+	if store.Dialect() == "postgres" {
+		if notifier, err = store.PGNotifier(log); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	cat := catalog.New(store, bs, notifier, time.Now, log)
 	s := &Server{log: log, store: store, catalog: cat, users: catalog.NewUsers(store, time.Now),
 		api: httpapi.New(cat, bs, log, httpapi.Options{MaxBlobBytes: cfg.MaxBlobBytes})}
 	tok, created, err := cat.InitAdminToken(ctx)
@@ -140,13 +157,17 @@ func writeSecret(path, content string) error {
 	return f.Close()
 }
 
+// The SQL store keeps the console's sessions, for every replica.
+var _ console.SessionStore = (*sqlstore.Store)(nil)
+
 // Handler returns the NS's HTTP handler: the API under /api/v1/ and the
 // web console at / (the mux sends /api/v1/... to the API, the more
-// specific pattern). Each call makes a new console, with its own sessions.
+// specific pattern). Console sessions live in the store, so every handler
+// and every replica on the store knows them.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.api.Register(mux)
-	console.New(s.catalog, s.users, s.log, console.Options{}).Register(mux)
+	console.New(s.catalog, s.users, s.store, s.log, console.Options{}).Register(mux)
 	return mux
 }
 

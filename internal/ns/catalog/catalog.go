@@ -56,10 +56,6 @@ type Catalog struct {
 	fleet     *fleet
 	origin    string // names this catalog in the changes it announces
 
-	// gcMu orders package creation against blob garbage collection, so a
-	// blob is never deleted while a new package that names it is created.
-	gcMu sync.Mutex
-
 	adminMu   sync.Mutex
 	adminHash []byte
 }
@@ -83,8 +79,14 @@ func (c *Catalog) CreatePackage(ctx context.Context, m api.PackageManifest) (api
 	if err != nil {
 		return api.Package{}, false, err
 	}
-	c.gcMu.Lock()
-	defer c.gcMu.Unlock()
+	// Package creation and blob garbage collection exclude each other in
+	// every NS process on the store, so a blob is never deleted while a new
+	// package that names it is created.
+	unlock, err := c.packages.LockBlobs(ctx)
+	if err != nil {
+		return api.Package{}, false, err
+	}
+	defer unlock()
 	if old, err := c.findByNameVersion(ctx, p.Name, p.Version); err == nil {
 		full, err := c.packages.Package(ctx, old.ID)
 		if err != nil {
@@ -169,8 +171,11 @@ func (c *Catalog) DeletePackage(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	c.gcMu.Lock()
-	defer c.gcMu.Unlock()
+	unlock, err := c.packages.LockBlobs(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	p, err := c.packages.Package(ctx, pid)
 	if err != nil {
 		return err

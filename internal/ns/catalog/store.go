@@ -95,6 +95,12 @@ type PackageStore interface {
 	PutPackageStates(ctx context.Context, states []PackageState) error
 	// PackageStates returns matching states ordered by server, then package.
 	PackageStates(ctx context.Context, f StateFilter) ([]PackageState, error)
+
+	// LockBlobs waits until the caller holds the lock that orders package
+	// creation against blob garbage collection in every NS process sharing
+	// the store (on PostgreSQL, an advisory lock), or ctx ends. The caller
+	// calls unlock exactly once.
+	LockBlobs(ctx context.Context) (unlock func(), err error)
 }
 
 // SettingStore keeps the NS's own settings (the admin token's hash).

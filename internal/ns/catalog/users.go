@@ -182,3 +182,16 @@ func (us *Users) UserPasswordHash(ctx context.Context, name string) (string, err
 	u, err := us.store.User(ctx, n)
 	return u.PasswordHash, err
 }
+
+// ConsoleSession is a logged-in browser of the web console, kept in the
+// store so that every NS replica knows it. The console owns the rules.
+type ConsoleSession struct {
+	Key          string // hex SHA-256 of the cookie value
+	User         string // the user name, or "admin" for the admin token
+	ByToken      bool   // logged in with the admin token
+	PasswordHash string // the user's password hash at login
+	CSRF         string
+	Created      time.Time
+	Seen         time.Time
+	Flashes      string // JSON of the one-time messages for the next page
+}

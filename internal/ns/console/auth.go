@@ -44,7 +44,12 @@ func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, code int, f 
 // login checks the admin token, or a user's name and password, and opens a
 // session. Each attempt spends from the client's budget.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
-	ok, wait := c.limiter.allow(r)
+	ok, wait, err := c.limiter.allow(r)
+	if err != nil {
+		code, msg := c.status(r, err)
+		c.showLogin(w, r, code, loginForm{Next: "/", Error: msg})
+		return
+	}
 	if !ok {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())))
 		c.log.Warn("console login refused: too many attempts", "remote", r.RemoteAddr)
@@ -70,7 +75,6 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	var (
 		user, pwHash string
 		byToken      bool
-		err          error
 	)
 	if f.User == "" {
 		err, user, byToken = c.cat.CheckAdminToken(r.Context(), strings.TrimSpace(secret)), adminUser, true
@@ -92,7 +96,12 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusUnauthorized, f)
 		return
 	}
-	id, _ := c.sessions.create(user, byToken, pwHash)
+	id, err := c.sessions.create(r.Context(), user, byToken, pwHash)
+	if err != nil {
+		code, msg := c.status(r, err)
+		c.showLogin(w, r, code, loginForm{Next: f.Next, User: f.User, Error: msg})
+		return
+	}
 	c.setCookie(w, r, sessionCookie, id, 0)
 	c.setCookie(w, r, loginCookie, "", -1)
 	c.log.Info("console login", "user", user, "admin_token", byToken, "remote", r.RemoteAddr)
@@ -100,7 +109,9 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, sess *session) error {
-	c.sessions.delete(sess)
+	if err := c.sessions.delete(r.Context(), sess); err != nil {
+		return err
+	}
 	c.setCookie(w, r, sessionCookie, "", -1)
 	c.log.Info("console logout", "user", sess.user)
 	redirect(w, r, "/login")

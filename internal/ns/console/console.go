@@ -70,9 +70,11 @@ type staticFile struct {
 // pageNames are the templates in assets/templates, besides layout.html.
 var pageNames = []string{"login", "error", "dashboard", "packages", "package", "servers", "server", "settings", "alerts"}
 
-// New returns the console over a catalog and its console users. It panics when the embedded
+// New returns the console over a catalog, its console users and the store
+// of sessions and login limits (the NS's SQL store, so every replica shares
+// them). It panics when the embedded
 // templates do not parse, which the package's tests would have caught.
-func New(cat *catalog.Catalog, users *catalog.Users, log *slog.Logger, opts Options) *Console {
+func New(cat *catalog.Catalog, users *catalog.Users, sessions SessionStore, log *slog.Logger, opts Options) *Console {
 	if opts.SessionIdle <= 0 {
 		opts.SessionIdle = 2 * time.Hour
 	}
@@ -93,8 +95,8 @@ func New(cat *catalog.Catalog, users *catalog.Users, log *slog.Logger, opts Opti
 		users:    users,
 		log:      log.With("component", "console"),
 		opts:     opts,
-		sessions: newSessionStore(opts.SessionIdle, opts.SessionMaxAge, opts.Now),
-		limiter:  newLoginLimiter(opts.LoginBurst, opts.LoginEvery, opts.Now),
+		sessions: newSessionStore(sessions, opts.SessionIdle, opts.SessionMaxAge, opts.Now),
+		limiter:  newLoginLimiter(sessions, opts.LoginBurst, opts.LoginEvery, opts.Now),
 		cop:      http.NewCrossOriginProtection(),
 		pages:    map[string]*template.Template{},
 		static:   map[string]staticFile{},
@@ -289,7 +291,11 @@ func (c *Console) session(r *http.Request) *session {
 	if err != nil {
 		return nil
 	}
-	sess := c.sessions.get(ck.Value)
+	sess, err := c.sessions.get(r.Context(), ck.Value)
+	if err != nil {
+		c.log.Error("read console session", "err", err)
+		return nil
+	}
 	if sess == nil || sess.byToken {
 		return sess
 	}
@@ -299,10 +305,19 @@ func (c *Console) session(r *http.Request) *session {
 		return nil
 	}
 	if err != nil || h != sess.pwHash {
-		c.sessions.delete(sess)
+		if err := c.sessions.delete(r.Context(), sess); err != nil {
+			c.log.Error("end console session", "user", sess.user, "err", err)
+		}
 		return nil
 	}
 	return sess
+}
+
+// addFlash keeps a message for the session's next page.
+func (c *Console) addFlash(r *http.Request, sess *session, level, text string) {
+	if err := c.sessions.addFlash(r.Context(), sess, level, text); err != nil {
+		c.log.Error("keep a console message", "user", sess.user, "err", err)
+	}
 }
 
 // toLogin sends a visitor without a session to the login page, to come
@@ -347,7 +362,10 @@ type view struct {
 func (c *Console) render(w http.ResponseWriter, r *http.Request, sess *session, code int, name string, v view) {
 	if sess != nil {
 		v.User, v.ByToken, v.CSRF = sess.user, sess.byToken, sess.csrf
-		v.Flashes = c.sessions.takeFlashes(sess)
+		var err error
+		if v.Flashes, err = c.sessions.takeFlashes(r.Context(), sess); err != nil {
+			c.log.Error("read console messages", "user", sess.user, "err", err)
+		}
 		if list, err := c.cat.Alerts(r.Context(), true); err == nil {
 			v.Unread = len(list.Alerts)
 		}

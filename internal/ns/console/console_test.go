@@ -59,7 +59,7 @@ func newFixture(t *testing.T, opts console.Options) *fixture {
 	}
 	mux := http.NewServeMux()
 	httpapi.New(cat, bs, log, httpapi.Options{}).Register(mux)
-	console.New(cat, users, log, opts).Register(mux)
+	console.New(cat, users, store, log, opts).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 

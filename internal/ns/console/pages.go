@@ -354,7 +354,7 @@ func (c *Console) markAllAlertsRead(w http.ResponseWriter, r *http.Request, sess
 		}
 		n++
 	}
-	c.sessions.addFlash(sess, "ok", fmt.Sprintf("Marked %s read.", plural(n, "alert", "alerts")))
+	c.addFlash(r, sess, "ok", fmt.Sprintf("Marked %s read.", plural(n, "alert", "alerts")))
 	redirect(w, r, alertsBack(r))
 	return nil
 }

@@ -168,7 +168,7 @@ func (c *Console) retryRelocation(w http.ResponseWriter, r *http.Request, sess *
 		return err
 	}
 	c.log.Info("server task created", "server", t.Server, "task", t.ID, "type", t.Type, "user", sess.user)
-	c.sessions.addFlash(sess, "ok", fmt.Sprintf("Retry relocation queued for %s as task %s. The Package Server picks it up at once; a manual retry does not count towards the maximum of automatic retries.", t.Server, t.ID))
+	c.addFlash(r, sess, "ok", fmt.Sprintf("Retry relocation queued for %s as task %s. The Package Server picks it up at once; a manual retry does not count towards the maximum of automatic retries.", t.Server, t.ID))
 	redirect(w, r, "/servers/"+url.PathEscape(t.Server))
 	return nil
 }
@@ -326,7 +326,7 @@ func (c *Console) saveOverride(w http.ResponseWriter, r *http.Request, sess *ses
 	}
 	back := "/servers/" + url.PathEscape(server) + "#overrides"
 	if maps.Equal(desiredText, current) {
-		c.sessions.addFlash(sess, "info", "No changes to the "+form.Title+" override of "+server+".")
+		c.addFlash(r, sess, "info", "No changes to the "+form.Title+" override of "+server+".")
 		redirect(w, r, back)
 		return nil
 	}
@@ -377,9 +377,9 @@ func (c *Console) saveOverride(w http.ResponseWriter, r *http.Request, sess *ses
 	}
 	c.log.Info("policy override saved", "server", server, "kind", kind, "fields", len(desired), "user", sess.user)
 	if len(desired) == 0 {
-		c.sessions.addFlash(sess, "ok", fmt.Sprintf("%s now inherits every field of the global %s.", server, form.Title))
+		c.addFlash(r, sess, "ok", fmt.Sprintf("%s now inherits every field of the global %s.", server, form.Title))
 	} else {
-		c.sessions.addFlash(sess, "ok", fmt.Sprintf("Saved the %s override of %s; it receives the change within a second.", form.Title, server))
+		c.addFlash(r, sess, "ok", fmt.Sprintf("Saved the %s override of %s; it receives the change within a second.", form.Title, server))
 	}
 	redirect(w, r, back)
 	return nil
@@ -406,12 +406,12 @@ func (c *Console) removeOverride(w http.ResponseWriter, r *http.Request, sess *s
 	err = c.cat.ResetPolicy(ctx, s.Name, kind)
 	switch {
 	case errors.Is(err, wharf.ErrNotFound):
-		c.sessions.addFlash(sess, "info", fmt.Sprintf("%s has no %s override.", s.Name, kindTitle(kind)))
+		c.addFlash(r, sess, "info", fmt.Sprintf("%s has no %s override.", s.Name, kindTitle(kind)))
 	case err != nil:
 		return err
 	default:
 		c.log.Info("policy override removed", "server", s.Name, "kind", kind, "user", sess.user)
-		c.sessions.addFlash(sess, "ok", fmt.Sprintf("Removed the %s override of %s: it returns to the global values.", kindTitle(kind), s.Name))
+		c.addFlash(r, sess, "ok", fmt.Sprintf("Removed the %s override of %s: it returns to the global values.", kindTitle(kind), s.Name))
 	}
 	redirect(w, r, "/servers/"+url.PathEscape(s.Name)+"#overrides")
 	return nil

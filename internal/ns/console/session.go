@@ -1,15 +1,20 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
-	"sync"
 	"time"
+
+	"github.com/wharf-project/wharf/internal/ns/catalog"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 // Cookie names.
@@ -18,11 +23,7 @@ const (
 	loginCookie   = "wharf_login" // pairs with the login form's CSRF field
 )
 
-// maxSessions bounds the sessions kept; at the bound the oldest goes.
-const maxSessions = 10_000
-
-// session is one logged-in browser. Fields other than flashes and seen are
-// set at creation and never change.
+// session is one logged-in browser, as read for one request.
 type session struct {
 	key     string // hex SHA-256 of the cookie value
 	user    string // the user name, or "admin" for the admin token
@@ -30,10 +31,7 @@ type session struct {
 	pwHash  string // the user's password hash at login
 	csrf    string
 	created time.Time
-
-	// guarded by sessionStore.mu
 	seen    time.Time
-	flashes []flash
 }
 
 // flash is a one-time message shown on the next page.
@@ -42,17 +40,41 @@ type flash struct {
 	Text  string
 }
 
-// sessionStore keeps sessions in memory. It is safe for concurrent use.
-type sessionStore struct {
-	idle, maxAge time.Duration
-	now          func() time.Time
-
-	mu sync.Mutex
-	m  map[string]*session
+// SessionStore keeps console sessions and login rate limits where every NS
+// replica on the same store sees them (the SQL store). It is safe for
+// concurrent use.
+type SessionStore interface {
+	// CreateSession stores a new session.
+	CreateSession(ctx context.Context, s catalog.ConsoleSession) error
+	// Session returns the session of a key, or an error wrapping
+	// wharf.ErrNotFound.
+	Session(ctx context.Context, key string) (catalog.ConsoleSession, error)
+	// TouchSession records a use of the session.
+	TouchSession(ctx context.Context, key string, seen time.Time) error
+	// UpdateSessionFlashes replaces the session's flashes by fn's result,
+	// atomically.
+	UpdateSessionFlashes(ctx context.Context, key string, fn func(string) string) error
+	// DeleteSession removes a session; a missing one is not an error.
+	DeleteSession(ctx context.Context, key string) error
+	// DeleteExpiredSessions removes sessions last seen before seenBefore
+	// or created before createdBefore.
+	DeleteExpiredSessions(ctx context.Context, seenBefore, createdBefore time.Time) error
+	// TakeLoginToken spends one attempt of the client's token bucket
+	// (burst at once, then one more every every); when none is left it
+	// says how long until one is.
+	TakeLoginToken(ctx context.Context, client string, burst int, every time.Duration, now time.Time) (ok bool, wait time.Duration, err error)
 }
 
-func newSessionStore(idle, maxAge time.Duration, now func() time.Time) *sessionStore {
-	return &sessionStore{idle: idle, maxAge: maxAge, now: now, m: map[string]*session{}}
+// sessionStore applies the console's session rules (idle time, maximum
+// age, flashes) over a SessionStore.
+type sessionStore struct {
+	st           SessionStore
+	idle, maxAge time.Duration
+	now          func() time.Time
+}
+
+func newSessionStore(st SessionStore, idle, maxAge time.Duration, now func() time.Time) *sessionStore {
+	return &sessionStore{st: st, idle: idle, maxAge: maxAge, now: now}
 }
 
 // randomToken returns 32 random bytes, base64url.
@@ -70,80 +92,82 @@ func hashID(id string) string {
 }
 
 // create starts a session and returns the cookie value that names it.
-func (s *sessionStore) create(user string, byToken bool, pwHash string) (string, *session) {
+func (s *sessionStore) create(ctx context.Context, user string, byToken bool, pwHash string) (string, error) {
 	id := randomToken()
 	now := s.now()
-	sess := &session{key: hashID(id), user: user, byToken: byToken, pwHash: pwHash, csrf: randomToken(), created: now, seen: now}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sweepLocked(now) // logins are rare; this keeps ended sessions from piling up
-	if len(s.m) >= maxSessions {
-		var oldest *session
-		for _, o := range s.m {
-			if oldest == nil || o.seen.Before(oldest.seen) {
-				oldest = o
-			}
-		}
-		delete(s.m, oldest.key)
+	// Logins are rare; this keeps ended sessions from piling up.
+	if err := s.st.DeleteExpiredSessions(ctx, now.Add(-s.idle), now.Add(-s.maxAge)); err != nil {
+		return "", err
 	}
-	s.m[sess.key] = sess
-	return id, sess
-}
-
-func (s *sessionStore) expiredLocked(sess *session, now time.Time) bool {
-	return now.Sub(sess.seen) > s.idle || now.Sub(sess.created) > s.maxAge
-}
-
-func (s *sessionStore) sweepLocked(now time.Time) {
-	for k, sess := range s.m {
-		if s.expiredLocked(sess, now) {
-			delete(s.m, k)
-		}
+	cs := catalog.ConsoleSession{Key: hashID(id), User: user, ByToken: byToken, PasswordHash: pwHash, CSRF: randomToken(),
+		Created: now, Seen: now}
+	if err := s.st.CreateSession(ctx, cs); err != nil {
+		return "", err
 	}
+	return id, nil
 }
 
 // get returns the live session the cookie value names, or nil, and
-// records the use.
-func (s *sessionStore) get(id string) *session {
+// records the use (at most once per touchEvery, to spare the store a
+// write per page).
+func (s *sessionStore) get(ctx context.Context, id string) (*session, error) {
 	if id == "" {
-		return nil
+		return nil, nil
 	}
-	key := hashID(id)
+	cs, err := s.st.Session(ctx, hashID(id))
+	if errors.Is(err, wharf.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess := s.m[key]
-	if sess == nil {
-		return nil
+	if now.Sub(cs.Seen) > s.idle || now.Sub(cs.Created) > s.maxAge {
+		return nil, s.st.DeleteSession(ctx, cs.Key)
 	}
-	if s.expiredLocked(sess, now) {
-		delete(s.m, key)
-		return nil
+	if now.Sub(cs.Seen) > min(s.idle/20, time.Minute) {
+		if err := s.st.TouchSession(ctx, cs.Key, now); err != nil {
+			return nil, err
+		}
+		cs.Seen = now
 	}
-	sess.seen = now
-	return sess
+	return &session{key: cs.Key, user: cs.User, byToken: cs.ByToken, pwHash: cs.PasswordHash, csrf: cs.CSRF,
+		created: cs.Created, seen: cs.Seen}, nil
 }
 
-func (s *sessionStore) delete(sess *session) {
-	s.mu.Lock()
-	delete(s.m, sess.key)
-	s.mu.Unlock()
+func (s *sessionStore) delete(ctx context.Context, sess *session) error {
+	return s.st.DeleteSession(ctx, sess.key)
 }
 
-func (s *sessionStore) addFlash(sess *session, level, text string) {
-	s.mu.Lock()
-	if len(sess.flashes) < 8 {
-		sess.flashes = append(sess.flashes, flash{level, text})
+// maxFlashes bounds the messages waiting for a session's next page.
+const maxFlashes = 8
+
+func (s *sessionStore) addFlash(ctx context.Context, sess *session, level, text string) error {
+	return s.st.UpdateSessionFlashes(ctx, sess.key, func(cur string) string {
+		list := decodeFlashes(cur)
+		if len(list) >= maxFlashes {
+			return cur
+		}
+		b, _ := json.Marshal(append(list, flash{level, text}))
+		return string(b)
+	})
+}
+
+func (s *sessionStore) takeFlashes(ctx context.Context, sess *session) ([]flash, error) {
+	var out []flash
+	err := s.st.UpdateSessionFlashes(ctx, sess.key, func(cur string) string {
+		out = decodeFlashes(cur)
+		return ""
+	})
+	return out, err
+}
+
+func decodeFlashes(s string) []flash {
+	var list []flash
+	if s != "" {
+		_ = json.Unmarshal([]byte(s), &list) // written by addFlash only
 	}
-	s.mu.Unlock()
-}
-
-func (s *sessionStore) takeFlashes(sess *session) []flash {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := sess.flashes
-	sess.flashes = nil
-	return f
+	return list
 }
 
 // tokenEqual compares two secrets in constant time; empty never matches.
@@ -151,61 +175,30 @@ func tokenEqual(a, b string) bool {
 	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
-// loginLimiter is a token bucket per client IP: burst attempts at once,
-// then one more every every.
+// loginLimiter is a token bucket per client IP, kept in the store so
+// every replica counts the same attempts: burst attempts at once, then one
+// more every every.
 type loginLimiter struct {
+	st    SessionStore
 	burst int
 	every time.Duration
 	now   func() time.Time
-
-	mu sync.Mutex
-	m  map[string]*bucket
 }
 
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
-// maxBuckets bounds the limiter's memory; at the bound, full buckets go.
-const maxBuckets = 10_000
-
-func newLoginLimiter(burst int, every time.Duration, now func() time.Time) *loginLimiter {
-	return &loginLimiter{burst: burst, every: every, now: now, m: map[string]*bucket{}}
+func newLoginLimiter(st SessionStore, burst int, every time.Duration, now func() time.Time) *loginLimiter {
+	return &loginLimiter{st: st, burst: burst, every: every, now: now}
 }
 
 // allow spends one attempt of the client's budget; when none is left it
 // says how long to wait.
-func (l *loginLimiter) allow(r *http.Request) (bool, time.Duration) {
+func (l *loginLimiter) allow(r *http.Request) (bool, time.Duration, error) {
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.m[ip]
-	if b == nil {
-		if len(l.m) >= maxBuckets {
-			for k, o := range l.m {
-				if l.refill(o, now) >= float64(l.burst) {
-					delete(l.m, k)
-				}
-			}
-		}
-		b = &bucket{tokens: float64(l.burst), at: now}
-		l.m[ip] = b
+	ok, wait, err := l.st.TakeLoginToken(r.Context(), ip, l.burst, l.every, l.now())
+	if err != nil || ok {
+		return ok, 0, err
 	}
-	b.tokens, b.at = l.refill(b, now), now
-	if b.tokens < 1 {
-		wait := time.Duration((1 - b.tokens) * float64(l.every))
-		return false, wait.Round(time.Second) + time.Second
-	}
-	b.tokens--
-	return true, 0
-}
-
-func (l *loginLimiter) refill(b *bucket, now time.Time) float64 {
-	t := b.tokens + float64(now.Sub(b.at))/float64(l.every)
-	return min(t, float64(l.burst))
+	return false, wait.Round(time.Second) + time.Second, nil
 }

@@ -308,7 +308,7 @@ func saveSettings[S any](c *Console, w http.ResponseWriter, r *http.Request, ses
 	}
 	changed := changedFields(values, fieldValues(cur, p.specs), p.specs)
 	if len(changed) == 0 {
-		c.sessions.addFlash(sess, "info", "No changes to save in "+p.title+".")
+		c.addFlash(r, sess, "info", "No changes to save in "+p.title+".")
 		redirect(w, r, p.back)
 		return nil
 	}
@@ -331,7 +331,7 @@ func saveSettings[S any](c *Console, w http.ResponseWriter, r *http.Request, ses
 		return err
 	}
 	c.log.Info("policy saved", "kind", p.kind, "version", saved, "fields", len(changed), "user", sess.user)
-	c.sessions.addFlash(sess, "ok", fmt.Sprintf("Saved %s (version %d). %s", p.title, saved, p.note))
+	c.addFlash(r, sess, "ok", fmt.Sprintf("Saved %s (version %d). %s", p.title, saved, p.note))
 	redirect(w, r, p.back)
 	return nil
 }

@@ -21,6 +21,9 @@ type dialect struct {
 	// being deleted until the transaction ends. SQLite needs none: a write
 	// transaction excludes every other writer.
 	keyShare string
+	// forUpdate is appended to a SELECT of rows the transaction will
+	// update, to lock them. SQLite needs none (see keyShare).
+	forUpdate string
 	// timeArg turns a time into a query argument.
 	timeArg func(time.Time) any
 }
@@ -32,11 +35,12 @@ var (
 		timeArg: func(t time.Time) any { return formatTime(t) },
 	}
 	postgresDialect = dialect{
-		name:     "postgres",
-		goose:    goose.DialectPostgres,
-		numbered: true,
-		keyShare: " FOR KEY SHARE",
-		timeArg:  func(t time.Time) any { return normTime(t) },
+		name:      "postgres",
+		goose:     goose.DialectPostgres,
+		numbered:  true,
+		keyShare:  " FOR KEY SHARE",
+		forUpdate: " FOR UPDATE",
+		timeArg:   func(t time.Time) any { return normTime(t) },
 	}
 )
 

@@ -24,8 +24,11 @@ import (
 // Store is a catalog.Store kept in SQLite or PostgreSQL. It is safe for
 // concurrent use.
 type Store struct {
-	db *sql.DB
-	d  *dialect
+	db  *sql.DB
+	d   *dialect
+	dsn string // PostgreSQL's, for the notifier's own connection
+
+	blobLock chan struct{} // SQLite's LockBlobs: a mutex that honours ctx
 }
 
 var (
@@ -122,7 +125,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 	}
-	return &Store{db: db, d: &sqliteDialect}, nil
+	return &Store{db: db, d: &sqliteDialect, blobLock: make(chan struct{}, 1)}, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*Store, error) {
@@ -136,7 +139,7 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open postgres database %s: %w", redactDSN(dsn), err)
 	}
-	return &Store{db: db, d: &postgresDialect}, nil
+	return &Store{db: db, d: &postgresDialect, dsn: dsn}, nil
 }
 
 // redactDSN hides the password of a URL DSN so it can go into an error.

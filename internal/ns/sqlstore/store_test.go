@@ -55,6 +55,9 @@ var suite = []suiteCase{
 	{"Servers", testServers},
 	{"TouchServer", testTouchServer},
 	{"FleetReads", testFleetReads},
+	{"LockBlobs", testLockBlobs},
+	{"ConsoleSessions", testConsoleSessions},
+	{"LoginBuckets", testLoginBuckets},
 	{"PackageStates", testPackageStates},
 	{"Times", testTimes},
 	{"ConcurrentWrites", testConcurrentWrites},
@@ -1088,5 +1091,91 @@ func testFleetReads(t *testing.T, s *sqlstore.Store) {
 	}
 	if w := []string{"ps-a/t3", "ps-a/t2", "ps-b/t1"}; !reflect.DeepEqual(got, w) {
 		t.Errorf("PendingTasks(\"\") = %q, want %q (by server, oldest first, done ones left out)", got, w)
+	}
+}
+
+func testLockBlobs(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	unlock, err := s.LockBlobs(ctx)
+	if err != nil {
+		t.Fatalf("LockBlobs: %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if u, err := s.LockBlobs(short); err == nil {
+		u()
+		t.Fatal("a second LockBlobs got the lock while the first held it")
+	}
+	unlock()
+	unlock2, err := s.LockBlobs(ctx)
+	if err != nil {
+		t.Fatalf("LockBlobs after unlock: %v", err)
+	}
+	unlock2()
+}
+
+func testConsoleSessions(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	cs := catalog.ConsoleSession{Key: "k1", User: "alice", PasswordHash: "$2a$x", CSRF: "c", Created: t0, Seen: t0}
+	if err := s.CreateSession(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSession(ctx, catalog.ConsoleSession{Key: "k2", User: "admin", ByToken: true, CSRF: "d", Created: t0.Add(-time.Hour), Seen: t0}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Session(ctx, "k1")
+	cs.Created, cs.Seen = norm(t0), norm(t0)
+	if err != nil || !reflect.DeepEqual(got, cs) {
+		t.Fatalf("Session = %+v, %v; want %+v", got, err, cs)
+	}
+	if _, err := s.Session(ctx, "nope"); !errors.Is(err, wharf.ErrNotFound) {
+		t.Errorf("Session(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := s.TouchSession(ctx, "k1", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	add := func(cur string) string { return cur + "x" }
+	for i := 0; i < 2; i++ {
+		if err := s.UpdateSessionFlashes(ctx, "k1", add); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := s.Session(ctx, "k1"); got.Flashes != "xx" || !got.Seen.Equal(norm(t0.Add(time.Minute))) {
+		t.Errorf("after touch and flashes: %+v", got)
+	}
+	if err := s.UpdateSessionFlashes(ctx, "nope", add); !errors.Is(err, wharf.ErrNotFound) {
+		t.Errorf("flashes of an unknown session: %v, want ErrNotFound", err)
+	}
+	// k2 was created an hour before t0: too old for a 30-minute maximum.
+	if err := s.DeleteExpiredSessions(ctx, t0.Add(-time.Hour), t0.Add(-30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session(ctx, "k2"); !errors.Is(err, wharf.ErrNotFound) {
+		t.Errorf("an expired session is still there: %v", err)
+	}
+	if err := s.DeleteSession(ctx, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session(ctx, "k1"); !errors.Is(err, wharf.ErrNotFound) {
+		t.Errorf("a deleted session is still there: %v", err)
+	}
+}
+
+func testLoginBuckets(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if ok, _, err := s.TakeLoginToken(ctx, "10.0.0.1", 3, time.Minute, t0); err != nil || !ok {
+			t.Fatalf("attempt %d of a burst of 3: %v, %v", i+1, ok, err)
+		}
+	}
+	ok, wait, err := s.TakeLoginToken(ctx, "10.0.0.1", 3, time.Minute, t0.Add(30*time.Second))
+	if err != nil || ok || wait < 29*time.Second || wait > 30*time.Second {
+		t.Fatalf("4th attempt: ok %v wait %v err %v; want refused, 30s to wait", ok, wait, err)
+	}
+	if ok, _, _ := s.TakeLoginToken(ctx, "10.0.0.2", 3, time.Minute, t0); !ok {
+		t.Error("another client is limited by the first one's attempts")
+	}
+	if ok, _, err := s.TakeLoginToken(ctx, "10.0.0.1", 3, time.Minute, t0.Add(time.Minute)); err != nil || !ok {
+		t.Errorf("after a minute: %v, %v; want one more attempt", ok, err)
 	}
 }

@@ -180,3 +180,17 @@ type AgentSettings struct {
 type PackageStates struct {
 	States []PackageState `json:"states"`
 }
+
+// PollStats counts the long polls of one NS process (GET /stats; a replica
+// answers for itself): the fleet simulator reads them to tell how many
+// polls a change woke.
+type PollStats struct {
+	// Waiting is the number of polls waiting for a change now.
+	Waiting int64 `json:"waiting"`
+	// Wakes counts the polls a change of their configuration woke, since
+	// the process started.
+	Wakes int64 `json:"wakes"`
+	// Loads counts the store reads made to build configurations (a full
+	// load, the shared parts, or one server's), since the process started.
+	Loads int64 `json:"loads"`
+}

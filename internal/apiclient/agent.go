@@ -68,3 +68,11 @@ func (c *Client) AgentPackage(ctx context.Context, name, id string) (api.Package
 func (c *Client) PutPackageStates(ctx context.Context, name string, states []api.PackageState) error {
 	return c.call(ctx, http.MethodPost, "/agent/"+url.PathEscape(name)+"/package-states", api.PackageStates{States: states}, nil)
 }
+
+// PollStats returns the long-poll counters of the NS process that answers
+// (GET /stats, admin).
+func (c *Client) PollStats(ctx context.Context) (api.PollStats, error) {
+	var out api.PollStats
+	err := c.call(ctx, http.MethodGet, "/stats", nil, &out)
+	return out, err
+}

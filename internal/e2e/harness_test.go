@@ -184,12 +184,13 @@ var nsListening = regexp.MustCompile(`listening on (http://\S+)`)
 
 // startNS starts `wharf ns serve` on a free loopback port and returns the
 // process, its URL and the environment that points the CLI at it.
-func startNS(t testing.TB, dataDir, dsn string) (*proc, string, []string) {
+func startNS(t testing.TB, dataDir, dsn string, extra ...string) (*proc, string, []string) {
 	t.Helper()
 	args := []string{"ns", "serve", "--data", dataDir, "--addr", "127.0.0.1:0"}
 	if dsn != "" {
 		args = append(args, "--db", dsn)
 	}
+	args = append(args, extra...)
 	p, url := start(t, nsListening, nil, args...)
 	tok, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
 	if err != nil {

@@ -73,6 +73,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+p+"/enroll-tokens", admin(s.createEnrollToken))
 	mux.Handle("GET "+p+"/servers", admin(s.listServers))
 	mux.Handle("GET "+p+"/servers/{name}", admin(s.getServer))
+	mux.Handle("GET "+p+"/stats", admin(s.stats))
 	mux.Handle("POST "+p+"/agent/enroll", s.handle(s.enroll))
 	mux.Handle("GET "+p+"/agent/{name}/config", agent(s.agentConfig))
 	mux.Handle("GET "+p+"/agent/{name}/packages/{id}", agent(s.agentPackage))
@@ -355,6 +356,12 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.log.Info("package server enrolled", "server", e.Name, "url", req.URL)
 	writeJSON(w, http.StatusCreated, e)
+	return nil
+}
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
+	st := s.cat.PollStats()
+	writeJSON(w, http.StatusOK, api.PollStats{Waiting: st.Waiting, Wakes: st.Wakes, Loads: st.Loads})
 	return nil
 }
 

@@ -3,10 +3,10 @@ GO      ?= go
 BIN     ?= bin/wharf
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: help build dev test lint bench check clean
+.PHONY: help build dev test test-windows lint bench check clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/wharf
 	$(GO) build -o $(BIN) ./cmd/wharf
@@ -14,9 +14,13 @@ build: ## build bin/wharf
 dev: build ## run the all-in-one dev cluster (NS + one PS)
 	$(BIN) dev
 
-test: ## set up test services (PostgreSQL, file-system tools) and run every test
+test: ## set up test services (PostgreSQL, file-system tools, Wine) and run every test, the Windows ones under Wine too
 	bash scripts/test-setup.sh
 	$(GO) test -count=1 -p 2 -timeout 20m ./...  # -count=1: the e2e tests build and run the binary, which the test cache cannot see
+	GO=$(GO) bash scripts/test-windows.sh
+
+test-windows: ## run the Windows tests under Wine (prepared by scripts/test-setup.sh; reported skipped without Wine)
+	GO=$(GO) bash scripts/test-windows.sh
 
 lint: ## gofmt, go vet, staticcheck, and the Windows build
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

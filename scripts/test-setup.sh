@@ -162,11 +162,44 @@ setup_browser() {
 		warn "chromium missing; the console browser tests will fail saying how to install it"
 }
 
+# setup_wine installs what the Windows tests (make test-windows) run with:
+# Debian's wine64 and the mingw-w64 cross compiler, which builds the
+# test-only stand-in bcryptprimitives.dll that Go's Windows runtime needs and
+# Wine 8 lacks; then it prepares the cached Wine prefix (scripts/wine/
+# prefix.sh). Without them the Windows tests are reported as skipped, with
+# the reason, and make test goes on.
+setup_wine() {
+	local pkgs=(wine64 gcc-mingw-w64-x86-64-win32)
+	local missing=() pkg
+	for pkg in "${pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+	done
+	if ((${#missing[@]} > 0)); then
+		if ! is_root; then
+			warn "packages missing: ${missing[*]}; the Windows tests will be skipped (run this script as root)"
+			return 0
+		fi
+		log "installing ${missing[*]} with apt-get (no recommends: no X, no fonts)"
+		if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; }; then
+			warn "could not install ${missing[*]}; the Windows tests will be skipped"
+			return 0
+		fi
+	fi
+	local prefix
+	if prefix="$(bash "$(dirname "$0")/wine/prefix.sh")"; then
+		log "Wine prefix for the Windows tests: $prefix"
+	else
+		warn "could not prepare the Wine prefix; the Windows tests will be skipped"
+	fi
+}
+
 main() {
 	is_root || warn "not running as root: can check, but cannot install or start anything"
 	setup_postgres
 	setup_volume_tools
 	setup_browser
+	setup_wine
 	log "done"
 }
 

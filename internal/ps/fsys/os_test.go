@@ -1,3 +1,7 @@
+//go:build !windows
+
+// The Windows conformance runs are in os_windows_test.go.
+
 package fsys_test
 
 import (

@@ -3,6 +3,7 @@ package fsys
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -121,7 +122,10 @@ func setJunction(link, target string) error {
 	}
 	defer windows.CloseHandle(h)
 	var n uint32
-	return windows.DeviceIoControl(h, windows.FSCTL_SET_REPARSE_POINT, &buf[0], uint32(len(buf)), nil, 0, &n, nil)
+	if err := windows.DeviceIoControl(h, windows.FSCTL_SET_REPARSE_POINT, &buf[0], uint32(len(buf)), nil, 0, &n, nil); err != nil {
+		return fmt.Errorf("FSCTL_SET_REPARSE_POINT: %w", err)
+	}
+	return nil
 }
 
 // Readlink implements [FS]; for a junction it returns the target folder.
@@ -153,9 +157,12 @@ func underlying(err error) error {
 }
 
 // CanRemove implements [FS]: no file or folder in the tree may have the
-// read-only attribute, and each must open with DELETE access and no
-// sharing — which fails with a sharing violation while another process
-// holds a handle to it (an antivirus, an indexer, a client reading it).
+// read-only attribute, and each must open with DELETE access — which fails
+// with a sharing violation while any process holds a handle to it that does
+// not share delete (FILE_SHARE_DELETE): an antivirus, an indexer, an
+// editor. Handles that share delete, as the Package Server's own serving
+// opens files (serve.openIn), do not count: they never stop a removal or a
+// rename. The probe itself shares everything, so it disturbs no one.
 func (o OS) CanRemove(name string) error {
 	return WalkLstat(o, name, func(path string, fi fs.FileInfo) error {
 		if a, ok := fi.Sys().(*syscall.Win32FileAttributeData); ok && a.FileAttributes&windows.FILE_ATTRIBUTE_READONLY != 0 {
@@ -165,7 +172,8 @@ func (o OS) CanRemove(name string) error {
 		if err != nil {
 			return err
 		}
-		h, err := windows.CreateFile(p, windows.DELETE, 0, nil, windows.OPEN_EXISTING,
+		h, err := windows.CreateFile(p, windows.DELETE,
+			windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil, windows.OPEN_EXISTING,
 			windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
 		if err != nil {
 			reason := "it cannot be opened for deletion"
@@ -181,9 +189,11 @@ func (o OS) CanRemove(name string) error {
 	})
 }
 
-// longPath turns an absolute path longer than the classic MAX_PATH into an
-// extended-length one (\\?\C:\... or \\?\UNC\server\share\...) for the
-// Win32 calls made here directly; package os does the same for its own.
+// LongPath turns an absolute path longer than the classic MAX_PATH into an
+// extended-length one (\\?\C:\... or \\?\UNC\server\share\...) for Win32
+// calls made directly; package os does the same for its own.
+func LongPath(p string) string { return longPath(p) }
+
 func longPath(p string) string {
 	if len(p) < 248 || strings.HasPrefix(p, `\\?\`) || !filepath.IsAbs(p) {
 		return p

@@ -3,8 +3,10 @@
 //
 // Every request resolves through the state DB: only a file listed in the
 // manifest of a ready package on an available store root is served, and it
-// is opened through an os.Root on the package folder, so neither a hostile
-// path nor a symlink planted in the folder reaches anything outside it.
+// is opened through an os.Root on the package folder (on Windows, a walk
+// from a handle of the folder that refuses reparse points and shares
+// delete: see openIn), so neither a hostile path nor a link planted in the
+// folder reaches anything outside it, and serving never stops a move.
 // Anything else is 404; a signed package without a valid, unexpired
 // signature is 403. Range, If-None-Match, If-Modified-Since and HEAD come
 // from http.ServeContent; the ETag is the file's SHA-256 and Last-Modified
@@ -19,7 +21,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -148,13 +149,13 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, id, rel stri
 		return
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
+	size, regular, err := statOpen(f)
+	if err != nil || !regular {
 		writeError(w, r, http.StatusNotFound, "not found")
 		return
 	}
-	if fi.Size() != res.File.Size {
-		log.Error("package file damaged on disk", "size", fi.Size(), "want", res.File.Size)
+	if size != res.File.Size {
+		log.Error("package file damaged on disk", "size", size, "want", res.File.Size)
 		writeError(w, r, http.StatusInternalServerError, "package file damaged on this server")
 		return
 	}
@@ -202,20 +203,6 @@ func (h *Handler) openFile(ctx context.Context, id, rel string, res store.Resolv
 		}
 		wait = min(2*wait, time.Second)
 	}
-}
-
-// openIn opens rel below dir without leaving it; a missing dir is
-// errFolderMissing (which matches os.ErrNotExist).
-func openIn(dir, rel string) (*os.File, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %w", errFolderMissing, err)
-		}
-		return nil, err
-	}
-	defer root.Close()
-	return root.Open(filepath.FromSlash(rel))
 }
 
 func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {

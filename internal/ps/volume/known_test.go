@@ -148,13 +148,9 @@ func TestWithResolved(t *testing.T) {
 		t.Fatal(err)
 	}
 	home := filepath.Join(dir, "home")
-	if err := os.Symlink(real, home); err != nil {
-		t.Fatal(err)
-	}
+	symlinkForTest(t, real, home)
 	rootLink := filepath.Join(dir, "rootlink")
-	if err := os.Symlink("/", rootLink); err != nil {
-		t.Fatal(err)
-	}
+	symlinkForTest(t, string(filepath.Separator), rootLink)
 	got := withResolved([]string{home, rootLink, filepath.Join(dir, "missing")})
 	ks := knownSet{trees: got}
 	if ok, folder := matchKnown(filepath.Join(real, "alice"), ks, false); !ok || folder != real {

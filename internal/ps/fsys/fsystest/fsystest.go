@@ -29,6 +29,15 @@ type Harness struct {
 	// SetImmutable, when not nil, sets or clears the immutable attribute
 	// of a path (chattr +i); the suite then checks CanRemove sees it.
 	SetImmutable func(path string, on bool) error
+	// Hold, when not nil, holds the file at path open the way another
+	// process can (on Windows: without FILE_SHARE_DELETE) until release is
+	// called; the suite then checks CanRemove sees it, and that it no
+	// longer does once the file is released.
+	Hold func(path string) (release func(), err error)
+	// NoLinks, when not empty, says why the file system cannot make links
+	// in Dir; the parts of the suite that need a link are skipped with it,
+	// after the rest of their subtest ran.
+	NoLinks string
 }
 
 // Run runs the suite; newHarness is called once per subtest and must give
@@ -54,6 +63,18 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newHarness(t)) })
+	}
+}
+
+// symlink makes a link, or skips the rest of the subtest when the harness
+// has none.
+func symlink(t *testing.T, h Harness, target, link string) {
+	t.Helper()
+	if h.NoLinks != "" {
+		t.Skip(h.NoLinks)
+	}
+	if err := h.FS.Symlink(target, link); err != nil {
+		t.Fatalf("Symlink: %v", err)
 	}
 }
 
@@ -228,10 +249,17 @@ func testStat(t *testing.T, h Harness) {
 	f := h.FS
 	d := filepath.Join(h.Dir, "d")
 	mkdir(t, f, d)
-	link := filepath.Join(h.Dir, "l")
-	if err := f.Symlink(d, link); err != nil {
-		t.Fatalf("Symlink: %v", err)
+	if _, err := f.Stat(filepath.Join(h.Dir, "no")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Stat(missing) = %v", err)
 	}
+	if _, err := f.Lstat(filepath.Join(h.Dir, "no")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Lstat(missing) = %v", err)
+	}
+	if fi, err := f.Lstat(d); err != nil || fsys.IsLink(fi) || !fi.IsDir() {
+		t.Fatalf("Lstat(folder) = %v, %v; want a folder", fi, err)
+	}
+	link := filepath.Join(h.Dir, "l")
+	symlink(t, h, d, link)
 	fi, err := f.Lstat(link)
 	if err != nil || !fsys.IsLink(fi) || fi.IsDir() {
 		t.Fatalf("Lstat(link) = %v, %v; want a link", fi, err)
@@ -239,12 +267,6 @@ func testStat(t *testing.T, h Harness) {
 	fi, err = f.Stat(link)
 	if err != nil || !fi.IsDir() {
 		t.Fatalf("Stat(link) = %v, %v; want the folder", fi, err)
-	}
-	if _, err := f.Stat(filepath.Join(h.Dir, "no")); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("Stat(missing) = %v", err)
-	}
-	if _, err := f.Lstat(filepath.Join(h.Dir, "no")); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("Lstat(missing) = %v", err)
 	}
 }
 
@@ -312,9 +334,7 @@ func testExchange(t *testing.T, h Harness) {
 	write(t, f, filepath.Join(d, "x"), []byte("X"))
 	other := filepath.Join(h.Dir, "other")
 	mkdir(t, f, other)
-	if err := f.Symlink(other, l); err != nil {
-		t.Fatal(err)
-	}
+	symlink(t, h, other, l)
 	err := f.Exchange(d, l)
 	if errors.Is(err, errors.ErrUnsupported) {
 		if fi, err := f.Lstat(l); err != nil || !fsys.IsLink(fi) {
@@ -348,10 +368,16 @@ func testRemove(t *testing.T, h Harness) {
 	if err := f.Remove(d); err == nil {
 		t.Fatal("Remove of a non-empty folder worked")
 	}
-	l := filepath.Join(h.Dir, "l")
-	if err := f.Symlink(d, l); err != nil {
-		t.Fatal(err)
+	e := filepath.Join(h.Dir, "e")
+	mkdir(t, f, e)
+	if err := f.Remove(e); err != nil {
+		t.Fatalf("Remove(empty folder): %v", err)
 	}
+	if err := f.Remove(e); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Remove(missing) = %v", err)
+	}
+	l := filepath.Join(h.Dir, "l")
+	symlink(t, h, d, l)
 	if err := f.Remove(l); err != nil {
 		t.Fatalf("Remove(link): %v", err)
 	}
@@ -362,10 +388,7 @@ func testRemove(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	if err := f.Remove(d); err != nil {
-		t.Fatalf("Remove(empty folder): %v", err)
-	}
-	if err := f.Remove(d); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("Remove(missing) = %v", err)
+		t.Fatalf("Remove(emptied folder): %v", err)
 	}
 }
 
@@ -379,9 +402,14 @@ func testRemoveAll(t *testing.T, h Harness) {
 	mkdir(t, f, filepath.Join(tree, "sub"))
 	write(t, f, filepath.Join(tree, "sub", "f"), []byte("F"))
 	write(t, f, filepath.Join(tree, "g"), []byte("G"))
-	if err := f.Symlink(keep, filepath.Join(tree, "link")); err != nil {
-		t.Fatal(err)
+	plain := filepath.Join(h.Dir, "plain")
+	mkdir(t, f, plain)
+	mkdir(t, f, filepath.Join(plain, "sub"))
+	write(t, f, filepath.Join(plain, "sub", "f"), []byte("F"))
+	if err := f.RemoveAll(plain); err != nil || exists(t, f, plain) {
+		t.Fatalf("RemoveAll(tree without links) = %v; gone: %v", err, !exists(t, f, plain))
 	}
+	symlink(t, h, keep, filepath.Join(tree, "link"))
 	if err := f.RemoveAll(tree); err != nil {
 		t.Fatalf("RemoveAll: %v", err)
 	}
@@ -402,10 +430,11 @@ func testSymlink(t *testing.T, h Harness) {
 	mkdir(t, f, d)
 	mkdir(t, f, filepath.Join(d, "sub"))
 	write(t, f, filepath.Join(d, "sub", "file"), []byte("through the link"))
-	l := filepath.Join(h.Dir, "link")
-	if err := f.Symlink(d, l); err != nil {
-		t.Fatalf("Symlink: %v", err)
+	if _, err := f.Readlink(d); err == nil {
+		t.Fatal("Readlink of a folder worked")
 	}
+	l := filepath.Join(h.Dir, "link")
+	symlink(t, h, d, l)
 	if got, err := f.Readlink(l); err != nil || filepath.Clean(got) != d {
 		t.Fatalf("Readlink = %q, %v; want %q", got, err, d)
 	}
@@ -417,9 +446,6 @@ func testSymlink(t *testing.T, h Harness) {
 	}
 	if err := f.Symlink(d, l); !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("Symlink over an existing name: %v, want fs.ErrExist", err)
-	}
-	if _, err := f.Readlink(d); err == nil {
-		t.Fatal("Readlink of a folder worked")
 	}
 }
 
@@ -446,6 +472,9 @@ func testCanRemove(t *testing.T, h Harness) {
 	}
 	if err := f.CanRemove(filepath.Join(h.Dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("CanRemove(missing) = %v, want fs.ErrNotExist", err)
+	}
+	if h.Hold != nil {
+		testHeld(t, h, d, p)
 	}
 	if h.SetImmutable == nil {
 		return
@@ -474,5 +503,33 @@ func testCanRemove(t *testing.T, h Harness) {
 	}
 	if err := f.CanRemove(d); err != nil {
 		t.Fatalf("CanRemove after clearing the attribute = %v", err)
+	}
+}
+
+// testHeld checks CanRemove on a tree with a file held open by another
+// process, and after its release.
+func testHeld(t *testing.T, h Harness, d, p string) {
+	release, err := h.Hold(p)
+	if err != nil {
+		t.Fatalf("hold %s open: %v", p, err)
+	}
+	held := true
+	defer func() {
+		if held {
+			release()
+		}
+	}()
+	err = h.FS.CanRemove(d)
+	var re *fsys.RemovalError
+	if !errors.Is(err, fsys.ErrNotRemovable) || !errors.As(err, &re) || re.Path != p {
+		t.Fatalf("CanRemove(tree with a held file) = %v, want ErrNotRemovable naming %s", err, p)
+	}
+	if !exists(t, h.FS, p) {
+		t.Fatal("CanRemove removed the held file")
+	}
+	release()
+	held = false
+	if err := h.FS.CanRemove(d); err != nil {
+		t.Fatalf("CanRemove after the file was released = %v", err)
 	}
 }

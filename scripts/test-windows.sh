@@ -14,24 +14,31 @@
 # The harness is test scaffolding, not product: scripts/wine/ (the prefix,
 # a stand-in bcryptprimitives.dll, the -exec wrapper that maps drives) and a
 # Go overlay (below). Environment:
-#   WHARF_WINE_PKGS   packages to run instead of the list below
+#   WHARF_WINE_PKGS   packages to run instead of those found below
 #   WHARF_WINE_FLAGS  more go test flags (e.g. "-run TestJunction -v")
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/wine/lib.sh
 
 GO="${GO:-go}"
-pkgs=(${WHARF_WINE_PKGS:-
-	./internal/ps/fsys
-	./internal/ps/volume
-	./internal/ps/relocate
-	./internal/ps/serve
-	./internal/ps/store
-	./internal/ps/durable
-	./internal/ps/fetch
-	./internal/ns/blobs
-	./internal/testenv/winetest
-})
+# The packages with Windows code or Windows tests (a _windows.go or
+# _windows_test.go file), found afresh on every run, and these, which have
+# none but run the product's storage on Windows: the PS state DB (SQLite)
+# and the NS blob store.
+also=(./internal/ps/store ./internal/ns/blobs)
+if [[ -n "${WHARF_WINE_PKGS:-}" ]]; then
+	read -r -a pkgs <<<"$WHARF_WINE_PKGS"
+else
+	mapfile -t pkgs < <(
+		{
+			GOOS=windows "$GO" list -f '{{.ImportPath}}{{range .GoFiles}} {{.}}{{end}}{{range .TestGoFiles}} {{.}}{{end}}{{range .XTestGoFiles}} {{.}}{{end}}' ./... |
+				awk '/_windows(_test)?\.go/ {print $1}'
+			for p in "${also[@]}"; do
+				[[ -d "$p" ]] && GOOS=windows "$GO" list "$p"
+			done
+		} | sort -u
+	)
+fi
 
 skip_all() {
 	local p

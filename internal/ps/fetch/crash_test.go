@@ -1,3 +1,8 @@
+//go:build !windows
+
+// Unix paths over the in-memory fakes: not run on Windows, where the
+// *_windows_test.go files test on real drives.
+
 package fetch_test
 
 import (

@@ -13,7 +13,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps"
 	"github.com/wharf-project/wharf/internal/ps/admin"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
-	"github.com/wharf-project/wharf/internal/ps/relocation"
+	"github.com/wharf-project/wharf/internal/ps/location"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -114,7 +114,7 @@ func printRelocatePlan(w io.Writer, p *relocate.Plan) {
 }
 
 // printRelocationStatus prints the relocation part of `wharf ps status`.
-func printRelocationStatus(w io.Writer, r *relocation.Status) {
+func printRelocationStatus(w io.Writer, r *location.Status) {
 	state := "idle"
 	if r.Running {
 		state = "running (" + r.Kind + ")"

@@ -26,7 +26,7 @@
 // The first start enrolls with the one-time token (Config.EnrollToken) and
 // keeps the result in credential.json; later starts reuse it and ignore a
 // token. Before serving anything, the daemon rolls every open entry of the
-// relocation journal forward or back (relocation.Controller.Recover), so
+// relocation journal forward or back (location.Controller.Recover), so
 // the state DB names a whole folder for every package, then checks the
 // store roots' markers and recovers interrupted downloads
 // (fetch.Fetcher.Recover). A relocation attempt that was under way goes on.
@@ -59,34 +59,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/apiclient"
 	"github.com/wharf-project/wharf/internal/ps/admin"
 	"github.com/wharf-project/wharf/internal/ps/clock"
-	"github.com/wharf-project/wharf/internal/ps/fetch"
-	"github.com/wharf-project/wharf/internal/ps/fsys"
-	"github.com/wharf-project/wharf/internal/ps/place"
-	"github.com/wharf-project/wharf/internal/ps/relocate"
-	"github.com/wharf-project/wharf/internal/ps/relocation"
 	"github.com/wharf-project/wharf/internal/ps/serve"
 	"github.com/wharf-project/wharf/internal/ps/store"
-	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/wharf"
-)
-
-// The parts' interfaces, met by the implementations wired here.
-var (
-	_ fetch.NS      = (*apiclient.Client)(nil)
-	_ fetch.Placer  = place.Primary{}
-	_ fetch.Placer  = (*place.Rotating)(nil)
-	_ fetch.Ledger  = (*place.Rotating)(nil)
-	_ place.Index   = (*store.Store)(nil)
-	_ admin.Backend = (*Daemon)(nil)
-	_ serve.Index   = (*store.Store)(nil)
 )
 
 // Daemon is one Package Server.
@@ -95,21 +75,15 @@ type Daemon struct {
 	base  *slog.Logger // for the parts, which narrow it to their component
 	log   *slog.Logger // the daemon's own
 	ready chan struct{}
-	wake  chan chan error // update-config requests to the poll loop
+	id    identity // set once, before ready is closed
+}
 
-	mu      sync.Mutex // guards the fields below, set once during start
-	name    string
-	nsURL   string
-	url     string
-	addr    string
-	store   *store.Store
-	fetcher *fetch.Fetcher
-	placer  *place.Rotating
-	pplacer *pausingPlacer
-	reloc   *relocation.Controller
-
-	registry *prometheus.Registry // the PS's metrics, served on the admin socket
-	fetchCfg applied              // the configuration the fetcher follows
+// identity is who the running daemon is and where it listens.
+type identity struct {
+	name  string
+	nsURL string
+	url   string
+	addr  string
 }
 
 // New checks cfg and returns a Daemon; nothing starts until Serve.
@@ -134,28 +108,27 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Daemon{cfg: cfg, base: log, log: log.With("component", "ps"), ready: make(chan struct{}), wake: make(chan chan error),
-		registry: reg}, nil
+	return &Daemon{cfg: cfg, base: log, log: log.With("component", "ps"), ready: make(chan struct{})}, nil
 }
 
 // Ready is closed once the daemon is enrolled, has recovered its store, and
 // its listeners accept connections.
 func (d *Daemon) Ready() <-chan struct{} { return d.ready }
 
-// Addr returns the address packages are served on (after Ready).
-func (d *Daemon) Addr() string { d.mu.Lock(); defer d.mu.Unlock(); return d.addr }
+// Addr returns the address packages are served on; it waits for Ready.
+func (d *Daemon) Addr() string { <-d.ready; return d.id.addr }
 
-// URL returns the base URL the PS enrolled with (after Ready).
-func (d *Daemon) URL() string { d.mu.Lock(); defer d.mu.Unlock(); return d.url }
+// URL returns the base URL the PS enrolled with; it waits for Ready.
+func (d *Daemon) URL() string { <-d.ready; return d.id.url }
 
-// Name returns the enrolled name (after Ready).
-func (d *Daemon) Name() string { d.mu.Lock(); defer d.mu.Unlock(); return d.name }
+// Name returns the enrolled name; it waits for Ready.
+func (d *Daemon) Name() string { <-d.ready; return d.id.name }
 
 // Serve runs the Package Server until ctx ends, then shuts down gracefully
 // and returns nil; it returns an error when it cannot start or a part of it
-// fails.
+// fails. It opens what the parts need (the admin socket, the state DB, the
+// listener, the credential), assembles every part once (assemble), recovers
+// the store, and then runs them.
 func (d *Daemon) Serve(ctx context.Context) (err error) {
 	cfg := d.cfg
 	if err := os.MkdirAll(cfg.InstallDir, 0o755); err != nil {
@@ -206,65 +179,35 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	id := identity{name: cred.Name, nsURL: nsURL, url: url, addr: ln.Addr().String()}
 	base := d.base.With("server", cred.Name)
 	log := base.With("component", "ps")
-	roots := storeroot.New(fsys.OS{}, cred.Name, cfg.Clock)
-	placer := place.NewRotating(place.Options{
-		Primary: cfg.PrimaryLocation(), Facts: cfg.Facts,
-		Reserve: place.Reserve{Percent: cfg.Storage.Reserve.Percent, Bytes: cfg.Storage.Reserve.Bytes},
-		Volumes: cfg.Storage.Volumes, Index: st, Markers: roots, Logger: base,
-	})
-	for _, problem := range placer.CheckVolumes() {
-		log.Warn(problem)
-	}
-	pplacer := &pausingPlacer{Rotating: placer}
-	gate := serve.NewGate(serve.New(st, key, cfg.Clock, base))
-	ctl, err := relocation.New(relocation.Options{
-		Server: cred.Name, Default: cfg.PrimaryLocation(), FS: fsys.OS{}, Roots: roots, Facts: cfg.Facts,
-		Index: st.RelocationIndex(), Journal: st.RelocationJournal(), State: st, NS: client,
-		Placer: placer, Downloads: d, Serving: gate,
-		Reserve:     relocate.Reserve{Percent: cfg.Storage.Reserve.Percent, Bytes: cfg.Storage.Reserve.Bytes},
-		MaxAttempts: cfg.Relocation.MaxAttempts, Interval: cfg.Relocation.Interval, Bandwidth: cfg.Relocation.Bandwidth,
-		Clock: cfg.Clock, Log: base, Registry: d.registry,
-		OnIdle: func(ctx context.Context) { d.relocationIdle(ctx, client) },
-	})
+	p, err := assemble(cfg, id, st, client, key, base)
 	if err != nil {
 		return err
 	}
-	// The relocation journal first: every package's folder in the state
-	// DB is whole on disk before the fetcher checks the packages.
-	if err := ctl.Recover(ctx); err != nil {
+	for _, problem := range p.placer.CheckVolumes() {
+		log.Warn(problem)
+	}
+	if err := p.recover(ctx); err != nil {
 		return err
 	}
-	placer.SetPrimary(ctl.Primary())
-	f := fetch.New(fetch.Options{
-		Roots: roots, NS: client, Store: st, Placer: pplacer,
-		Clock: cfg.Clock, Logger: base,
-	})
-	if err := f.Recover(ctx); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	d.name, d.nsURL, d.url, d.addr, d.store, d.fetcher, d.placer = cred.Name, nsURL, url, ln.Addr().String(), st, f, placer
-	d.pplacer, d.reloc = pplacer, ctl
-	d.mu.Unlock()
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	fail := func(err error) { cancel(err) }
 	run := func(name string, fn func() error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := fn(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				fail(fmt.Errorf("%s: %w", name, err))
+				cancel(fmt.Errorf("%s: %w", name, err))
 			}
 		}()
 	}
-	web := serve.NewServer(gate, base)
+	web := serve.NewServer(p.gate, base)
 	web.TLSConfig = tlsCfg
-	adm := admin.NewServer(d, base)
+	adm := admin.NewServer(p.admin, base)
 	run("serve packages", func() error {
 		if tlsCfg != nil {
 			return web.ServeTLS(ln, "", "")
@@ -272,13 +215,14 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 		return web.Serve(ln)
 	})
 	run("admin endpoint", func() error { return adm.Serve(adminLn) })
-	run("fetch", func() error { return f.Serve(runCtx) })
-	run("relocation", func() error { return ctl.Serve(runCtx) })
-	run("config loop", func() error { d.pollLoop(runCtx, base, client, cred.Name, f, placer); return nil })
+	run("fetch", func() error { return p.fetcher.Serve(runCtx) })
+	run("relocation", func() error { return p.location.Serve(runCtx) })
+	run("config loop", func() error { p.poller.run(runCtx); return nil })
 
-	log.Info("package server ready", "addr", ln.Addr().String(), "url", url, "ns", nsURL,
-		"install_dir", cfg.InstallDir, "storage_path", ctl.StoragePath(), "primary", placer.Primary(),
+	log.Info("package server ready", "addr", id.addr, "url", url, "ns", nsURL,
+		"install_dir", cfg.InstallDir, "storage_path", p.location.StoragePath(), "primary", p.placer.Primary(),
 		"reserve", cfg.Storage.Reserve.String(), "rotation_volumes", cfg.Storage.Volumes)
+	d.id = id
 	close(d.ready)
 
 	<-runCtx.Done()
@@ -377,48 +321,4 @@ func (d *Daemon) advertisedURL(bound net.Addr, https bool) (string, error) {
 		scheme = "https"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port), nil
-}
-
-// Status reports the daemon's state for the admin endpoint.
-func (d *Daemon) Status(ctx context.Context) (admin.Status, error) {
-	d.mu.Lock()
-	st := admin.Status{Name: d.name, NSURL: d.nsURL, URL: d.url, Addr: d.addr, StoragePath: d.cfg.PrimaryLocation()}
-	s, f := d.store, d.fetcher
-	if d.placer != nil {
-		st.StoragePath = d.placer.Primary()
-	}
-	d.mu.Unlock()
-	st.Packages = []admin.PackageStatus{}
-	if s == nil {
-		return st, errors.New("package server is starting")
-	}
-	list := s.List()
-	for _, p := range list {
-		state, reason := p.Reported()
-		st.Packages = append(st.Packages, admin.PackageStatus{ID: p.ID, Name: p.Name, Version: p.Version,
-			State: state, Reason: reason, Path: p.Path, Size: p.Size, FileCount: p.FileCount})
-	}
-	for _, fl := range f.Failures() {
-		st.Packages = append(st.Packages, admin.PackageStatus{ID: fl.Package.ID, Name: fl.Package.Name, Version: fl.Package.Version,
-			State: api.StateFailed, Reason: fl.Reason, Size: fl.Package.Size, FileCount: fl.Package.FileCount})
-	}
-	d.relocationStatus(ctx, &st, s, list)
-	return st, nil
-}
-
-// UpdateConfig makes the poll loop ask the NS now; it returns once the
-// answer was applied.
-func (d *Daemon) UpdateConfig(ctx context.Context) error {
-	reply := make(chan error, 1)
-	select {
-	case d.wake <- reply:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/apiclient"
 	"github.com/wharf-project/wharf/internal/ps/clock"
-	"github.com/wharf-project/wharf/internal/ps/fetch"
-	"github.com/wharf-project/wharf/internal/ps/place"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -30,18 +28,48 @@ type pollResult struct {
 	err     error
 }
 
-// pollLoop long-polls the NS for this server's configuration and applies
-// every answer: a new configuration as it comes, the last one again on each
-// 304 (a config cycle: markers are re-checked, failed packages retried after
-// their backoff). Applying sets the placer's "allow usage of all fixed
-// drives" from the settings, hands the storage location, relocation mode and
-// server tasks to the relocation controller (which decides about a new
-// location before downloads start), then the configuration to the fetcher
-// (see applyConfig). An UpdateConfig request cancels the poll in flight and
-// asks at once, without the ETag, and applies with force. Errors back off
-// with jitter; an UpdateConfig request cuts the wait short.
-func (d *Daemon) pollLoop(ctx context.Context, log *slog.Logger, client *apiclient.Client, name string, f *fetch.Fetcher, placer *place.Rotating) {
-	log = log.With("component", "config")
+// poller long-polls the NS for this server's configuration and hands every
+// answer to apply. Build it with newPoller; run it with run.
+type poller struct {
+	client *apiclient.Client
+	name   string
+	clock  clock.Clock
+	log    *slog.Logger
+	apply  func(cfg api.AgentConfig, forced bool)
+	wake   chan chan error // UpdateConfig requests
+}
+
+func newPoller(client *apiclient.Client, name string, c clock.Clock, log *slog.Logger, apply func(api.AgentConfig, bool)) *poller {
+	return &poller{client: client, name: name, clock: c, log: log.With("component", "config"), apply: apply, wake: make(chan chan error)}
+}
+
+// UpdateConfig makes the loop ask the NS now; it returns once the answer
+// was applied, or with the error of the poll.
+func (p *poller) UpdateConfig(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case p.wake <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run long-polls the NS for this server's configuration until ctx ends
+// and applies every answer: a new configuration as it comes, the last one
+// again on each 304 (a config cycle: markers are re-checked, failed
+// packages retried after their backoff). Applying never waits on the parts
+// it hands the configuration to (see parts.apply). An UpdateConfig request
+// cancels the poll in flight and asks at once, without the ETag, and
+// applies with force. Errors back off with jitter; an UpdateConfig request
+// cuts the wait short.
+func (p *poller) run(ctx context.Context) {
+	log := p.log
 	var (
 		etag     string
 		last     api.AgentConfig
@@ -71,7 +99,7 @@ func (d *Daemon) pollLoop(ctx context.Context, log *slog.Logger, client *apiclie
 		pctx, cancel := context.WithTimeout(ctx, wait+pollSlack)
 		res := make(chan pollResult, 1)
 		go func() {
-			cfg, newTag, changed, err := client.AgentConfig(pctx, name, tag, wait)
+			cfg, newTag, changed, err := p.client.AgentConfig(pctx, p.name, tag, wait)
 			res <- pollResult{cfg, newTag, changed, err}
 		}()
 		var r pollResult
@@ -80,7 +108,7 @@ func (d *Daemon) pollLoop(ctx context.Context, log *slog.Logger, client *apiclie
 			select {
 			case r = <-res:
 				break poll
-			case w := <-d.wake:
+			case w := <-p.wake:
 				waiting = append(waiting, w)
 				if !forced && have {
 					cancel() // ask again at once, without the ETag
@@ -116,8 +144,8 @@ func (d *Daemon) pollLoop(ctx context.Context, log *slog.Logger, client *apiclie
 			select {
 			case <-ctx.Done():
 				return
-			case <-d.cfg.Clock.After(delay):
-			case w := <-d.wake:
+			case <-p.clock.After(delay):
+			case w := <-p.wake:
 				waiting = append(waiting, w)
 			}
 			continue
@@ -131,12 +159,7 @@ func (d *Daemon) pollLoop(ctx context.Context, log *slog.Logger, client *apiclie
 			last, etag, have = r.cfg, r.etag, true
 		}
 		if have {
-			// The placer first: downloads the Apply starts are placed
-			// under the settings that came with it.
-			if placer.SetAllFixedDrives(last.Settings.AllFixedDrives) {
-				log.Info("allow usage of all fixed drives changed", "all_fixed_drives", last.Settings.AllFixedDrives)
-			}
-			d.applyConfig(ctx, last, forced)
+			p.apply(last, forced)
 		}
 		answer(nil)
 	}

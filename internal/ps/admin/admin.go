@@ -33,7 +33,7 @@ import (
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
-	"github.com/wharf-project/wharf/internal/ps/relocation"
+	"github.com/wharf-project/wharf/internal/ps/location"
 )
 
 // SocketName is the admin socket's name in the install dir.
@@ -57,7 +57,7 @@ type Status struct {
 	Locations []Location `json:"locations"`
 	// Relocation is the state of relocation: the last or running attempt,
 	// its per-package states and progress, the retry counters.
-	Relocation *relocation.Status `json:"relocation,omitempty"`
+	Relocation *location.Status `json:"relocation,omitempty"`
 	Packages   []PackageStatus    `json:"packages"`
 }
 

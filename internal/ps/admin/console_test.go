@@ -14,7 +14,7 @@ import (
 
 	"github.com/wharf-project/wharf/internal/ps/admin"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
-	"github.com/wharf-project/wharf/internal/ps/relocation"
+	"github.com/wharf-project/wharf/internal/ps/location"
 )
 
 type fakeBackend struct{ retries atomic.Int32 }
@@ -22,7 +22,7 @@ type fakeBackend struct{ retries atomic.Int32 }
 func (f *fakeBackend) Status(context.Context) (admin.Status, error) {
 	return admin.Status{Name: "ps-<b>", StoragePath: "/srv/wharf", NSURL: "http://ns:8080",
 		Locations: []admin.Location{{Root: "/srv/wharf", Packages: 2, Bytes: 3 << 20}},
-		Relocation: &relocation.Status{Target: "/srv/wharf", LastStatusFlags: []string{"some-not-moved"},
+		Relocation: &location.Status{Target: "/srv/wharf", LastStatusFlags: []string{"some-not-moved"},
 			Message: "Some of the files have not been moved to the new location.", AttemptsDone: 1, MaxAttempts: 3},
 		Packages: []admin.PackageStatus{{ID: "p1", Name: "agent", Version: "1", State: "ready", Path: "/old/p1", Link: "/srv/wharf/p1"}},
 	}, nil

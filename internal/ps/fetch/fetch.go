@@ -145,6 +145,7 @@ type Fetcher struct {
 	concurrency int
 	running     map[string]*job
 	failures    map[string]*failure
+	holds       int // HoldRemovals calls not yet released
 }
 
 type job struct {
@@ -255,6 +256,30 @@ func (f *Fetcher) poke() {
 	}
 }
 
+// HoldRemovals keeps every package in the store until ReleaseRemovals: an
+// unassigned package is not removed (a relocation is moving the store, and
+// must not find a package gone from under it). Calls nest.
+func (f *Fetcher) HoldRemovals() {
+	f.mu.Lock()
+	f.holds++
+	f.mu.Unlock()
+}
+
+// ReleaseRemovals ends a HoldRemovals: the removals held back go on, and
+// the state of every package, with its folder, is reported to the NS again
+// (a relocation moved them).
+func (f *Fetcher) ReleaseRemovals() {
+	f.mu.Lock()
+	if f.holds > 0 {
+		f.holds--
+	}
+	f.mu.Unlock()
+	for _, p := range f.opt.Store.List() {
+		f.reportPackage(p)
+	}
+	f.poke()
+}
+
 // Failure is a package of the configuration that is not in the store
 // because it could not even start (no manifest, no place).
 type Failure struct {
@@ -325,8 +350,8 @@ func (f *Fetcher) reconcile(ctx context.Context, jobs *sync.WaitGroup) {
 	}
 	var remove []store.Package
 	for _, p := range f.opt.Store.List() {
-		if _, ok := f.desired[p.ID]; ok {
-			continue
+		if _, ok := f.desired[p.ID]; ok || f.holds > 0 && p.State == api.StateReady {
+			continue // assigned, or held while a relocation may move it
 		}
 		if j := f.running[p.ID]; j != nil {
 			j.cancel() // its end wakes us; removal follows

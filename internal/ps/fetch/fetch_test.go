@@ -16,8 +16,10 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/place"
 	"github.com/wharf-project/wharf/internal/ps/pstest"
+	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/store"
 	"github.com/wharf-project/wharf/internal/ps/storeroot"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 const psName = "ps1"
@@ -580,4 +582,54 @@ func TestManifestNotFoundBacksOff(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.root, p.ID)); !os.IsNotExist(err) {
 		t.Errorf("package folder: %v", err)
 	}
+}
+
+// While removals are held (a relocation moves the store), an unassigned
+// package stays; once released it goes, and the packages whose folder
+// changed are reported with their new path.
+func TestHoldRemovals(t *testing.T) {
+	e := newEnv(t)
+	keep := e.ns.AddPackage("keep", "1", map[string][]byte{"k": []byte("k")})
+	gone := e.ns.AddPackage("gone", "1", map[string][]byte{"a/b/c": []byte("c")})
+	e.start()
+	e.apply(false)
+	e.waitState(keep.ID, api.StateReady)
+	e.waitState(gone.ID, api.StateReady)
+
+	e.f.HoldRemovals()
+	e.f.HoldRemovals() // calls nest
+	e.ns.Unassign(gone.ID)
+	e.apply(false)
+	e.f.ReleaseRemovals()
+	// Reconciles happen at every apply; two more must not remove it.
+	e.apply(false)
+	e.apply(false)
+	if _, ok := e.st.Get(gone.ID); !ok {
+		t.Fatal("an unassigned package was removed while removals were held")
+	}
+	if _, err := os.Stat(filepath.Join(e.root, gone.ID, "a", "b", "c")); err != nil {
+		t.Fatalf("held package's file: %v", err)
+	}
+	// A relocation moved package keep (its switch in the index).
+	moved := filepath.Join(t.TempDir(), keep.ID)
+	if err := e.st.RelocationIndex().SetLocation(context.Background(), wharf.PackageID(keep.ID), relocate.Location{Folder: moved}); err != nil {
+		t.Fatal(err)
+	}
+	reports := len(e.ns.StateLog())
+	e.f.ReleaseRemovals()
+	waitFor(t, "removal after the release", func() bool {
+		_, ok := e.st.Get(gone.ID)
+		return !ok
+	})
+	if _, err := os.Lstat(filepath.Join(e.root, gone.ID)); !os.IsNotExist(err) {
+		t.Errorf("unassigned package still on disk: %v", err)
+	}
+	waitFor(t, "the states reported again", func() bool {
+		for _, s := range e.ns.StateLog()[reports:] {
+			if s.PackageID == keep.ID && s.State == api.StateReady && s.Path == moved {
+				return true
+			}
+		}
+		return false
+	})
 }

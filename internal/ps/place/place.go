@@ -163,6 +163,8 @@ type Rotating struct {
 	primary  string
 	allFixed bool
 	held     map[string]hold // package id → space held for its download
+	paused   map[string]bool // reasons new placements wait for
+	resumed  chan struct{}   // closed when the last reason goes
 }
 
 type hold struct {
@@ -189,6 +191,7 @@ func NewRotating(opt Options) *Rotating {
 		log:     opt.Logger.With("component", "place"),
 		primary: filepath.Clean(opt.Primary),
 		held:    map[string]hold{},
+		paused:  map[string]bool{},
 	}
 }
 
@@ -222,6 +225,49 @@ func (r *Rotating) SetPrimary(dir string) {
 	r.primary = filepath.Clean(dir)
 }
 
+// Pause makes new placements wait — Place blocks until Resume was called
+// for every reason paused, or its context ends — for reason: an exclusive
+// relocation, or a new storage location not decided yet (see package
+// location). Reasons are independent; pausing one twice is pausing it
+// once. Downloads placed already go on.
+func (r *Rotating) Pause(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.paused) == 0 {
+		r.resumed = make(chan struct{})
+		r.log.Info("new placements paused", "reason", reason)
+	}
+	r.paused[reason] = true
+}
+
+// Resume ends the pause for reason; placements go on once no reason is
+// left. Resuming a reason not paused does nothing.
+func (r *Rotating) Resume(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.paused[reason] {
+		return
+	}
+	delete(r.paused, reason)
+	if len(r.paused) == 0 {
+		close(r.resumed)
+		r.resumed = nil
+		r.log.Info("new placements go on", "reason", reason)
+	}
+}
+
+// Paused returns the reasons placements wait for now, sorted.
+func (r *Rotating) Paused() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.paused))
+	for k := range r.paused {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Primary returns the current primary location.
 func (r *Rotating) Primary() string {
 	r.mu.Lock()
@@ -230,15 +276,27 @@ func (r *Rotating) Primary() string {
 }
 
 // Place returns the store root for pkg by the rules of the package doc and
-// holds pkg's need on its volume until Release(pkg.ID). A custom location
+// holds pkg's need on its volume until Release(pkg.ID). While placements
+// are paused it waits (and fails with ctx's error if ctx ends first). A custom location
 // that is not absolute fails with an error wrapping wharf.ErrInvalid;
 // missing space with a *SpaceError wrapping wharf.ErrNoSpace. When the
 // facts of the primary volume cannot be read (an OS without volume support),
 // the package goes to the primary location unchecked; a full disk then
 // fails its download instead.
-func (r *Rotating) Place(_ context.Context, pkg api.PackageSummary) (string, error) {
+func (r *Rotating) Place(ctx context.Context, pkg api.PackageSummary) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for len(r.paused) > 0 {
+		wait := r.resumed
+		r.mu.Unlock()
+		select {
+		case <-wait:
+			r.mu.Lock()
+		case <-ctx.Done():
+			r.mu.Lock()
+			return "", ctx.Err()
+		}
+	}
 	delete(r.held, pkg.ID) // placed again: its old hold is void
 	log := r.log.With("package", pkg.ID)
 	need := Need(pkg)

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/fsys"
@@ -487,5 +489,43 @@ func TestFormatSize(t *testing.T) {
 		if got := place.FormatSize(n); got != want {
 			t.Errorf("FormatSize(%d): got %q, want %q", n, got, want)
 		}
+	}
+}
+
+// Paused placements wait until every reason is resumed; a context that
+// ends frees the caller.
+func TestPauseMakesPlacementsWait(t *testing.T) {
+	facts := volumetest.New(volumetest.Disk("/vol", "ext4", 1<<30, 1<<29))
+	r := place.NewRotating(place.Options{Primary: "/vol/store", Facts: facts})
+	r.Pause("exclusive relocation")
+	r.Pause("deciding")
+	r.Pause("deciding") // the same reason twice is one
+	done := make(chan string, 1)
+	go func() {
+		root, err := r.Place(context.Background(), api.PackageSummary{ID: "x", Size: 1, FileCount: 1})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- root
+	}()
+	r.Resume("deciding")
+	if got := r.Paused(); !slices.Equal(got, []string{"exclusive relocation"}) {
+		t.Errorf("paused for %v, want the exclusive relocation only", got)
+	}
+	select {
+	case root := <-done:
+		t.Fatalf("placed in %s while paused", root)
+	case <-time.After(50 * time.Millisecond):
+	}
+	r.Resume("exclusive relocation")
+	r.Resume("never paused")
+	if root := <-done; root != "/vol/store" {
+		t.Errorf("placed in %s", root)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.Pause("deciding")
+	cancel()
+	if _, err := r.Place(ctx, api.PackageSummary{ID: "y"}); err == nil {
+		t.Error("a canceled placement while paused did not fail")
 	}
 }

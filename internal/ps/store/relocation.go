@@ -152,7 +152,7 @@ func (x *RelocationIndex) SetLocation(ctx context.Context, id wharf.PackageID, l
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if e, ok := s.pkgs[string(id)]; ok {
-			e.pkg.Path, e.pkg.Root = folder, filepath.Dir(folder)
+			e.pkg.Path, e.pkg.Root, e.pkg.Link = folder, filepath.Dir(folder), link
 		}
 	})
 	return err
@@ -160,21 +160,16 @@ func (x *RelocationIndex) SetLocation(ctx context.Context, id wharf.PackageID, l
 
 // Links returns the link of every package that is behind one (a package a
 // relocation left in its old place), by package ID.
-func (s *Store) Links(ctx context.Context) (map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, link FROM packages WHERE link != ''`)
-	if err != nil {
-		return nil, fmt.Errorf("list package links: %w", err)
-	}
-	defer rows.Close()
+func (s *Store) Links(context.Context) (map[string]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	out := map[string]string{}
-	for rows.Next() {
-		var id, link string
-		if err := rows.Scan(&id, &link); err != nil {
-			return nil, fmt.Errorf("list package links: %w", err)
+	for id, e := range s.pkgs {
+		if e.pkg.Link != "" {
+			out[id] = e.pkg.Link
 		}
-		out[id] = link
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // RelocationJournal is the state DB as the relocation engine's

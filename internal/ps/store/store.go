@@ -54,11 +54,14 @@ type Package struct {
 	CustomLocation string
 	Root           string // the store root holding it
 	Path           string // its folder: Root/ID
-	State          string // api.StateDownloading, api.StateReady or api.StateFailed
-	Reason         string // why it failed
-	Size           int64
-	FileCount      int
-	UpdatedAt      time.Time
+	// Link is the link at another store root that points to Path, when
+	// the package is behind one (a relocation could not move it).
+	Link      string
+	State     string // api.StateDownloading, api.StateReady or api.StateFailed
+	Reason    string // why it failed
+	Size      int64
+	FileCount int
+	UpdatedAt time.Time
 	// Unavailable is set (to the reason) in answers when the package's
 	// root is unavailable; it is not stored.
 	Unavailable string
@@ -175,7 +178,7 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 func (s *Store) load(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, version, signed, custom_location, root, path,
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, version, signed, custom_location, root, path, link,
 		state, reason, size, file_count, updated_at FROM packages`)
 	if err != nil {
 		return fmt.Errorf("load packages: %w", err)
@@ -184,7 +187,7 @@ func (s *Store) load(ctx context.Context) error {
 	for rows.Next() {
 		var p Package
 		var updated int64
-		if err := rows.Scan(&p.ID, &p.Name, &p.Version, &p.Signed, &p.CustomLocation, &p.Root, &p.Path,
+		if err := rows.Scan(&p.ID, &p.Name, &p.Version, &p.Signed, &p.CustomLocation, &p.Root, &p.Path, &p.Link,
 			&p.State, &p.Reason, &p.Size, &p.FileCount, &updated); err != nil {
 			return fmt.Errorf("load packages: %w", err)
 		}
@@ -277,6 +280,21 @@ func (s *Store) Roots() []string {
 	return out
 }
 
+// UsesRoot reports whether the index records anything in root: a
+// package's folder, or the link of a package behind one. A root it does not
+// use holds nothing of this Package Server's (see storeroot.Roots.Retire).
+func (s *Store) UsesRoot(root string) bool {
+	root = filepath.Clean(root)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, e := range s.pkgs {
+		if e.pkg.Root == root || e.pkg.Link != "" && filepath.Dir(e.pkg.Link) == root {
+			return true
+		}
+	}
+	return false
+}
+
 // HasPackagesIn reports whether any package of the index is in root.
 func (s *Store) HasPackagesIn(root string) bool {
 	s.mu.RLock()
@@ -306,9 +324,9 @@ func (s *Store) Put(ctx context.Context, p Package) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM packages WHERE id = ?`, p.ID); err != nil {
 		return fmt.Errorf("store package %s: %w", p.ID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO packages (id, name, version, signed, custom_location, root, path,
-		state, reason, size, file_count, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.Name, p.Version, p.Signed, p.CustomLocation, p.Root, p.Path, p.State, p.Reason,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO packages (id, name, version, signed, custom_location, root, path, link,
+		state, reason, size, file_count, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.Name, p.Version, p.Signed, p.CustomLocation, p.Root, p.Path, p.Link, p.State, p.Reason,
 		p.Size, p.FileCount, p.UpdatedAt.UnixNano()); err != nil {
 		return fmt.Errorf("store package %s: %w", p.ID, err)
 	}

@@ -1,4 +1,4 @@
-package relocation_test
+package location_test
 
 import (
 	"context"
@@ -16,10 +16,10 @@ import (
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/fsys/memfs"
+	"github.com/wharf-project/wharf/internal/ps/location"
 	"github.com/wharf-project/wharf/internal/ps/pstest"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/relocate/relocatetest"
-	"github.com/wharf-project/wharf/internal/ps/relocation"
 	"github.com/wharf-project/wharf/internal/ps/store"
 	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume/volumetest"
@@ -51,7 +51,7 @@ type world struct {
 	reg    *prometheus.Registry
 	files  map[wharf.PackageID][]relocate.File
 
-	ctl    *relocation.Controller
+	ctl    *location.Controller
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -126,13 +126,13 @@ func (w *world) add(n int, root string, nfiles, size int) wharf.PackageID {
 	return id
 }
 
-type opts func(*relocation.Options)
+type opts func(*location.Options)
 
 // start makes a controller over the world, recovers and serves it.
 func (w *world) start(o ...opts) {
 	w.t.Helper()
 	w.reg = prometheus.NewRegistry()
-	opt := relocation.Options{
+	opt := location.Options{
 		Server: server, Default: defLoc, FS: w.fs, Facts: w.facts,
 		Index: w.st.RelocationIndex(), Journal: w.st.RelocationJournal(), State: w.st,
 		NS: w.ns, Placer: w.placer, Downloads: w.pause, Serving: w.pause,
@@ -148,7 +148,7 @@ func (w *world) start(o ...opts) {
 	for _, f := range o {
 		f(&opt)
 	}
-	ctl, err := relocation.New(opt)
+	ctl, err := location.New(opt)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -176,11 +176,18 @@ func (w *world) stop() {
 	w.cancel = nil
 }
 
+// apply applies a configuration and waits, as a download the same
+// configuration starts would, until the placer may place again: the
+// controller decided about the location.
 func (w *world) apply(loc string, tasks ...api.Task) {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	w.ctl.Apply(ctx, relocation.Config{Location: loc, Mode: api.RelocationOnline, Tasks: tasks})
+	w.applyMode(loc, api.RelocationOnline, tasks...)
+}
+
+func (w *world) applyMode(loc, mode string, tasks ...api.Task) {
+	w.t.Helper()
+	w.ctl.Apply(location.Config{Location: loc, Mode: mode, Tasks: tasks})
+	w.placer.waitResumed(w.t, location.PauseDeciding)
 }
 
 // waitFinals waits until the NS got n events that end attempts.
@@ -332,7 +339,7 @@ func TestNewTargetMidRunCancelsAndRestarts(t *testing.T) {
 	for n := 1; n <= 4; n++ {
 		w.add(n, defLoc, 2, 1000)
 	}
-	w.start(func(o *relocation.Options) {
+	w.start(func(o *location.Options) {
 		o.Engine = func(eo *relocate.Options) { eo.Parallel = 1 }
 	})
 	// The first copy into /vol/b blocks until released.
@@ -593,18 +600,22 @@ func TestExclusiveModePausesAndRestores(t *testing.T) {
 	w.add(2, defLoc, 2, 1000)
 	w.start()
 	release := w.fs.block(targetB + "/" + storeroot.RelocateDir + "/")
-	go func() {
-		w.ctl.Apply(context.Background(), relocation.Config{Location: targetB, Mode: api.RelocationExclusive})
-	}()
+	go w.applyMode(targetB, api.RelocationExclusive)
 	<-w.fs.blocked
-	if d, s := w.pause.state(); !d || !s {
+	if d, s := w.placer.isPaused(location.PauseExclusive), w.pause.serving503(); !d || !s {
 		t.Errorf("during an exclusive attempt: downloads paused %v, serving paused %v", d, s)
+	}
+	if held, _ := w.pause.removals(); held != 1 {
+		t.Errorf("during an attempt: removals held %d times, want 1", held)
 	}
 	close(release)
 	w.waitFinals(1)
 	w.settle()
-	if d, s := w.pause.state(); d || s {
+	if d, s := w.placer.isPaused(location.PauseExclusive), w.pause.serving503(); d || s {
 		t.Errorf("after the attempt: downloads paused %v, serving paused %v", d, s)
+	}
+	if held, released := w.pause.removals(); held != 0 || released != 1 {
+		t.Errorf("after the attempt: removals held %d, released %d times; want 0 and 1", held, released)
 	}
 	if w.pause.retryAfter != 60*time.Second {
 		t.Errorf("retry after %v", w.pause.retryAfter)
@@ -616,7 +627,7 @@ func TestExclusiveModePausesAndRestores(t *testing.T) {
 	w.apply(api.LocationDefault)
 	w.waitFinals(2)
 	w.settle()
-	if w.pause.calls != 0 {
+	if w.pause.calls != 0 || w.placer.isPaused(location.PauseExclusive) {
 		t.Errorf("online attempt paused something (%d calls)", w.pause.calls)
 	}
 }
@@ -762,8 +773,10 @@ func (n *fakeNS) results() map[string]api.TaskResult {
 }
 
 type fakePlacer struct {
-	mu  sync.Mutex
-	set []string
+	mu      sync.Mutex
+	set     []string
+	paused  map[string]bool
+	resumed chan struct{} // closed and replaced at every Resume
 }
 
 func (p *fakePlacer) SetPrimary(dir string) {
@@ -772,31 +785,81 @@ func (p *fakePlacer) SetPrimary(dir string) {
 	p.set = append(p.set, dir)
 }
 
+func (p *fakePlacer) Pause(reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.paused == nil {
+		p.paused = map[string]bool{}
+	}
+	p.paused[reason] = true
+}
+
+func (p *fakePlacer) Resume(reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.paused, reason)
+	if p.resumed != nil {
+		close(p.resumed)
+		p.resumed = nil
+	}
+}
+
+func (p *fakePlacer) isPaused(reason string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused[reason]
+}
+
+// waitResumed waits until placements are not paused for reason.
+func (p *fakePlacer) waitResumed(t *testing.T, reason string) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		p.mu.Lock()
+		if !p.paused[reason] {
+			p.mu.Unlock()
+			return
+		}
+		if p.resumed == nil {
+			p.resumed = make(chan struct{})
+		}
+		ch := p.resumed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("placements still paused (%s) after 20s", reason)
+		}
+	}
+}
+
 func (p *fakePlacer) primaries() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.set)
 }
 
+// fakePause is the downloader's removals and serving's 503 gate.
 type fakePause struct {
-	mu                 sync.Mutex
-	downloads, serving bool
-	calls              int
-	retryAfter         time.Duration
+	mu         sync.Mutex
+	held       int // HoldRemovals calls not yet released
+	released   int // ReleaseRemovals calls
+	serving    bool
+	calls      int
+	retryAfter time.Duration
 }
 
-func (p *fakePause) PauseDownloads() {
+func (p *fakePause) HoldRemovals() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.downloads = true
-	p.calls++
+	p.held++
 }
 
-func (p *fakePause) ResumeDownloads() {
+func (p *fakePause) ReleaseRemovals() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.downloads = false
-	p.calls++
+	p.held--
+	p.released++
 }
 
 func (p *fakePause) Unavailable(d time.Duration) {
@@ -813,10 +876,16 @@ func (p *fakePause) Available() {
 	p.calls++
 }
 
-func (p *fakePause) state() (bool, bool) {
+func (p *fakePause) serving503() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.downloads, p.serving
+	return p.serving
+}
+
+func (p *fakePause) removals() (held, released int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held, p.released
 }
 
 func (p *fakePause) reset() {
@@ -915,7 +984,7 @@ func TestPackageReadyDuringAttemptIsMovedToo(t *testing.T) {
 	w := newWorld(t)
 	w.add(1, defLoc, 2, 100)
 	w.add(2, defLoc, 2, 100)
-	w.start(func(o *relocation.Options) {
+	w.start(func(o *location.Options) {
 		o.Engine = func(eo *relocate.Options) { eo.Parallel = 1 }
 	})
 	release := w.fs.block(targetB + "/" + storeroot.RelocateDir + "/")
@@ -961,4 +1030,135 @@ func TestLatePackageInOldLocationIsCaughtUp(t *testing.T) {
 	if got := w.settle(); len(got) != 2 {
 		t.Errorf("%d attempts, want 2", len(got))
 	}
+}
+
+// After a consolidation, the roots it emptied are gone — marker, empty
+// temporary folders, the "Package Delivery" folder itself — while a root
+// that still holds anything stays as it is.
+func TestEmptiedRootsAreRetired(t *testing.T) {
+	w := newWorld(t)
+	w.add(1, defLoc, 1, 100)
+	w.add(2, rotLoc, 1, 100)
+	w.add(3, "/vol/b/Package Delivery", 1, 100)
+	stuck := w.add(4, "/vol/b/Package Delivery", 1, 100) // stays behind a link
+	if err := w.mem.SetImmutable(filepath.Join("/vol/b/Package Delivery", string(stuck), "d0/f0.bin"), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.mem.MkdirAll(defLoc + "/" + storeroot.DownloadDir); err != nil { // an empty temporary folder
+		t.Fatal(err)
+	}
+	w.start()
+	w.apply(targetC)
+	ev := w.waitFinals(1)[0]
+	w.settle()
+	if s := wharf.RelocationStatus(ev.LastStatus); !s.Has(wharf.RelocationSomeNotMoved) {
+		t.Fatalf("status %s", s)
+	}
+	w.checkAt(targetC, stuck)
+	for _, gone := range []string{defLoc, rotLoc} {
+		if _, err := w.mem.Lstat(gone); err == nil {
+			names, _ := w.mem.ReadDir(gone)
+			t.Errorf("emptied root %s is still there: %v", gone, names)
+		}
+	}
+	if _, err := w.mem.Lstat("/vol/b/Package Delivery/" + storeroot.MarkerName); err != nil {
+		t.Errorf("the root holding the linked package lost its marker: %v", err)
+	}
+	// The retry moves the last package: its root goes too.
+	if err := w.mem.SetImmutable(filepath.Join("/vol/b/Package Delivery", string(stuck), "d0/f0.bin"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.ctl.Retry(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFinals(2)
+	w.settle()
+	w.checkAt(targetC)
+	if _, err := w.mem.Lstat("/vol/b/Package Delivery"); err == nil {
+		t.Error("the root emptied by the retry is still there")
+	}
+}
+
+// A root with somebody else's file in it is never removed, and neither is
+// that file.
+func TestRootWithForeignFileStays(t *testing.T) {
+	w := newWorld(t)
+	w.add(1, rotLoc, 1, 100)
+	if err := w.mem.WriteFile(rotLoc+"/README.txt", []byte("the admin's notes")); err != nil {
+		t.Fatal(err)
+	}
+	w.start()
+	w.apply(targetB)
+	w.waitFinals(1)
+	w.settle()
+	w.checkAt(targetB)
+	if got, err := w.mem.ReadFile(rotLoc + "/README.txt"); err != nil || string(got) != "the admin's notes" {
+		t.Errorf("the admin's file: %q, %v", got, err)
+	}
+	if _, err := w.mem.Lstat(rotLoc + "/" + storeroot.MarkerName); err != nil {
+		t.Errorf("a root that holds something lost its marker: %v", err)
+	}
+}
+
+// An attempt redirected to another location before anything stayed at its
+// target leaves no marker there.
+func TestRedirectedTargetKeepsNoMarker(t *testing.T) {
+	w := newWorld(t)
+	w.add(1, defLoc, 1, 100)
+	w.add(2, defLoc, 1, 100)
+	if err := w.mem.MkdirAll(targetB); err != nil { // the admin made the folder
+		t.Fatal(err)
+	}
+	w.start(func(o *location.Options) {
+		o.Engine = func(eo *relocate.Options) { eo.Parallel = 1 }
+	})
+	release := w.fs.block(targetB + "/" + storeroot.RelocateDir + "/")
+	go w.apply(targetB)
+	<-w.fs.blocked
+	applied := make(chan struct{})
+	go func() { w.apply(targetC); close(applied) }()
+	waitFor(t, "the running attempt to be asked to stop", func() bool {
+		return w.ctl.Status(context.Background()).Location == targetC
+	})
+	close(release)
+	<-applied
+	w.waitFinals(2)
+	w.settle()
+	w.checkAt(targetC)
+	names, err := w.mem.ReadDir(targetB)
+	if err != nil || len(names) != 0 {
+		t.Errorf("the abandoned target %s: %v, %v; want the admin's folder, empty", targetB, names, err)
+	}
+}
+
+// Apply never waits for the controller: with an attempt stuck in a copy, a
+// configuration naming another location returns at once; placements wait
+// until the new location is decided.
+func TestApplyDoesNotBlock(t *testing.T) {
+	w := newWorld(t)
+	w.add(1, defLoc, 1, 100)
+	w.start(func(o *location.Options) {
+		o.Engine = func(eo *relocate.Options) { eo.Parallel = 1 }
+	})
+	release := w.fs.block(targetB + "/" + storeroot.RelocateDir + "/")
+	w.ctl.Apply(location.Config{Location: targetB})
+	<-w.fs.blocked
+	returned := make(chan struct{})
+	go func() {
+		w.ctl.Apply(location.Config{Location: targetC})
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Apply waited for the attempt under way")
+	}
+	if !w.placer.isPaused(location.PauseDeciding) {
+		t.Error("placements go on while the new location is not decided")
+	}
+	close(release)
+	w.placer.waitResumed(t, location.PauseDeciding)
+	w.waitFinals(2)
+	w.settle()
+	w.checkAt(targetC)
 }

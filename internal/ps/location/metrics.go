@@ -1,4 +1,4 @@
-package relocation
+package location
 
 import (
 	"github.com/prometheus/client_golang/prometheus"

@@ -1,9 +1,19 @@
-// Package relocation drives the relocation engine (package relocate) inside
-// a running Package Server: it decides when an attempt runs, counts the
-// automatic retries, keeps its counters in the state DB, tells the placer
-// where new downloads go, pauses downloads and serving in exclusive mode,
-// and reports every attempt to the Notification Server as a Package
-// Location Status event (SPEC §6.2–§6.7).
+// Package location keeps a running Package Server's store at the storage
+// location its policy names: it drives the relocation engine (package
+// relocate), deciding when an attempt runs, counts the automatic retries,
+// keeps its counters in the state DB, tells the placer where new downloads
+// go, pauses downloads and serving in exclusive mode, retires the store
+// roots an attempt emptied, and reports every attempt to the Notification
+// Server as a Package Location Status event (SPEC §6.2–§6.7).
+//
+// # Decisions and effects
+//
+// The rules below are one pure function (decide, in decide.go), tested as
+// a table; the Controller gathers its inputs and carries out what it says
+// (attempt.go runs an attempt, events.go builds the events, tasks.go
+// answers the NS's server tasks, retire.go removes emptied roots). Apply,
+// called by the configuration poll loop, only records what a configuration
+// says and wakes the controller: the loop never waits on it.
 //
 // # When an attempt runs
 //
@@ -51,10 +61,16 @@
 //
 // # New downloads
 //
-// An attempt first asks the engine for a Plan. Only when every
-// prerequisite passes does the placer's primary location become the target
-// (so new downloads go there at once, never to the old location, and
-// nothing is ever written into a refused target); then the engine runs.
+// The placer (package place) is the one owner of where new downloads go
+// and of pausing them. When a configuration names another location,
+// placements wait (Placer.Pause(PauseDeciding)) until the controller
+// decided about it, so a package the same configuration assigns is placed
+// where it belongs. An attempt first asks the engine for a Plan. Only when
+// every prerequisite passes does the placer's primary location become the
+// target (so new downloads go there at once, never to the old location,
+// and nothing is ever written into a refused target); then the engine
+// runs, with removals of unassigned packages held back by the downloader
+// ([Downloads]) until it ends.
 // Downloads that were already under way finish where they were placed; a
 // package that becomes ready outside the target during the attempt is
 // moved by a further pass of the same attempt, and one that becomes ready
@@ -66,9 +82,21 @@
 // In online mode (the default) serving goes on throughout: each package is
 // served from the folder the state DB names until its switch (see package
 // serve for the short retry that covers a same-volume rename). In exclusive
-// mode the controller pauses downloads ([Downloads]) and makes package
-// requests answer 503 with Retry-After ([Serving]) once the plan passed,
-// and restores both when the attempt ends.
+// mode the controller pauses new placements (Placer.Pause(PauseExclusive))
+// and makes package requests answer 503 with Retry-After ([Serving]) once
+// the plan passed, and restores both when the attempt ends.
+//
+// # Retiring emptied roots
+//
+// After an attempt that ended with success or a warning, every store root
+// its packages came from that the state DB no longer names for any
+// package's folder or link is retired (storeroot.Roots.Retire): its marker
+// and empty temporary folders go, and the folder itself when Wharf made
+// it. So a consolidation leaves no empty "Package Delivery" behind on the
+// volumes it emptied. The target of an attempt canceled for another
+// location is retired the same way when nothing stayed there. A root that
+// holds anything else — a package left behind a link, somebody else's
+// file, a download under way — stays as it is.
 //
 // # Events
 //
@@ -91,4 +119,4 @@
 // with the very request an attempt there would use, so each verdict is the
 // one the relocation then reaches — and answers with it
 // (api.LocationPlan). Each task is answered once.
-package relocation
+package location

@@ -21,6 +21,7 @@ import (
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/admin"
+	"github.com/wharf-project/wharf/internal/ps/clock/clocktest"
 	"github.com/wharf-project/wharf/internal/ps/pstest"
 )
 
@@ -96,7 +97,7 @@ func TestConfigPollRetriesAndUpdateConfigReportsErrors(t *testing.T) {
 	p := ns.AddPackage("p", "1", map[string][]byte{"f": []byte("f")})
 	ns.FailConfig(3)
 	cfg := baseConfig(t, ns)
-	clk := pstest.NewClock()
+	clk := clocktest.NewInstant()
 	cfg.Clock = clk
 	r := start(t, cfg)
 	if _, ok := ns.WaitState("ps1", p.ID, api.StateReady, 10*time.Second); !ok {

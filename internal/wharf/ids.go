@@ -98,3 +98,14 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+// File is one file of a package's manifest: its relative path ('/'-separated,
+// valid per ValidateRelPath), its size and the SHA-256 of its content. It is
+// the one domain type of a manifest file on both sides: the NS's catalog,
+// the PS's state DB (which adds when the file was written) and the
+// relocation engine; api.File is its wire form.
+type File struct {
+	Path   string
+	Size   int64
+	SHA256 Digest
+}

@@ -41,7 +41,7 @@ func checkManifest(m api.PackageManifest) (Package, error) {
 	}
 	p := Package{Name: m.Name, Version: m.Version, Signed: m.Signed, FileCount: len(m.Files)}
 	paths := make([]string, len(m.Files))
-	p.Files = make([]File, len(m.Files))
+	p.Files = make([]wharf.File, len(m.Files))
 	for i, f := range m.Files {
 		paths[i] = f.Path
 		if err := wharf.ValidateRelPath(f.Path); err != nil {

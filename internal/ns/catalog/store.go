@@ -13,21 +13,14 @@ type Package struct {
 	ID             wharf.PackageID
 	Name           string
 	Version        string
-	Files          []File // sorted by Path; empty in listings
-	Size           int64  // sum of file sizes
+	Files          []wharf.File // sorted by Path; empty in listings
+	Size           int64        // sum of file sizes
 	FileCount      int
 	AssignAll      bool
 	Servers        []wharf.ServerName // when !AssignAll; sorted
 	CustomLocation string
 	Signed         bool
 	CreatedAt      time.Time
-}
-
-// File is one file of a package.
-type File struct {
-	Path   string
-	Size   int64
-	SHA256 wharf.Digest
 }
 
 // Server is an enrolled Package Server.

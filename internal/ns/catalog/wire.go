@@ -9,22 +9,22 @@ import (
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
-// The catalog's domain types (Package, File, Server, ...) meet the JSON wire
+// The catalog's domain types (Package, wharf.File, Server, ...) meet the JSON wire
 // types of package api only here: every conversion between the two is in
 // this file.
 
 // fileFromWire converts a manifest's file, checking its digest. (Its path
 // and size are checked by checkManifest, with the rest of the manifest.)
-func fileFromWire(f api.File) (File, error) {
+func fileFromWire(f api.File) (wharf.File, error) {
 	d, err := wharf.ParseDigest(f.SHA256)
 	if err != nil {
-		return File{}, err
+		return wharf.File{}, err
 	}
-	return File{Path: f.Path, Size: f.Size, SHA256: d}, nil
+	return wharf.File{Path: f.Path, Size: f.Size, SHA256: d}, nil
 }
 
 // wireFile converts a stored file to the wire form.
-func wireFile(f File) api.File {
+func wireFile(f wharf.File) api.File {
 	return api.File{Path: f.Path, Size: f.Size, SHA256: string(f.SHA256)}
 }
 

@@ -90,15 +90,15 @@ func (s *Store) Package(ctx context.Context, id wharf.PackageID) (catalog.Packag
 	return p, nil
 }
 
-func (c conn) files(ctx context.Context, id wharf.PackageID) ([]catalog.File, error) {
+func (c conn) files(ctx context.Context, id wharf.PackageID) ([]wharf.File, error) {
 	rows, err := c.query(ctx, `SELECT path, size, sha256 FROM package_files WHERE package_id = ? ORDER BY path`, string(id))
 	if err != nil {
 		return nil, fmt.Errorf("list files: %w", err)
 	}
 	defer rows.Close()
-	var files []catalog.File
+	var files []wharf.File
 	for rows.Next() {
-		var f catalog.File
+		var f wharf.File
 		if err := rows.Scan(&f.Path, &f.Size, &f.SHA256); err != nil {
 			return nil, fmt.Errorf("list files: %w", err)
 		}

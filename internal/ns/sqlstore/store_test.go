@@ -97,8 +97,8 @@ func digest(s string) wharf.Digest {
 	return wharf.Digest(hex.EncodeToString(sum[:]))
 }
 
-func file(path, content string) catalog.File {
-	return catalog.File{Path: path, Size: int64(len(content)), SHA256: digest(content)}
+func file(path, content string) wharf.File {
+	return wharf.File{Path: path, Size: int64(len(content)), SHA256: digest(content)}
 }
 
 // newPackage returns a package assigned to servers, or to all when none are
@@ -108,7 +108,7 @@ func newPackage(name, version string, created time.Time, servers ...wharf.Server
 		ID:        wharf.NewPackageID(),
 		Name:      name,
 		Version:   version,
-		Files:     []catalog.File{file("bin/"+name, name+version), file("README", "read me "+name)},
+		Files:     []wharf.File{file("bin/"+name, name+version), file("README", "read me "+name)},
 		AssignAll: len(servers) == 0,
 		Servers:   servers,
 		CreatedAt: created,
@@ -117,8 +117,8 @@ func newPackage(name, version string, created time.Time, servers ...wharf.Server
 
 // stored is p as Package returns it.
 func stored(p catalog.Package) catalog.Package {
-	p.Files = append([]catalog.File(nil), p.Files...)
-	slices.SortFunc(p.Files, func(a, b catalog.File) int { return strings.Compare(a.Path, b.Path) })
+	p.Files = append([]wharf.File(nil), p.Files...)
+	slices.SortFunc(p.Files, func(a, b wharf.File) int { return strings.Compare(a.Path, b.Path) })
 	p.Size, p.FileCount = 0, len(p.Files)
 	for _, f := range p.Files {
 		p.Size += f.Size
@@ -179,7 +179,7 @@ func packageNames(pkgs []catalog.Package) []string {
 
 func testPackageRoundTrip(t *testing.T, s *sqlstore.Store) {
 	p := newPackage("tools", "1.0", t0, "ps-b", "ps-a", "ps-b")
-	p.Files = []catalog.File{file("z/last", "zz"), file("a/first", "a"), file("m", ""), file("A/upper", "AA")}
+	p.Files = []wharf.File{file("z/last", "zz"), file("a/first", "a"), file("m", ""), file("A/upper", "AA")}
 	p.CustomLocation = `D:\Tools`
 	p.Signed = true
 	p.Size, p.FileCount = 12345, 99 // ignored: the store computes them

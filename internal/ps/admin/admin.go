@@ -32,8 +32,8 @@ import (
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
-	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/location"
+	"github.com/wharf-project/wharf/internal/ps/relocate"
 )
 
 // SocketName is the admin socket's name in the install dir.
@@ -58,7 +58,7 @@ type Status struct {
 	// Relocation is the state of relocation: the last or running attempt,
 	// its per-package states and progress, the retry counters.
 	Relocation *location.Status `json:"relocation,omitempty"`
-	Packages   []PackageStatus    `json:"packages"`
+	Packages   []PackageStatus  `json:"packages"`
 }
 
 // Location is a store root and what it holds.

@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/wharf-project/wharf/internal/ps/admin"
-	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/location"
+	"github.com/wharf-project/wharf/internal/ps/relocate"
 )
 
 type fakeBackend struct{ retries atomic.Int32 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/ps/clock/clocktest"
 	"github.com/wharf-project/wharf/internal/ps/fetch"
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/fsys/faultfs"
@@ -143,9 +144,9 @@ func (w *crashWorld) restart(what string) {
 }
 
 func (w *crashWorld) fetcher(fs fsys.FS, primary string) *fetch.Fetcher {
-	w.roots = storeroot.New(fs, "ps-crash", pstest.NewClock())
+	w.roots = storeroot.New(fs, "ps-crash", clocktest.NewInstant())
 	return fetch.New(fetch.Options{Roots: w.roots, NS: w.ns, Store: w.st, Placer: place.Primary{Dir: primary},
-		Clock: pstest.NewClock(), Logger: pstest.Logger(w.t), ReportDelay: time.Nanosecond})
+		Clock: clocktest.NewInstant(), Logger: pstest.Logger(w.t), ReportDelay: time.Nanosecond})
 }
 
 // run recovers f and serves it until every package of the configuration is

@@ -167,7 +167,8 @@ func (f *Fetcher) begin(ctx context.Context, sum api.PackageSummary, log *slog.L
 	if err != nil {
 		return store.Package{}, nil, fmt.Errorf("get manifest of package %s: %w", sum.ID, err)
 	}
-	if err := checkManifest(sum.ID, m); err != nil {
+	files, err := checkManifest(sum.ID, m)
+	if err != nil {
 		return store.Package{}, nil, err
 	}
 	sum = m.PackageSummary
@@ -198,9 +199,9 @@ func (f *Fetcher) begin(ctx context.Context, sum api.PackageSummary, log *slog.L
 		Root: root, Path: storeroot.PackageDir(root, m.ID), State: api.StateDownloading,
 		FileCount: len(m.Files), UpdatedAt: f.opt.Clock.Now(),
 	}
-	for _, file := range m.Files {
-		p.Size += file.Size
-		p.Files = append(p.Files, store.File{Path: file.Path, Size: file.Size, SHA256: file.SHA256})
+	for _, mf := range files {
+		p.Size += mf.Size
+		p.Files = append(p.Files, store.File{File: mf})
 	}
 	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
 	if err := f.opt.Store.Put(ctx, p); err != nil {
@@ -234,25 +235,29 @@ func (f *Fetcher) prepareRoot(root string) error {
 	return nil
 }
 
-// checkManifest refuses a manifest this PS could not store safely.
-func checkManifest(id string, m api.Package) error {
+// checkManifest refuses a manifest this PS could not store safely, and
+// turns its files from their wire form into the domain's.
+func checkManifest(id string, m api.Package) ([]wharf.File, error) {
 	if m.ID != id {
-		return fmt.Errorf("manifest of package %s: the NS answered with package %q", id, m.ID)
+		return nil, fmt.Errorf("manifest of package %s: the NS answered with package %q", id, m.ID)
 	}
 	paths := make([]string, len(m.Files))
+	files := make([]wharf.File, len(m.Files))
 	for i, file := range m.Files {
 		paths[i] = file.Path
-		if _, err := wharf.ParseDigest(file.SHA256); err != nil {
-			return fmt.Errorf("manifest of package %s: file %s: %w", id, file.Path, err)
+		d, err := wharf.ParseDigest(file.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("manifest of package %s: file %s: %w", id, file.Path, err)
 		}
 		if file.Size < 0 {
-			return fmt.Errorf("manifest of package %s: file %s: negative size", id, file.Path)
+			return nil, fmt.Errorf("manifest of package %s: file %s: negative size", id, file.Path)
 		}
+		files[i] = wharf.File{Path: file.Path, Size: file.Size, SHA256: d}
 	}
 	if err := wharf.ValidateFileSet(paths); err != nil {
-		return fmt.Errorf("manifest of package %s: %w", id, err)
+		return nil, fmt.Errorf("manifest of package %s: %w", id, err)
 	}
-	return nil
+	return files, nil
 }
 
 // fetchFile brings file to its complete, verified, fsynced content in the
@@ -312,7 +317,7 @@ func (f *Fetcher) fetchOnce(ctx context.Context, stage *storeroot.Staging, file 
 	}
 	resumedFrom := have
 	if have < file.Size {
-		body, err := f.opt.NS.OpenBlob(ctx, wharf.Digest(file.SHA256), have)
+		body, err := f.opt.NS.OpenBlob(ctx, file.SHA256, have)
 		if err != nil {
 			return err
 		}
@@ -323,7 +328,7 @@ func (f *Fetcher) fetchOnce(ctx context.Context, stage *storeroot.Staging, file 
 			return err
 		}
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != file.SHA256 {
+	if got := hex.EncodeToString(h.Sum(nil)); got != string(file.SHA256) {
 		return &corruptError{msg: fmt.Sprintf("sha256 mismatch: got %s, want %s", got, file.SHA256), resumed: resumedFrom > 0}
 	}
 	if err := fh.Sync(); err != nil {
@@ -404,7 +409,7 @@ func (f *Fetcher) verifyDir(dir string, files []store.File) (map[string]time.Tim
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file.Path, err)
 		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != file.SHA256 {
+		if got := hex.EncodeToString(h.Sum(nil)); got != string(file.SHA256) {
 			return nil, fmt.Errorf("%s: sha256 mismatch: got %s, want %s", file.Path, got, file.SHA256)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/apiclient"
+	"github.com/wharf-project/wharf/internal/ps/clock/clocktest"
 	"github.com/wharf-project/wharf/internal/ps/fetch"
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/place"
@@ -32,7 +33,7 @@ type env struct {
 	dir    string // install dir
 	root   string // primary location
 	st     *store.Store
-	clock  *pstest.Clock
+	clock  *clocktest.Instant
 	f      *fetch.Fetcher
 	placer fetch.Placer // default place.Primary{Dir: root}
 	cancel context.CancelFunc
@@ -55,7 +56,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	e := &env{t: t, ns: ns, client: client, dir: dir, root: filepath.Join(dir, "Package Delivery"), clock: pstest.NewClock()}
+	e := &env{t: t, ns: ns, client: client, dir: dir, root: filepath.Join(dir, "Package Delivery"), clock: clocktest.NewInstant()}
 	e.openStore()
 	t.Cleanup(func() {
 		e.stop()
@@ -211,7 +212,7 @@ func TestDownloadsReachReady(t *testing.T) {
 			t.Errorf("state db for %s: got %+v", tc.sum.Name, p)
 		}
 		for _, f := range p.Files {
-			if f.ModTime.IsZero() || f.SHA256 != pstest.Sum(tc.files[f.Path]) {
+			if f.ModTime.IsZero() || string(f.SHA256) != pstest.Sum(tc.files[f.Path]) {
 				t.Errorf("state db file %s/%s: got %+v", tc.sum.Name, f.Path, f)
 			}
 		}

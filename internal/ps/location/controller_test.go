@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/ps/clock/clocktest"
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/fsys/memfs"
 	"github.com/wharf-project/wharf/internal/ps/location"
@@ -47,9 +48,9 @@ type world struct {
 	ns     *fakeNS
 	placer *fakePlacer
 	pause  *fakePause
-	clock  *manualClock
+	clock  *clocktest.Manual
 	reg    *prometheus.Registry
-	files  map[wharf.PackageID][]relocate.File
+	files  map[wharf.PackageID][]wharf.File
 
 	ctl    *location.Controller
 	cancel context.CancelFunc
@@ -59,7 +60,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	w := &world{t: t, mem: memfs.New(), facts: volumetest.New(), ns: &fakeNS{}, placer: &fakePlacer{},
-		pause: &fakePause{}, clock: newManualClock(), files: map[wharf.PackageID][]relocate.File{},
+		pause: &fakePause{}, clock: clocktest.NewManual(), files: map[wharf.PackageID][]wharf.File{},
 		dbPath: filepath.Join(t.TempDir(), "ps.db")}
 	w.fs = &gateFS{FS: w.mem}
 	for _, v := range []string{"/vol/a", "/vol/b", "/vol/c"} {
@@ -112,7 +113,7 @@ func (w *world) add(n int, root string, nfiles, size int) wharf.PackageID {
 		Path: filepath.Join(root, string(id)), State: api.StateDownloading, FileCount: nfiles}
 	mt := map[string]time.Time{}
 	for _, f := range manifest {
-		p.Files = append(p.Files, store.File{Path: f.Path, Size: f.Size, SHA256: string(f.SHA256)})
+		p.Files = append(p.Files, store.File{File: f})
 		p.Size += f.Size
 		mt[f.Path] = time.Unix(1, 0)
 	}
@@ -925,56 +926,6 @@ func (g *gateFS) Create(name string, perm fs.FileMode) (fsys.File, error) {
 		<-wait
 	}
 	return g.FS.Create(name, perm)
-}
-
-// manualClock stands still until advanced; After fires when the clock
-// passes its time.
-type manualClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []waiter
-}
-
-type waiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newManualClock() *manualClock {
-	return &manualClock{now: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
-	return ch
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	keep := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
-			continue
-		}
-		keep = append(keep, w)
-	}
-	c.waiters = keep
 }
 
 // A package that becomes ready in the old location while an attempt runs

@@ -77,7 +77,7 @@ func newBenchState(b *testing.B) *benchState {
 	return &benchState{db: db}
 }
 
-func (s *benchState) add(p relocate.Package, files []relocate.File) {
+func (s *benchState) add(p relocate.Package, files []wharf.File) {
 	if s.mem != nil {
 		s.mem.Add(p, files)
 		return
@@ -85,7 +85,7 @@ func (s *benchState) add(p relocate.Package, files []relocate.File) {
 	sp := store.Package{ID: string(p.ID), Name: "bench", Version: "1", Root: filepath.Dir(p.Folder), Path: p.Folder,
 		State: api.StateReady, Size: p.Size, FileCount: len(files)}
 	for _, f := range files {
-		sp.Files = append(sp.Files, store.File{Path: f.Path, Size: f.Size, SHA256: string(f.SHA256), ModTime: time.Unix(1, 0)})
+		sp.Files = append(sp.Files, store.File{File: f, ModTime: time.Unix(1, 0)})
 	}
 	if err := s.db.Put(context.Background(), sp); err != nil {
 		panic(err)
@@ -109,7 +109,7 @@ func (s *benchState) engine(b *testing.B) *relocate.Engine {
 // generate writes the store below root, one folder per package, and fills
 // the index with its packages and manifests.
 func generate(b *testing.B, root string, st benchStore, idx interface {
-	add(relocate.Package, []relocate.File)
+	add(relocate.Package, []wharf.File)
 }) []wharf.PackageID {
 	b.Helper()
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -122,7 +122,7 @@ func generate(b *testing.B, root string, st benchStore, idx interface {
 		id := relocatetest.ID(p + 1)
 		ids = append(ids, id)
 		folder := filepath.Join(root, string(id))
-		var files []relocate.File
+		var files []wharf.File
 		var size int64
 		longest := ""
 		for i, n := range st.sizes(p) {
@@ -147,7 +147,7 @@ func generate(b *testing.B, root string, st benchStore, idx interface {
 				left -= len(chunk)
 			}
 			f.Close()
-			files = append(files, relocate.File{Path: rel, Size: int64(n), SHA256: wharf.Digest(hex.EncodeToString(h.Sum(nil)))})
+			files = append(files, wharf.File{Path: rel, Size: int64(n), SHA256: wharf.Digest(hex.EncodeToString(h.Sum(nil)))})
 			size += int64(n)
 			if len(rel) > len(longest) {
 				longest = rel

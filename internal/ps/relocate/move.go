@@ -317,7 +317,7 @@ const copyBuffer = 1 << 20
 
 // copyFile copies src to out, a new file it closes, checking size and
 // SHA-256 against f, and syncs out when sync is set.
-func (e *Engine) copyFile(ctx context.Context, src string, out fsys.File, f File, buf []byte, sync bool) (n int64, err error) {
+func (e *Engine) copyFile(ctx context.Context, src string, out fsys.File, f wharf.File, buf []byte, sync bool) (n int64, err error) {
 	in, err := e.fs.Open(src)
 	if err != nil {
 		out.Close()

@@ -30,13 +30,6 @@ type Package struct {
 	LongestPath string `json:"longest_path"`
 }
 
-// File is one file of a package's manifest.
-type File struct {
-	Path   string       // relative, '/'-separated, valid per wharf.ValidateRelPath
-	Size   int64        // bytes
-	SHA256 wharf.Digest // of the whole content
-}
-
 // Index is what the engine needs from the Package Server's state DB about
 // packages. The PS's state DB implements it; relocatetest.Index is an
 // in-memory one. Methods may be called from several goroutines at once;
@@ -53,7 +46,7 @@ type Index interface {
 	// Files returns up to limit files of package id whose path sorts
 	// after after (byte order; all for ""), in path order. A package the
 	// index no longer has gives an error matching wharf.ErrNotFound.
-	Files(ctx context.Context, id wharf.PackageID, after string, limit int) ([]File, error)
+	Files(ctx context.Context, id wharf.PackageID, after string, limit int) ([]wharf.File, error)
 	// SetLocation records where package id now is: the switch. It is
 	// durable when it returns (a committed transaction), idempotent, and
 	// fails with an error matching wharf.ErrNotFound when the index no

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wharf-project/wharf/internal/ps/clock/clocktest"
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/fsys/faultfs"
 	"github.com/wharf-project/wharf/internal/ps/fsys/memfs"
@@ -47,13 +48,13 @@ type world struct {
 	facts   *volumetest.Fake
 	index   *relocatetest.Index
 	journal *relocatetest.Journal
-	clock   *relocatetest.Clock
+	clock   *clocktest.Instant
 }
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t, mem: memfs.New(), facts: volumetest.New(), index: relocatetest.NewIndex(),
-		journal: &relocatetest.Journal{}, clock: relocatetest.NewClock()}
+		journal: &relocatetest.Journal{}, clock: clocktest.NewInstant()}
 	w.ffs = faultfs.New(w.mem)
 	for _, v := range []string{volA, volB, volC} {
 		if err := w.mem.AddVolume(v, memfs.Volume{}); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/clock"
+	"github.com/wharf-project/wharf/internal/ps/clock/clocktest"
 	"github.com/wharf-project/wharf/internal/ps/pstest"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/serve"
@@ -36,7 +37,7 @@ func readyPackage(t *testing.T, st *store.Store, root string, content []byte) st
 	ctx := context.Background()
 	p := store.Package{ID: id, Name: "p", Version: "1", Root: root, Path: dir, State: api.StateDownloading,
 		Size: int64(len(content)), FileCount: 1,
-		Files: []store.File{{Path: "file.bin", Size: int64(len(content)), SHA256: pstest.Sum(content)}}}
+		Files: []store.File{{File: wharf.File{Path: "file.bin", Size: int64(len(content)), SHA256: wharf.Digest(pstest.Sum(content))}}}}
 	if err := st.Put(ctx, p); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestServingGivesUpOnAMissingFolder(t *testing.T) {
 	defer st.Close()
 	id := readyPackage(t, st, filepath.Join(dir, "a"), []byte("x"))
 	os.RemoveAll(filepath.Join(dir, "a", id))
-	c := pstest.NewClock()
+	c := clocktest.NewInstant()
 	srv := httptest.NewServer(serve.New(st, nil, c, pstest.Logger(t)))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/packages/" + id + "/file.bin")

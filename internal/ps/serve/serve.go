@@ -160,7 +160,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, id, rel stri
 		return
 	}
 	hd := w.Header()
-	hd.Set("ETag", `"`+res.File.SHA256+`"`)
+	hd.Set("ETag", `"`+string(res.File.SHA256)+`"`)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if hd.Get("Content-Type") == "" {
 		hd.Set("Content-Type", "application/octet-stream")

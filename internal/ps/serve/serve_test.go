@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/ps/clock/clocktest"
 	"github.com/wharf-project/wharf/internal/ps/pstest"
 	"github.com/wharf-project/wharf/internal/ps/serve"
 	"github.com/wharf-project/wharf/internal/ps/store"
@@ -28,7 +29,7 @@ type fixture struct {
 	srv               *httptest.Server
 	st                *store.Store
 	key               []byte
-	clock             *pstest.Clock
+	clock             *clocktest.Instant
 	public, signed    string // ready package ids
 	downloading       string
 	mtime             time.Time
@@ -47,7 +48,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	fx := &fixture{st: st, key: []byte("0123456789abcdef0123456789abcdef"), clock: pstest.NewClock(),
+	fx := &fixture{st: st, key: []byte("0123456789abcdef0123456789abcdef"), clock: clocktest.NewInstant(),
 		content: []byte("0123456789 the setup program"), nested: []byte("nested file"),
 		root: filepath.Join(dir, "Package Delivery"), mtime: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)}
 	outside := filepath.Join(dir, "outside")
@@ -70,15 +71,18 @@ func newFixture(t *testing.T) *fixture {
 		}
 		os.Symlink(outside, filepath.Join(pdir, "linkdir"))
 		os.Symlink("../secret", filepath.Join(pdir, "rel-link"))
+		file := func(path string, content []byte) store.File {
+			return store.File{File: wharf.File{Path: path, Size: int64(len(content)), SHA256: wharf.Digest(pstest.Sum(content))}}
+		}
 		files := []store.File{
-			{Path: "setup.exe", Size: int64(len(fx.content)), SHA256: pstest.Sum(fx.content)},
-			{Path: "docs/sub/a b.txt", Size: int64(len(fx.nested)), SHA256: pstest.Sum(fx.nested)},
+			file("setup.exe", fx.content),
+			file("docs/sub/a b.txt", fx.nested),
 			// The manifest lists these names; the disk has symlinks or a
 			// folder there instead.
-			{Path: "link", Size: int64(len(secret)), SHA256: pstest.Sum([]byte(secret))},
-			{Path: "linkdir/secret", Size: int64(len(secret)), SHA256: pstest.Sum([]byte(secret))},
-			{Path: "rel-link", Size: int64(len(secret)), SHA256: pstest.Sum([]byte(secret))},
-			{Path: "weird", Size: 0, SHA256: pstest.Sum(nil)},
+			file("link", []byte(secret)),
+			file("linkdir/secret", []byte(secret)),
+			file("rel-link", []byte(secret)),
+			file("weird", nil),
 		}
 		p := store.Package{ID: id, Name: "p", Version: "1", Signed: signed, Root: fx.root, Path: pdir,
 			State: api.StateDownloading, Size: 1, FileCount: len(files), Files: files}

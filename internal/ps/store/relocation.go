@@ -88,16 +88,16 @@ func (x *RelocationIndex) page(ctx context.Context, after string, limit int) (pa
 }
 
 // Files implements relocate.Index.
-func (x *RelocationIndex) Files(ctx context.Context, id wharf.PackageID, after string, limit int) ([]relocate.File, error) {
+func (x *RelocationIndex) Files(ctx context.Context, id wharf.PackageID, after string, limit int) ([]wharf.File, error) {
 	rows, err := x.s.db.QueryContext(ctx, `SELECT path, size, sha256 FROM files
 		WHERE package_id = ? AND path > ? ORDER BY path LIMIT ?`, string(id), after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list files of package %s: %w", id, err)
 	}
 	defer rows.Close()
-	var out []relocate.File
+	var out []wharf.File
 	for rows.Next() {
-		var f relocate.File
+		var f wharf.File
 		var sum string
 		if err := rows.Scan(&f.Path, &f.Size, &sum); err != nil {
 			return nil, fmt.Errorf("list files of package %s: %w", id, err)

@@ -41,7 +41,7 @@ func putReady(t testing.TB, st *store.Store, id, root string, files map[string]i
 		State: api.StateDownloading, CustomLocation: custom}
 	mt := map[string]time.Time{}
 	for path, size := range files {
-		p.Files = append(p.Files, store.File{Path: path, Size: size, SHA256: fmt.Sprintf("%064d", size)})
+		p.Files = append(p.Files, store.File{File: wharf.File{Path: path, Size: size, SHA256: wharf.Digest(fmt.Sprintf("%064d", size))}})
 		p.Size += size
 		p.FileCount++
 		mt[path] = time.Unix(1700000000, 0)
@@ -69,7 +69,7 @@ func TestRelocationIndex(t *testing.T) {
 	putReady(t, st, ids[3], "/gone/store", map[string]int64{"w": 2}, "")
 	// Not ready: not listed.
 	if err := st.Put(ctx, store.Package{ID: ids[4], Root: "/a/store", Path: "/a/store/" + ids[4], State: api.StateDownloading,
-		Files: []store.File{{Path: "v", Size: 1, SHA256: "x"}}}); err != nil {
+		Files: []store.File{{File: wharf.File{Path: "v", Size: 1, SHA256: "x"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	st.SetRootAvailable("/gone/store", false, "no marker")
@@ -234,7 +234,7 @@ func TestRelocationCrashMatrixOnStateDB(t *testing.T) {
 		ffs   *faultfs.FS
 		st    *store.Store
 		path  string
-		files map[wharf.PackageID][]relocate.File
+		files map[wharf.PackageID][]wharf.File
 	}
 	dbDir := t.TempDir()
 	if fi, err := filepath.Glob("/dev/shm"); err == nil && len(fi) == 1 {
@@ -242,7 +242,7 @@ func TestRelocationCrashMatrixOnStateDB(t *testing.T) {
 		t.Cleanup(func() { removeAll(dbDir) })
 	}
 	build := func(t *testing.T, k int) *world {
-		w := &world{mem: memfs.New(), files: map[wharf.PackageID][]relocate.File{}}
+		w := &world{mem: memfs.New(), files: map[wharf.PackageID][]wharf.File{}}
 		w.ffs = faultfs.New(w.mem)
 		w.path = filepath.Join(dbDir, fmt.Sprintf("ps-%d.db", k))
 		removeAll(w.path + "*")
@@ -273,7 +273,7 @@ func TestRelocationCrashMatrixOnStateDB(t *testing.T) {
 				State: api.StateDownloading}
 			mt := map[string]time.Time{}
 			for _, f := range manifest {
-				p.Files = append(p.Files, store.File{Path: f.Path, Size: f.Size, SHA256: string(f.SHA256)})
+				p.Files = append(p.Files, store.File{File: f})
 				p.Size += f.Size
 				mt[f.Path] = time.Unix(1, 0)
 			}

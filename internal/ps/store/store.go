@@ -77,11 +77,10 @@ func (p Package) Reported() (state, reason string) {
 	return p.State, p.Reason
 }
 
-// File is one file of a package.
+// File is one file of a package: its manifest entry and, once the package
+// is ready, when it was written here (Last-Modified).
 type File struct {
-	Path    string
-	Size    int64
-	SHA256  string
+	wharf.File
 	ModTime time.Time // zero until the package is ready
 }
 

@@ -22,7 +22,7 @@ func TestStorePersistsAndResolves(t *testing.T) {
 	id := string(wharf.NewPackageID())
 	p := store.Package{ID: id, Name: "n", Version: "v", Signed: true, Root: "/r", Path: "/r/" + id,
 		State: api.StateDownloading, Size: 3, FileCount: 2,
-		Files: []store.File{{Path: "b/c", Size: 2, SHA256: "bb"}, {Path: "a", Size: 1, SHA256: "aa"}}}
+		Files: []store.File{{File: wharf.File{Path: "b/c", Size: 2, SHA256: "bb"}}, {File: wharf.File{Path: "a", Size: 1, SHA256: "aa"}}}}
 	if err := st.Put(ctx, p); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
@@ -42,7 +41,7 @@ type Index struct {
 
 type entry struct {
 	pkg   relocate.Package
-	files []relocate.File
+	files []wharf.File
 }
 
 var _ relocate.Index = (*Index)(nil)
@@ -52,7 +51,7 @@ func NewIndex() *Index { return &Index{pkgs: map[wharf.PackageID]*entry{}} }
 
 // Add adds or replaces a package with its files; Size and LongestPath are
 // computed from the files.
-func (x *Index) Add(p relocate.Package, files []relocate.File) {
+func (x *Index) Add(p relocate.Package, files []wharf.File) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	files = slices.Clone(files)
@@ -102,7 +101,7 @@ func (x *Index) All() []relocate.Package {
 }
 
 // FileList returns a package's files.
-func (x *Index) FileList(id wharf.PackageID) []relocate.File {
+func (x *Index) FileList(id wharf.PackageID) []wharf.File {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if e, ok := x.pkgs[id]; ok {
@@ -148,7 +147,7 @@ func (x *Index) Packages(ctx context.Context, after wharf.PackageID, limit int) 
 }
 
 // Files implements relocate.Index.
-func (x *Index) Files(ctx context.Context, id wharf.PackageID, after string, limit int) ([]relocate.File, error) {
+func (x *Index) Files(ctx context.Context, id wharf.PackageID, after string, limit int) ([]wharf.File, error) {
 	if err := x.fail("files"); err != nil {
 		return nil, err
 	}
@@ -277,48 +276,16 @@ func (j *Journal) History() []string {
 	return slices.Clone(j.history)
 }
 
-// Clock is a clock.Clock that stands still unless advanced; After fires at
-// once and advances it.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// NewClock returns a clock at a fixed time.
-func NewClock() *Clock { return &Clock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// After advances the clock by d and returns a channel that has fired.
-func (c *Clock) After(d time.Duration) <-chan time.Time {
-	c.Advance(d)
-	ch := make(chan time.Time, 1)
-	ch <- c.Now()
-	return ch
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // WritePackage writes files (relative '/'-separated path → content) into
 // the new folder folder (its parent must exist), durably, and returns the
 // manifest.
-func WritePackage(f fsys.FS, folder string, files map[string][]byte) ([]relocate.File, error) {
+func WritePackage(f fsys.FS, folder string, files map[string][]byte) ([]wharf.File, error) {
 	if err := f.Mkdir(folder, 0o755); err != nil {
 		return nil, err
 	}
 	dirs := []string{folder}
 	made := map[string]bool{folder: true}
-	var out []relocate.File
+	var out []wharf.File
 	for _, rel := range slices.Sorted(maps.Keys(files)) {
 		data := files[rel]
 		p := filepath.Join(folder, filepath.FromSlash(rel))
@@ -349,7 +316,7 @@ func WritePackage(f fsys.FS, folder string, files map[string][]byte) ([]relocate
 			return nil, err
 		}
 		sum := sha256.Sum256(data)
-		out = append(out, relocate.File{Path: rel, Size: int64(len(data)), SHA256: wharf.Digest(hex.EncodeToString(sum[:]))})
+		out = append(out, wharf.File{Path: rel, Size: int64(len(data)), SHA256: wharf.Digest(hex.EncodeToString(sum[:]))})
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
 		if err := f.SyncDir(dirs[i]); err != nil {
@@ -361,8 +328,8 @@ func WritePackage(f fsys.FS, folder string, files map[string][]byte) ([]relocate
 
 // VerifyPackage checks that the folder at path (followed if a link) holds
 // exactly files: every one with its size and SHA-256, and nothing else.
-func VerifyPackage(f fsys.FS, path string, files []relocate.File) error {
-	want := map[string]relocate.File{}
+func VerifyPackage(f fsys.FS, path string, files []wharf.File) error {
+	want := map[string]wharf.File{}
 	for _, fl := range files {
 		want[filepath.FromSlash(fl.Path)] = fl
 	}
@@ -404,7 +371,7 @@ func VerifyPackage(f fsys.FS, path string, files []relocate.File) error {
 	return errors.Join(errs...)
 }
 
-func checkFile(f fsys.FS, p string, fl relocate.File) error {
+func checkFile(f fsys.FS, p string, fl wharf.File) error {
 	h, err := f.Open(p)
 	if err != nil {
 		return err

@@ -24,6 +24,15 @@ need_debs nginx:nginx-light wrk:wrk
 echo "== blob upload through the NS API vs a raw write + fsync of the same bytes (256 MiB)"
 go test -run '^$' -bench 'BenchmarkBlobUpload' -benchtime 3x ./internal/ns/httpapi/ | grep -E '^Benchmark|^ok'
 
+echo "== fleet: simulated Package Servers long-polling wharf ns serve (idle cost, change latency, enrollment wake-ups)"
+# 10,000 pollers hold 10,000 connections in the simulator and as many in the NS.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 20100 ]; then
+	echo "   open-file limit $(ulimit -n): 10,000 pollers need about 10,100 per process; sizes above it may fail"
+fi
+bash scripts/test-setup.sh >/dev/null || echo "   test-setup failed: the PostgreSQL runs may fail" # the PostgreSQL runs
+go test -run '^$' -bench 'BenchmarkFleet' -benchtime 1x -timeout 60m ./internal/e2e/ | grep -E '^(fleet|  |Benchmark|ok)'
+
 echo "== serving: wharf ps serve vs nginx on the same package files (wrk, loopback)"
 go test -run '^$' -bench 'BenchmarkServeVsNginx' -benchtime 1x ./internal/e2e/ | grep -E '^Benchmark|^ok'
 

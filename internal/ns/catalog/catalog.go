@@ -382,13 +382,13 @@ func (c *Catalog) Server(ctx context.Context, name string) (api.Server, error) {
 // WaitConfig returns the server's configuration (the JSON of
 // api.AgentConfig) at once when its ETag differs from etag; otherwise it
 // waits until a change gives it another ETag (changed=true) or the wait
-// passes (changed=false). The wait is cut by up to a quarter at random, so
+// passes (changed=false). The wait is cut by up to a tenth at random, so
 // polls answered together at a change do not all come back together. It
 // reads memory only, and a change wakes only the polls whose configuration
 // it changed.
 func (c *Catalog) WaitConfig(ctx context.Context, s Server, etag string, wait time.Duration) (body []byte, newETag string, changed bool, err error) {
 	if wait > 0 {
-		wait -= mrand.N(wait/4 + 1)
+		wait -= mrand.N(wait/10 + 1)
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()

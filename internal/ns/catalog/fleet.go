@@ -44,7 +44,8 @@ type fleet struct {
 	byCred  map[string]wharf.ServerName // credential hash → server
 
 	contactMu sync.Mutex
-	contacts  map[wharf.ServerName]time.Time // last contacts not written yet
+	contacts  map[wharf.ServerName]time.Time // the last contact of each server seen by this process
+	written   map[wharf.ServerName]time.Time // the last contact written for it
 
 	waiting atomic.Int64 // polls waiting for a change
 	wakes   atomic.Int64 // polls woken by a change of their configuration
@@ -100,7 +101,7 @@ type member struct {
 
 func newFleet(st fleetStore) *fleet {
 	return &fleet{st: st, members: map[wharf.ServerName]*member{}, byCred: map[string]wharf.ServerName{},
-		contacts: map[wharf.ServerName]time.Time{}}
+		contacts: map[wharf.ServerName]time.Time{}, written: map[wharf.ServerName]time.Time{}}
 }
 
 // ---- reading
@@ -186,6 +187,12 @@ func (f *fleet) byCredential(ctx context.Context, hash string) (Server, error) {
 
 // ---- last contact
 
+// ContactPrecision is how far the last contact written for a server may
+// lag the one this process saw: a contact is written when it is this much
+// newer than the last one written (or the first). Reads through this
+// process see the newest one anyway.
+const ContactPrecision = 30 * time.Second
+
 // touch records a contact in memory; flushContacts writes them.
 func (f *fleet) touch(name wharf.ServerName, at time.Time) {
 	f.contactMu.Lock()
@@ -195,34 +202,37 @@ func (f *fleet) touch(name wharf.ServerName, at time.Time) {
 	f.contactMu.Unlock()
 }
 
-// contact returns the last contact not written yet, or zero.
+// contact returns the last contact this process saw, or zero.
 func (f *fleet) contact(name wharf.ServerName) time.Time {
 	f.contactMu.Lock()
 	defer f.contactMu.Unlock()
 	return f.contacts[name]
 }
 
-// flushContacts writes the last contacts kept in memory in one
-// transaction. Those it could not write stay for the next flush.
-func (f *fleet) flushContacts(ctx context.Context) error {
+// flushContacts writes, in one transaction, the contacts that are
+// ContactPrecision newer than the ones written (all of them with all). On
+// an error they stay to write at the next flush.
+func (f *fleet) flushContacts(ctx context.Context, all bool) error {
 	f.contactMu.Lock()
-	batch := f.contacts
-	f.contacts = map[wharf.ServerName]time.Time{}
+	batch := map[wharf.ServerName]time.Time{}
+	for n, at := range f.contacts {
+		if w, ok := f.written[n]; !ok || at.Sub(w) >= ContactPrecision || (all && at.After(w)) {
+			batch[n] = at
+		}
+	}
 	f.contactMu.Unlock()
 	if len(batch) == 0 {
 		return nil
 	}
-	err := f.st.TouchServers(ctx, batch)
-	if err != nil {
-		f.contactMu.Lock()
-		for n, at := range batch {
-			if at.After(f.contacts[n]) {
-				f.contacts[n] = at
-			}
-		}
-		f.contactMu.Unlock()
+	if err := f.st.TouchServers(ctx, batch); err != nil {
+		return err
 	}
-	return err
+	f.contactMu.Lock()
+	for n, at := range batch {
+		f.written[n] = at
+	}
+	f.contactMu.Unlock()
+	return nil
 }
 
 // ---- changes

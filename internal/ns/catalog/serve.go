@@ -9,7 +9,8 @@ import (
 // Intervals of the catalog's background work.
 const (
 	// ContactFlushInterval is how often the servers' last contacts, kept
-	// in memory, are written: one transaction for all of them.
+	// in memory, are written: one transaction for all of them (see
+	// ContactPrecision).
 	ContactFlushInterval = 5 * time.Second
 	// ResyncInterval is how often the fleet's memory is checked against
 	// the store in full, in case a change from another NS was lost (one
@@ -57,7 +58,7 @@ func (c *Catalog) Serve(ctx context.Context) error {
 	for {
 		select {
 		case <-flush.C:
-			if err := c.fleet.flushContacts(ctx); err != nil && ctx.Err() == nil {
+			if err := c.fleet.flushContacts(ctx, false); err != nil && ctx.Err() == nil {
 				c.log.Warn("write last contacts", "err", err)
 			}
 		case <-resync.C:
@@ -78,5 +79,5 @@ func (c *Catalog) Serve(ctx context.Context) error {
 func (c *Catalog) flushOnExit() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return c.fleet.flushContacts(ctx)
+	return c.fleet.flushContacts(ctx, true)
 }

@@ -158,11 +158,17 @@ func (s *Store) TouchServers(ctx context.Context, contacts map[wharf.ServerName]
 	}
 	slices.Sort(names) // the same lock order in every writer
 	err := s.inTx(ctx, func(c conn) error {
+		// One statement, prepared once for the whole batch.
+		stmt, err := c.q.(*sql.Tx).PrepareContext(ctx, s.d.rebind(`UPDATE servers
+			SET last_contact = CASE WHEN last_contact IS NULL OR last_contact < ? THEN ? ELSE last_contact END
+			WHERE name = ?`))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
 		for _, n := range names {
 			t := s.d.time(contacts[n])
-			if _, err := c.exec(ctx, `UPDATE servers
-				SET last_contact = CASE WHEN last_contact IS NULL OR last_contact < ? THEN ? ELSE last_contact END
-				WHERE name = ?`, t, t, string(n)); err != nil {
+			if _, err := stmt.ExecContext(ctx, t, t, string(n)); err != nil {
 				return err
 			}
 		}

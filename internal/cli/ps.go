@@ -30,7 +30,7 @@ var psCommands []func(*env) *cobra.Command
 
 func newPSServeCmd(e *env) *cobra.Command {
 	var (
-		enroll, installDir, addr, name, configPath, url, tlsCert, tlsKey string
+		enroll, installDir, addr, name, configPath, url, tlsCert, tlsKey, service string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --ns URL --enroll TOKEN --install-dir DIR --addr HOST:PORT [--name NAME] [--config FILE]",
@@ -46,7 +46,11 @@ credential in DIR/credential.json (mode 0600); later starts reuse it, so
 --enroll is only needed once. Clients are told to download from --url
 (default http(s)://HOST:PORT of --addr).
 
-Settings may come from the TOML file of --config; flags override it:
+Settings may come from the TOML file of --config; flags override it. On
+Windows the registry values of HKLM\SOFTWARE\Wharf\Package Server
+"Package Storage Relocation Maximum Attempts" and "Package Storage Relocation
+Interval (min)" (REG_DWORD) set relocation.max_attempts and
+relocation.interval below the file: defaults < registry < file < flags.
 
   ns = "http://ns:8080"        # also: name, addr, url, install_dir, tls_cert, tls_key
   [storage]
@@ -64,6 +68,10 @@ The local admin endpoint is DIR/admin.sock: see ` + "`wharf ps status`" + ` and
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := ps.DefaultConfig()
+			fromRegistry, err := cfg.LoadRegistry() // Windows: defaults < registry < file < flags
+			if err != nil {
+				return err
+			}
 			if configPath != "" {
 				if err := cfg.LoadFile(configPath); err != nil {
 					return err
@@ -82,7 +90,12 @@ The local admin endpoint is DIR/admin.sock: see ` + "`wharf ps status`" + ` and
 					*dst = v
 				}
 			}
-			d, err := ps.New(cfg, e.logger())
+			if service != "" {
+				return servePSService(service, cfg, fromRegistry)
+			}
+			log := e.logger()
+			logRegistry(log, fromRegistry, cfg)
+			d, err := ps.New(cfg, log)
 			if err != nil {
 				return usageError{err}
 			}
@@ -105,6 +118,8 @@ The local admin endpoint is DIR/admin.sock: see ` + "`wharf ps status`" + ` and
 	f.StringVar(&url, "url", "", "base URL clients download from (default from --addr)")
 	f.StringVar(&tlsCert, "tls-cert", "", "certificate file (PEM): serve HTTPS")
 	f.StringVar(&tlsKey, "tls-key", "", "private key file (PEM) of --tls-cert")
+	f.StringVar(&service, "service", "", "run as the Windows service of this name (set by `wharf ps service install`)")
+	_ = f.MarkHidden("service")
 	return cmd
 }
 

@@ -22,8 +22,9 @@ import (
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
-// Config configures a Package Server. Precedence: DefaultConfig, then the
-// --config file (LoadFile), then flags.
+// Config configures a Package Server. Precedence: DefaultConfig, then on
+// Windows the registry (LoadRegistry), then the --config file (LoadFile),
+// then flags.
 type Config struct {
 	// InstallDir holds the credential, the state DB, the admin socket and
 	// the primary location "Package Delivery". Default DefaultInstallDir().

@@ -103,6 +103,26 @@ var crashScenarios = []crashScenario{
 		return req(crashTarget)
 	}, wharf.RelocationSomeNotMoved | wharf.RelocationConsolidated, noVolumeSync},
 	{"retry", retryScenario, wharf.RelocationSuccess, nil},
+	{"whole root on one volume", func(w *world) relocate.Request {
+		wholeRootStore(w)
+		return req(wholeTarget)
+	}, wharf.RelocationSuccess, nil},
+	{"whole root into the empty store made for it", func(w *world) relocate.Request {
+		wholeRootStore(w)
+		w.storeOf(wholeTarget)
+		return req(wholeTarget)
+	}, wharf.RelocationSuccess, nil},
+}
+
+// wholeTarget is on /vol/a, with the default location.
+const wholeTarget = "/vol/a/store"
+
+// wholeRootStore is 4 packages, all in the default location on /vol/a: a
+// relocation to another folder of /vol/a moves the root in one rename.
+func wholeRootStore(w *world) {
+	for n := 1; n <= 4; n++ {
+		w.add(n, defLoc, n)
+	}
 }
 
 // noVolumeSync makes the file system one that cannot sync a whole volume
@@ -149,7 +169,7 @@ func TestCrashMatrix(t *testing.T) {
 			res := clean.run(clean.engine(), r)
 			wantStatus(t, res, sc.status)
 			n := clean.ffs.Ops()
-			clean.check(crashTarget)
+			clean.check(r.Target)
 			want := clean.snapshot()
 
 			for k := 0; k <= n; k++ {
@@ -224,7 +244,7 @@ func crashAt(t *testing.T, sc crashScenario, k, n int, want string) {
 	if res.Status&^wharf.RelocationConsolidated != sc.status&^wharf.RelocationConsolidated {
 		t.Errorf("crash at %d: status %s, want %s", k, res.Status, sc.status)
 	}
-	w.check(crashTarget)
+	w.check(r.Target)
 	got := w.snapshot()
 	if err := w.engine().Recover(context.Background()); err != nil {
 		t.Fatalf("crash at %d: second Recover: %v", k, err)

@@ -51,6 +51,12 @@
 //
 // # Moving a package
 //
+// When the attempt takes a new target and the whole store is one root on
+// the target's volume (nothing rotated elsewhere, behind a link, or at the
+// target already), the root itself is renamed to the target in one call
+// and every package switched in one transaction, under one journal entry
+// of kind root (see moveRoot); otherwise:
+//
 // Each package moves on its own, up to Options.Parallel at a time, under a
 // journal entry keyed by its id (so at most one move of a package is in
 // flight). Dest is <target>/<id>, Temp <target>/.wharf-relocate/<id>.
@@ -126,6 +132,9 @@
 //	                    it is at Source: restore, close.
 //	link, link          the link exists: sync, switch, drop the older link, close.
 //	                    Otherwise restore the index, close.
+//	root, rename        Dest is a folder and Source is gone: the root moved;
+//	                    switch its packages (SetRoot), close. Source is there:
+//	                    it did not; close.
 //	leftover, remove    rename Path to Trash if set, remove it, sync, close; if it
 //	                    still cannot be removed, keep the entry.
 //

@@ -359,10 +359,6 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	e.dirs = &dirSet{made: map[string]bool{}}
 	rs.temp = filepath.Join(rs.target, storeroot.RelocateDir)
-	if err := e.prepareTarget(rs); err != nil {
-		res.Status = base | wharf.RelocationInvalidTarget
-		return done(fmt.Errorf("prepare relocation target %s: %w", rs.target, err))
-	}
 	e.mu.Lock()
 	e.prog = Progress{Target: rs.target, Running: true, Started: res.Started,
 		PackagesTotal: plan.ByRename + plan.ByCopy, BytesTotal: plan.CopyBytes}
@@ -402,8 +398,21 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 			e.opt.OnProgress(p)
 		}
 	}
-	err = e.movePackages(ctx, rs, record)
-	e.tidy(rs)
+	whole, err := e.moveRoot(ctx, rs, plan, record)
+	switch {
+	case err != nil:
+		res.Status = base
+		return done(err)
+	case whole:
+		// Every package moved with its root, in one rename.
+	default:
+		if err := e.prepareTarget(rs); err != nil {
+			res.Status = base | wharf.RelocationInvalidTarget
+			return done(fmt.Errorf("prepare relocation target %s: %w", rs.target, err))
+		}
+		err = e.movePackages(ctx, rs, record)
+		e.tidy(rs)
+	}
 
 	switch {
 	case err != nil && ctx.Err() != nil:

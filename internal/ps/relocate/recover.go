@@ -110,6 +110,23 @@ func (e *Engine) recoverEntry(nc context.Context, ent Entry) (PackageResult, err
 			return res, err
 		}
 		return failed(res, CauseOther, "an interrupted link was rolled back"), e.close(nc, ent.Key)
+	case KindRoot:
+		// Did the rename happen? Dest holds the root and Source is gone:
+		// switch every package (again: SetRoot is idempotent). Source is
+		// there: it did not, and the index never changed.
+		res.Method = "rename"
+		switch {
+		case e.isDir(ent.Dest) && e.missing(ent.Source):
+			if _, err := e.index.SetRoot(nc, ent.Source, ent.Dest); err != nil {
+				return res, fatal("switch the packages of root %s to %s: %w", ent.Source, ent.Dest, err)
+			}
+			res.Outcome, res.Path = Moved, ent.Dest
+			return res, e.close(nc, ent.Key)
+		case e.isDir(ent.Source):
+			res.Outcome, res.Cause, res.Reason = Failed, CauseOther, "the root did not move"
+			return res, e.close(nc, ent.Key)
+		}
+		return failed(res, CauseOther, "root %s is neither at %s nor at %s; the journal entry stays open", ent.Source, ent.Source, ent.Dest), nil
 	case KindLeftover:
 		res.Path = ent.Path
 		return res, e.removeLeftover(nc, ent)

@@ -52,6 +52,13 @@ type Index interface {
 	// fails with an error matching wharf.ErrNotFound when the index no
 	// longer has the package (it was unassigned meanwhile).
 	SetLocation(ctx context.Context, id wharf.PackageID, loc Location) error
+	// SetRoot records that every package whose folder is in the store
+	// root from is now in the store root to, under the same name: the
+	// switch of a root that moved whole (Engine.Run's fast path). It is
+	// durable when it returns (one transaction), idempotent, and returns
+	// how many packages it switched. Links are not touched (a root moves
+	// whole only when no package is behind one).
+	SetRoot(ctx context.Context, from, to string) (int, error)
 }
 
 // Kind is the kind of a journal entry.
@@ -65,6 +72,9 @@ const (
 	// KindLink makes a link at a store root to a package that stays where
 	// it is.
 	KindLink Kind = "link"
+	// KindRoot moves a whole store root, every package in it, with one
+	// rename (Source to Dest), then switches them all (Index.SetRoot).
+	KindRoot Kind = "root"
 	// KindLeftover removes something a move left behind (an old folder, a
 	// link) that could not be removed at the time.
 	KindLeftover Kind = "leftover"

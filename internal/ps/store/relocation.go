@@ -158,6 +158,33 @@ func (x *RelocationIndex) SetLocation(ctx context.Context, id wharf.PackageID, l
 	return err
 }
 
+// SetRoot implements relocate.Index: the switch of a whole root, one
+// UPDATE in one transaction (paths are rewritten in SQL, where length and
+// substr both count characters), then the in-memory copy serving reads.
+func (x *RelocationIndex) SetRoot(ctx context.Context, from, to string) (int, error) {
+	s := x.s
+	from, to = filepath.Clean(from), filepath.Clean(to)
+	var n int64
+	err := s.group.do(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE packages SET path = ? || substr(path, length(root) + 1), root = ? WHERE root = ?`,
+			to, to, from)
+		if err != nil {
+			return fmt.Errorf("switch the packages of root %s to %s: %w", from, to, err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	}, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, e := range s.pkgs {
+			if e.pkg.Root == from {
+				e.pkg.Root, e.pkg.Path = to, filepath.Join(to, filepath.Base(e.pkg.Path))
+			}
+		}
+	})
+	return int(n), err
+}
+
 // Links returns the link of every package that is behind one (a package a
 // relocation left in its old place), by package ID.
 func (s *Store) Links(context.Context) (map[string]string, error) {

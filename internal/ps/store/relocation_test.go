@@ -408,6 +408,13 @@ func (c crashIndex) SetLocation(ctx context.Context, id wharf.PackageID, loc rel
 	return c.Index.SetLocation(ctx, id, loc)
 }
 
+func (c crashIndex) SetRoot(ctx context.Context, from, to string) (int, error) {
+	if err := c.crashed(); err != nil {
+		return 0, err
+	}
+	return c.Index.SetRoot(ctx, from, to)
+}
+
 type crashJournal struct {
 	relocate.Journal
 	crashed func() error
@@ -448,4 +455,44 @@ func skipUnixPaths(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("not a Windows test: Unix paths over the in-memory fakes")
 	}
+}
+
+// TestSetRootSwitchesAWholeRoot: the switch of a root that moved whole
+// rewrites every package's folder in one transaction (also for a root
+// whose name is not ASCII), in the database and in what serving reads.
+func TestSetRootSwitchesAWholeRoot(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ps.db")
+	st := openStore(t, path)
+	from, to, other := "/vol/é/Package Delivery", "/vol/é/ständig/store", "/vol/c/Package Delivery"
+	ids := []string{string(relocatetest.ID(1)), string(relocatetest.ID(2)), string(relocatetest.ID(3))}
+	putReady(t, st, ids[0], from, map[string]int64{"a": 1}, "")
+	putReady(t, st, ids[1], from, map[string]int64{"b/c": 2}, "")
+	putReady(t, st, ids[2], other, map[string]int64{"d": 3}, "")
+	n, err := st.RelocationIndex().SetRoot(ctx, from, to)
+	if err != nil || n != 2 {
+		t.Fatalf("SetRoot = %d, %v; want 2", n, err)
+	}
+	if n, err := st.RelocationIndex().SetRoot(ctx, from, to); err != nil || n != 0 {
+		t.Fatalf("SetRoot again = %d, %v; want 0 (idempotent)", n, err)
+	}
+	check := func(st *store.Store, when string) {
+		t.Helper()
+		for i, id := range ids {
+			want := filepath.Join(to, id)
+			if i == 2 {
+				want = filepath.Join(other, id)
+			}
+			p, ok := st.Get(id)
+			if !ok || p.Path != want || p.Root != filepath.Dir(want) {
+				t.Errorf("%s: package %d at %q (root %q), want %s", when, i+1, p.Path, p.Root, want)
+			}
+		}
+		if r, err := st.Resolve(ids[1], "b/c"); err != nil || r.Dir != filepath.Join(to, ids[1]) {
+			t.Errorf("%s: serving resolves to %q, %v", when, r.Dir, err)
+		}
+	}
+	check(st, "after SetRoot")
+	st.Close()
+	check(openStore(t, path), "after a restart")
 }

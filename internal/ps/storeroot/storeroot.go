@@ -442,3 +442,126 @@ func (r *Roots) EmptyTrash(root string) error {
 	}
 	return nil
 }
+
+// ErrNotWhole is what MoveRoot answers when a root cannot move as one
+// unit: something writes into it, it holds what is not the caller's, or
+// the target is not free. The caller moves package by package instead.
+var ErrNotWhole = errors.New("the store root cannot move as a whole")
+
+// MoveRoot moves the whole store root from to to with one rename — every
+// package in it, its marker and bookkeeping — when that is safe; it is the
+// fast path of a relocation on one volume. It holds the layout's lock
+// throughout, so no download prepares or pins either root meanwhile, and
+// fails with an error matching ErrNotWhole, changing nothing, unless:
+//
+//   - neither root is pinned (no download or copy is writing into it);
+//   - every entry of from is Wharf's own (IsOwn) or one that ours accepts
+//     (a package the caller is moving), with its temporary folders empty;
+//   - to does not exist, or is an empty folder, or a store root of this
+//     server holding nothing but Wharf's own entries (its marker and empty
+//     bookkeeping, written when it became the target): those are removed
+//     first.
+//
+// begin is called right before the rename (the caller's journal entry);
+// its error stops the move. The rename never replaces anything; between
+// volumes it fails with fsys.ErrCrossDevice (nothing changed, the caller
+// copies instead). After it, the folders holding both names are synced and
+// to gets a marker of this server if from had none.
+func (r *Roots) MoveRoot(from, to string, ours func(name string) bool, begin func() error) error {
+	from, to = filepath.Clean(from), filepath.Clean(to)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pinned[from] > 0 || r.pinned[to] > 0 {
+		return fmt.Errorf("%w: a download or copy is writing into %s or %s", ErrNotWhole, from, to)
+	}
+	entries, err := r.fs.ReadDir(from)
+	if err != nil {
+		return fmt.Errorf("move store root %s: %w", from, err)
+	}
+	for _, e := range entries {
+		switch n := e.Name(); {
+		case n == DownloadDir || n == RelocateDir:
+			if es, err := r.fs.ReadDir(filepath.Join(from, n)); err != nil || len(es) > 0 {
+				return fmt.Errorf("%w: %s is in use", ErrNotWhole, filepath.Join(from, n))
+			}
+		case IsOwn(n), ours(n):
+		default:
+			return fmt.Errorf("%w: %s holds %s, which is not a package being moved", ErrNotWhole, from, n)
+		}
+	}
+	var clear []string // Wharf's own entries of to, removed before the rename
+	fi, err := r.fs.Lstat(to)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, err := r.mkdirAll(filepath.Dir(to)); err != nil {
+			return fmt.Errorf("move store root %s: %w", from, err)
+		}
+	case err != nil:
+		return fmt.Errorf("move store root %s: %w", from, err)
+	case !fi.IsDir() || fsys.IsLink(fi):
+		return fmt.Errorf("%w: %s is not a folder", ErrNotWhole, to)
+	default:
+		es, err := r.fs.ReadDir(to)
+		if err != nil {
+			return fmt.Errorf("move store root %s: %w", from, err)
+		}
+		for _, e := range es {
+			if !IsOwn(e.Name()) {
+				return fmt.Errorf("%w: %s is not empty", ErrNotWhole, to)
+			}
+			if e.Name() == DownloadDir || e.Name() == RelocateDir {
+				if sub, err := r.fs.ReadDir(filepath.Join(to, e.Name())); err != nil || len(sub) > 0 {
+					return fmt.Errorf("%w: %s is in use", ErrNotWhole, filepath.Join(to, e.Name()))
+				}
+			}
+			clear = append(clear, e.Name())
+		}
+		if len(clear) > 0 {
+			m, err := r.ReadMarker(to)
+			if err != nil || m.Server != r.server {
+				return fmt.Errorf("%w: %s is not an empty store of this server", ErrNotWhole, to)
+			}
+		}
+	}
+	hadMarker, err := r.HasMarker(from)
+	if err != nil {
+		return fmt.Errorf("move store root %s: %w", from, err)
+	}
+	if err := begin(); err != nil {
+		return err
+	}
+	if fi != nil {
+		// The empty target goes; the root takes its name. A crash here
+		// leaves the root where it was, and the target missing: nothing
+		// of it was anybody's.
+		for _, n := range clear {
+			if n == MarkerName {
+				continue
+			}
+			if err := r.fs.RemoveAll(filepath.Join(to, n)); err != nil {
+				return fmt.Errorf("move store root %s: clear %s: %w", from, to, err)
+			}
+		}
+		if err := r.fs.Remove(filepath.Join(to, MarkerName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("move store root %s: clear %s: %w", from, to, err)
+		}
+		if err := r.fs.Remove(to); err != nil {
+			return fmt.Errorf("move store root %s: clear %s: %w", from, to, err)
+		}
+	}
+	if err := r.fs.Rename(from, to); err != nil {
+		return err
+	}
+	if err := r.fs.SyncDir(filepath.Dir(to)); err != nil {
+		return err
+	}
+	if filepath.Dir(from) != filepath.Dir(to) {
+		if err := r.fs.SyncDir(filepath.Dir(from)); err != nil {
+			return err
+		}
+	}
+	if !hadMarker {
+		return r.prepareLocked(to)
+	}
+	return nil
+}

@@ -181,6 +181,25 @@ func (x *Index) SetLocation(ctx context.Context, id wharf.PackageID, loc relocat
 	return nil
 }
 
+// SetRoot implements relocate.Index.
+func (x *Index) SetRoot(ctx context.Context, from, to string) (int, error) {
+	if err := x.fail("set-root"); err != nil {
+		return 0, err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	from, to = filepath.Clean(from), filepath.Clean(to)
+	n := 0
+	for _, e := range x.pkgs {
+		if filepath.Dir(filepath.Clean(e.pkg.Folder)) == from {
+			e.pkg.Folder = filepath.Join(to, filepath.Base(e.pkg.Folder))
+			n++
+		}
+	}
+	x.sets++
+	return n, nil
+}
+
 // Journal is an in-memory relocate.Journal. The zero value is ready to use.
 type Journal struct {
 	// Fail, when set, is called first by every method with its name

@@ -174,12 +174,20 @@ func servePSService(name string, cfg ps.Config, fromRegistry regsettings.Setting
 		return fmt.Errorf("install dir: %w", err)
 	}
 	return winsvc.Run(name, filepath.Join(cfg.InstallDir, serviceLogName), slog.LevelInfo,
-		func(ctx context.Context, log *slog.Logger) error {
+		func(ctx context.Context, log *slog.Logger, ready func()) error {
 			logRegistry(log, fromRegistry, cfg)
 			d, err := ps.New(cfg, log)
 			if err != nil {
 				return err
 			}
+			go func() {
+				select {
+				case <-d.Ready():
+					log.Info("Package Server serving", "name", d.Name(), "url", d.URL())
+					ready()
+				case <-ctx.Done():
+				}
+			}()
 			return d.Serve(ctx)
 		})
 }

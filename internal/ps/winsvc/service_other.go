@@ -26,6 +26,6 @@ func State(string) (string, error) { return "", ErrUnsupported }
 func IsService() (bool, error) { return false, nil }
 
 // Run fails: see ErrUnsupported.
-func Run(string, string, slog.Level, func(context.Context, *slog.Logger) error) error {
+func Run(string, string, slog.Level, func(context.Context, *slog.Logger, func()) error) error {
 	return ErrUnsupported
 }

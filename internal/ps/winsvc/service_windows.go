@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/windows"
@@ -236,10 +237,12 @@ func waitState(s *mgr.Service, timeout time.Duration, want ...svc.State) (svc.St
 func IsService() (bool, error) { return svc.IsWindowsService() }
 
 // Run runs serve as the service name under the service control manager
-// and returns when the service stopped (see the package doc). The logger
-// given to serve writes JSON lines to logPath (rotated at 10 MiB) and, from
-// Warn up, to the event log under name; level is the file's level.
-func Run(name, logPath string, level slog.Level, serve func(ctx context.Context, log *slog.Logger) error) error {
+// and returns when the service stopped (see the package doc). The service
+// is reported running once serve calls ready (the Package Server serves),
+// starting until then. The logger given to serve writes JSON lines to
+// logPath (rotated at 10 MiB) and, from Warn up, to the event log under
+// name; level is the file's level.
+func Run(name, logPath string, level slog.Level, serve func(ctx context.Context, log *slog.Logger, ready func()) error) error {
 	file, err := openRotating(logPath, 10<<20)
 	if err != nil {
 		return err
@@ -265,7 +268,7 @@ func Run(name, logPath string, level slog.Level, serve func(ctx context.Context,
 // handler is the svc.Handler of Run.
 type handler struct {
 	name   string
-	serve  func(ctx context.Context, log *slog.Logger) error
+	serve  func(ctx context.Context, log *slog.Logger, ready func()) error
 	log    *slog.Logger
 	events eventWriter
 	err    error // what serve returned
@@ -288,17 +291,33 @@ const (
 )
 
 func (h *handler) Execute(_ []string, req <-chan svc.ChangeRequest, status chan<- svc.Status) (bool, uint32) {
-	status <- svc.Status{State: svc.StartPending, WaitHint: 30_000}
+	const startHint = 30_000 // ms between checkpoints the manager waits for
+	status <- svc.Status{State: svc.StartPending, WaitHint: startHint}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- h.serve(ctx, h.log) }()
+	readyc := make(chan struct{})
+	var once sync.Once
+	go func() { done <- h.serve(ctx, h.log, func() { once.Do(func() { close(readyc) }) }) }()
 	const accepts = svc.AcceptStop | svc.AcceptShutdown
-	status <- svc.Status{State: svc.Running, Accepts: accepts}
-	h.log.Info("service running")
-	_ = h.events.Info(eventStart, fmt.Sprintf("Service %s started.", h.name))
-	for {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	running := false
+	for checkpoint := uint32(1); ; {
 		select {
+		case <-readyc:
+			readyc = nil
+			running = true
+			status <- svc.Status{State: svc.Running, Accepts: accepts}
+			h.log.Info("service running")
+			_ = h.events.Info(eventStart, fmt.Sprintf("Service %s started.", h.name))
+		case <-tick.C:
+			if !running {
+				// Starting (recovering the journal, enrolling): tell the
+				// manager the start goes on.
+				checkpoint++
+				status <- svc.Status{State: svc.StartPending, CheckPoint: checkpoint, WaitHint: startHint}
+			}
 		case err := <-done:
 			h.err = err
 			if err != nil {

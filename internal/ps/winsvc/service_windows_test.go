@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 // Run: it counts its starts in dir, logs a warning (for the event log), and
 // serves until stopped — or, when dir\mode says "fail", fails at once.
 func serviceHelper(name, dir string) int {
-	err := Run(name, filepath.Join(dir, "service.log"), slog.LevelInfo, func(ctx context.Context, log *slog.Logger) error {
+	err := Run(name, filepath.Join(dir, "service.log"), slog.LevelInfo, func(ctx context.Context, log *slog.Logger, ready func()) error {
 		n := 1
 		for ; ; n++ {
 			if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("started-%d", n))); err != nil {
@@ -51,6 +51,7 @@ func serviceHelper(name, dir string) int {
 		if mode, _ := os.ReadFile(filepath.Join(dir, "mode")); strings.TrimSpace(string(mode)) == "fail" {
 			return errors.New("told to fail")
 		}
+		ready()
 		<-ctx.Done()
 		// A clean stop: finish the work, then return.
 		return os.WriteFile(filepath.Join(dir, "stopped-cleanly"), []byte(strconv.Itoa(n)), 0o644)

@@ -13,7 +13,8 @@
 //   - an event source of the same name in the Application event log.
 //
 // What Run does: it reports StartPending, runs the serve function, reports
-// Running (accepting Stop and Shutdown), and on Stop or Shutdown cancels the
+// Running (accepting Stop and Shutdown) once the function says it is ready
+// (the Package Server serves), and on Stop or Shutdown cancels the
 // function's context and waits for it to return — the daemon finishes its
 // requests and journal entries — reporting StopPending with a wait hint
 // meanwhile, then Stopped with exit code 0. A serve function that returns

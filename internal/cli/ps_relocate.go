@@ -12,8 +12,8 @@ import (
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps"
 	"github.com/wharf-project/wharf/internal/ps/admin"
-	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/location"
+	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 

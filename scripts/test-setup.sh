@@ -139,11 +139,12 @@ setup_postgres() {
 # setup_volume_tools installs what the real-volume tests (internal/ps/volume,
 # internal/testenv/loopfs and the packages that reuse it) mount filesystems
 # with: mkfs.ext4 (e2fsprogs), mkfs.xfs (xfsprogs), mkfs.vfat (dosfstools)
-# and fusefat (fusefat, which brings fusermount from fuse). Those tests run
+# and fusefat (fusefat, which brings fusermount from fuse); sqlite3 stalls the
+# PS state DB in e2e.TestRelocationWithStalledCommits. Those tests run
 # only as root; they also need /dev/loop-control and /dev/fuse (a container
 # must be privileged).
 setup_volume_tools() {
-	apt_install e2fsprogs xfsprogs dosfstools fusefat ||
+	apt_install e2fsprogs xfsprogs dosfstools fusefat sqlite3 ||
 		warn "file-system tools missing; the real-volume tests will fail naming the package to install"
 	local dev
 	for dev in /dev/loop-control /dev/fuse; do

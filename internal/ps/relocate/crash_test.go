@@ -166,7 +166,9 @@ func TestCrashMatrix(t *testing.T) {
 			r := sc.build(clean)
 			clean.ffs.Reset()
 			sc.applyFaults(clean.ffs)
+			clean.ffs.Trace(clean.servingCheck(t, "clean attempt"))
 			res := clean.run(clean.engine(), r)
+			clean.ffs.Trace(nil)
 			wantStatus(t, res, sc.status)
 			n := clean.ffs.Ops()
 			clean.check(r.Target)
@@ -236,8 +238,15 @@ func crashAt(t *testing.T, sc crashScenario, k, n int, want string) {
 		}
 	}
 
-	// The attempt again, to its end.
+	// The attempt again, to its end, serving all along (checked at every
+	// operation after one crash point in sixteen: the clean attempt is
+	// checked at each of its operations, and the check is what makes
+	// this matrix slow).
+	if k%16 == 0 {
+		w.ffs.Trace(w.servingCheck(t, fmt.Sprintf("attempt after a crash at %d", k)))
+	}
 	res, err := w.engine().Run(context.Background(), r)
+	w.ffs.Trace(nil)
 	if err != nil {
 		t.Fatalf("crash at %d: Run after Recover: %v", k, err)
 	}
@@ -258,6 +267,47 @@ func crashAt(t *testing.T, sc crashScenario, k, n int, want string) {
 	if t.Failed() {
 		for _, line := range trace {
 			t.Log(line)
+		}
+	}
+}
+
+// servingCheck returns a faultfs trace function that checks, before every
+// file-system operation, what serving relies on while a relocation runs:
+// every package is whole in the folder the index names or in one of the
+// folders its open move passes through (relocate.Entry.ServingFolders), so
+// a request finds it however long the time between a rename and its
+// switch. Links are not followed: a real folder must hold it.
+func (w *world) servingCheck(t *testing.T, when string) func(int, faultfs.Op, string) {
+	failures := 0
+	return func(n int, op faultfs.Op, path string) {
+		moving := map[wharf.PackageID]relocate.Entry{}
+		for _, e := range w.journal.Open() {
+			if e.Kind == relocate.KindMove {
+				moving[e.Package] = e
+			}
+		}
+		for _, p := range w.index.All() {
+			files := w.index.FileList(p.ID)
+			dirs := append([]string{p.Folder}, moving[p.ID].ServingFolders()...)
+			var errs []error
+			found := false
+			for _, d := range dirs {
+				if fi, err := w.mem.Lstat(d); err != nil || !fi.IsDir() {
+					errs = append(errs, fmt.Errorf("%s: not a folder (%v)", d, err))
+					continue
+				}
+				if err := relocatetest.VerifyPackage(w.mem, d, files); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				found = true
+				break
+			}
+			if !found {
+				if failures++; failures <= 3 {
+					t.Errorf("%s, before operation %d (%s %s): package %s cannot be served: %v", when, n, op, path, p.ID, errors.Join(errs...))
+				}
+			}
 		}
 	}
 }

@@ -130,6 +130,36 @@ type Entry struct {
 	Path string `json:"path,omitempty"`
 }
 
+// ServingFolders returns the folders where the package of open entry e
+// may be whole while e is open, in the order the move passes through them;
+// serving tries them when the folder the index names is missing (see
+// "Serving while relocating" in docs/design.md). Each is either absent or
+// holds the whole package (or is a link to it) at every instant of the
+// protocol, whatever the disk's speed:
+//
+//   - rename: Source until the rename, Dest after it;
+//   - stage-rename: Source, then Temp after the rename, then Dest after the
+//     exchange or the rename that places it;
+//   - copy: Source only (Temp is a partial copy, never served);
+//   - staged: Temp (whole and durable), Dest once placed, and Source until it
+//     is trashed after the switch.
+//
+// A link or leftover entry moves no package folder: nil.
+func (e Entry) ServingFolders() []string {
+	if e.Kind != KindMove {
+		return nil
+	}
+	switch e.Step {
+	case StepRename:
+		return []string{e.Source, e.Dest}
+	case StepCopy:
+		return []string{e.Source}
+	case StepStageRename, StepStaged:
+		return []string{e.Source, e.Temp, e.Dest}
+	}
+	return nil
+}
+
 // Journal is the relocation journal: the intent of every move in flight,
 // kept in the Package Server's state DB next to the index (relocatetest has
 // an in-memory one). Every method is durable when it returns, like a

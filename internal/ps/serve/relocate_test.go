@@ -193,3 +193,75 @@ func TestGate(t *testing.T) {
 		t.Errorf("%d requests got through, want 3", hits.Load())
 	}
 }
+
+// TestServingDoesNotWaitForALateSwitch: a package renamed to its new
+// folder whose switch has not come yet (the syncs and the commit are slow)
+// is served from the new folder at once, found through its open journal
+// entry, with no wait at all, however long the switch takes; a partial copy
+// in a temporary folder is never served.
+func TestServingDoesNotWaitForALateSwitch(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(dir, "ps.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rootA, rootB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.MkdirAll(rootB, 0o755)
+	content := []byte("moved before its switch")
+	id := readyPackage(t, st, rootA, content)
+	c := clocktest.NewInstant()
+	srv := httptest.NewServer(serve.New(st, nil, c, pstest.Logger(t)))
+	defer srv.Close()
+	get := func() (int, []byte) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/packages/" + id + "/file.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+
+	src, dest := filepath.Join(rootA, id), filepath.Join(rootB, id)
+	ent := relocate.Entry{Key: id, Kind: relocate.KindMove, Package: wharf.PackageID(id), Step: relocate.StepRename,
+		Target: rootB, Source: src, Dest: dest, Temp: filepath.Join(rootB, ".wharf-relocate", id)}
+	if err := st.RelocationJournal().Begin(ctx, ent); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(src, dest); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(); code != 200 || !bytes.Equal(body, content) {
+		t.Errorf("renamed, not switched: %d %q", code, body)
+	}
+	if w := c.Waits(); len(w) != 0 {
+		t.Errorf("serving waited %v for the switch", w)
+	}
+	if err := st.RelocationIndex().SetLocation(ctx, wharf.PackageID(id), relocate.Location{Folder: dest}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RelocationJournal().Close(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(); code != 200 || !bytes.Equal(body, content) {
+		t.Errorf("switched: %d %q", code, body)
+	}
+
+	// A copy under way: its temporary folder holds a partial file, and is
+	// not a place to serve from, even with the old folder gone.
+	temp := filepath.Join(rootA, ".wharf-relocate", id)
+	os.MkdirAll(temp, 0o755)
+	os.WriteFile(filepath.Join(temp, "file.bin"), content[:5], 0o644)
+	ent = relocate.Entry{Key: id, Kind: relocate.KindMove, Package: wharf.PackageID(id), Step: relocate.StepCopy,
+		Target: rootA, Source: dest, Dest: filepath.Join(rootA, id), Temp: temp}
+	if err := st.RelocationJournal().Begin(ctx, ent); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(dest)
+	if code, body := get(); code != 404 {
+		t.Errorf("old folder gone during a copy: %d %q, want 404", code, body)
+	}
+}

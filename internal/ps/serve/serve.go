@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -173,19 +174,25 @@ var errFolderMissing = errors.New("package folder missing")
 // openFile opens file rel of package id in the folder res names, under an
 // os.Root of that folder.
 //
-// A relocation moves package folders while serving goes on (SPEC §6.4): the
-// state DB names the old folder until the package's switch, which comes a
-// few system calls and a commit after a same-volume rename, and a
-// cross-volume move removes the old folder right after its switch. So when
-// the folder or the file is missing, the package is looked up again: a new
-// folder is tried at once; the same folder again after a short wait,
-// doubling from 1 ms, up to movedRetries times (about 4 s in all), the
+// A relocation moves package folders while serving goes on (SPEC §6.4).
+// The index names the old folder until the package's switch, which comes
+// after the new place is durable (syncs and a commit: any time at all on a
+// slow disk), and a cross-volume move removes the old folder right after
+// its switch. So while a package moves, the index also names the folders
+// the move passes through (res.Also, from the move's open journal entry),
+// in the order it passes through them: when the folder the index names is
+// missing, those are tried in that order, which finds the package in one
+// pass whatever the timing, since each of them is absent or whole and the
+// package only goes forward. When none holds it (the lookup was made just
+// before the move began, or just before its switch), the package is looked
+// up again and the new answer tried at once; the same answer again only
+// after a short wait, doubling from 1 ms, up to movedRetries times, the
 // request's context permitting. A file once open stays readable whatever
 // happens to its name. Only then is the request answered 404.
 func (h *Handler) openFile(ctx context.Context, id, rel string, res store.Resolved) (*os.File, store.Resolved, error) {
 	wait := time.Millisecond
 	for attempt := 0; ; attempt++ {
-		f, err := openIn(res.Dir, rel)
+		f, err := openAny(res, rel)
 		if err == nil || !errors.Is(err, os.ErrNotExist) || attempt >= movedRetries {
 			return f, res, err
 		}
@@ -193,8 +200,8 @@ func (h *Handler) openFile(ctx context.Context, id, rel string, res store.Resolv
 		if rerr != nil {
 			return nil, res, rerr
 		}
-		if again.Dir != res.Dir {
-			h.log.Debug("package moved while being served; following it", "package", id, "from", res.Dir, "to", again.Dir)
+		if again.Dir != res.Dir || !slices.Equal(again.Also, res.Also) {
+			h.log.Debug("package moved while being served; following it", "package", id, "from", res.Dir, "to", again.Dir, "also", again.Also)
 			res = again
 			continue
 		}
@@ -203,6 +210,21 @@ func (h *Handler) openFile(ctx context.Context, id, rel string, res store.Resolv
 		}
 		wait = min(2*wait, time.Second)
 	}
+}
+
+// openAny opens rel in res.Dir or, when that folder or file is missing, in
+// the first of res.Also that has it. The error is res.Dir's.
+func openAny(res store.Resolved, rel string) (*os.File, error) {
+	f, err := openIn(res.Dir, rel)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return f, err
+	}
+	for _, dir := range res.Also {
+		if g, aerr := openIn(dir, rel); aerr == nil {
+			return g, nil
+		}
+	}
+	return nil, err
 }
 
 func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {

@@ -213,7 +213,7 @@ func (j *RelocationJournal) Begin(ctx context.Context, e relocate.Entry) error {
 	if err != nil {
 		return fmt.Errorf("journal %s: %w", e.Key, err)
 	}
-	return j.tx(ctx, "begin journal entry "+e.Key, func(tx *sql.Tx) error {
+	return j.tx(ctx, "begin journal entry "+e.Key, func() { j.s.noteJournal(e) }, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM relocation_journal WHERE key = ?`, e.Key).Scan(&n); err != nil {
 			return err
@@ -228,7 +228,7 @@ func (j *RelocationJournal) Begin(ctx context.Context, e relocate.Entry) error {
 
 // Advance implements relocate.Journal.
 func (j *RelocationJournal) Advance(ctx context.Context, key string, step relocate.Step) error {
-	return j.tx(ctx, "advance journal entry "+key, func(tx *sql.Tx) error {
+	return j.tx(ctx, "advance journal entry "+key, func() { j.s.noteStep(key, step) }, func(tx *sql.Tx) error {
 		var data string
 		err := tx.QueryRowContext(ctx, `SELECT data FROM relocation_journal WHERE key = ?`, key).Scan(&data)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -253,7 +253,7 @@ func (j *RelocationJournal) Advance(ctx context.Context, key string, step reloca
 
 // Close implements relocate.Journal.
 func (j *RelocationJournal) Close(ctx context.Context, key string) error {
-	return j.tx(ctx, "close journal entry "+key, func(tx *sql.Tx) error {
+	return j.tx(ctx, "close journal entry "+key, func() { j.s.forgetJournal(key) }, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM relocation_journal WHERE key = ?`, key)
 		return err
 	})
@@ -281,13 +281,42 @@ func (j *RelocationJournal) List(ctx context.Context) ([]relocate.Entry, error) 
 	return out, rows.Err()
 }
 
-// tx runs fn in the group commit of relocation writes.
-func (j *RelocationJournal) tx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
-	err := j.s.group.do(ctx, fn, nil)
+// tx runs fn in the group commit of relocation writes, and after once it
+// committed.
+func (j *RelocationJournal) tx(ctx context.Context, what string, after func(), fn func(*sql.Tx) error) error {
+	err := j.s.group.do(ctx, fn, after)
 	if err == nil || errors.Is(err, wharf.ErrExists) || errors.Is(err, wharf.ErrNotFound) {
 		return err
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// noteJournal records open entry e in memory for serving: while a package's
+// move is open, Resolve also names the folders the move passes through.
+func (s *Store) noteJournal(e relocate.Entry) {
+	if e.Kind != relocate.KindMove {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.moving[e.Key] = e
+}
+
+// noteStep records that open entry key advanced to step.
+func (s *Store) noteStep(key string, step relocate.Step) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.moving[key]; ok {
+		e.Step = step
+		s.moving[key] = e
+	}
+}
+
+// forgetJournal drops closed entry key.
+func (s *Store) forgetJournal(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.moving, key)
 }
 
 // RelocationState is what the relocation controller keeps across restarts

@@ -347,8 +347,47 @@ func TestRelocationCrashMatrixOnStateDB(t *testing.T) {
 		}
 	}
 
+	// servable checks, before every file-system operation, that serving
+	// finds every package whole: Resolve names its folder or, while it
+	// moves, the folders its move passes through (Resolved.Also), and
+	// one of them holds it, however long the disk takes between a rename
+	// and the switch.
+	servable := func(t *testing.T, w *world, when string) func(int, faultfs.Op, string) {
+		failures := 0
+		return func(n int, op faultfs.Op, path string) {
+			for id, manifest := range w.files {
+				res, err := w.st.Resolve(string(id), manifest[0].Path)
+				if err != nil {
+					t.Errorf("%s, before operation %d: resolve package %s: %v", when, n, id, err)
+					continue
+				}
+				var errs []error
+				found := false
+				for _, d := range append([]string{res.Dir}, res.Also...) {
+					if fi, err := w.mem.Lstat(d); err != nil || !fi.IsDir() {
+						errs = append(errs, fmt.Errorf("%s: not a folder (%v)", d, err))
+						continue
+					}
+					if err := relocatetest.VerifyPackage(w.mem, d, manifest); err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					found = true
+					break
+				}
+				if !found {
+					if failures++; failures <= 3 {
+						t.Errorf("%s, before operation %d (%s %s): package %s cannot be served: %v", when, n, op, path, id, errors.Join(errs...))
+					}
+				}
+			}
+		}
+	}
+
 	clean := build(t, -1)
+	clean.ffs.Trace(servable(t, clean, "clean attempt"))
 	res, err := engine(t, clean, clean.st.RelocationIndex(), clean.st.RelocationJournal()).Run(context.Background(), req)
+	clean.ffs.Trace(nil)
 	if err != nil || res.Status&^wharf.RelocationConsolidated != wharf.RelocationSomeNotMoved || res.Moved != 3 || res.Linked != 1 {
 		t.Fatalf("clean run: %+v, %v", res, err)
 	}
@@ -381,9 +420,13 @@ func TestRelocationCrashMatrixOnStateDB(t *testing.T) {
 				t.Errorf("crash at %d: after Recover package %s at %s: %v", k, id, p.Path, err)
 			}
 		}
+		if k%8 == 0 {
+			w.ffs.Trace(servable(t, w, fmt.Sprintf("attempt after a crash at %d", k)))
+		}
 		if _, err := e.Run(context.Background(), req); err != nil {
 			t.Fatalf("crash at %d: Run after Recover: %v", k, err)
 		}
+		w.ffs.Trace(nil)
 		check(t, w, k)
 		w.st.Close()
 		removeAll(w.path + "*")

@@ -42,6 +42,7 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -92,6 +93,10 @@ type Store struct {
 	mu          sync.RWMutex
 	pkgs        map[string]*entry
 	unavailable map[string]string // root → reason
+	// moving holds the open journal entry of every package whose folder
+	// a relocation is moving (by package id), so serving also finds it
+	// where the move puts it (relocate.Entry.ServingFolders).
+	moving map[string]relocate.Entry
 }
 
 type entry struct {
@@ -122,7 +127,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state db %s: %w", path, err)
 	}
-	s := &Store{db: db, group: &commitGroup{db: db}, pkgs: map[string]*entry{}, unavailable: map[string]string{}}
+	s := &Store{db: db, group: &commitGroup{db: db}, pkgs: map[string]*entry{}, unavailable: map[string]string{},
+		moving: map[string]relocate.Entry{}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state db %s: %w", path, err)
@@ -130,6 +136,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := s.load(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state db %s: %w", path, err)
+	}
+	open, err := s.RelocationJournal().List(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state db %s: %w", path, err)
+	}
+	for _, e := range open {
+		s.noteJournal(e)
 	}
 	return s, nil
 }
@@ -439,7 +453,12 @@ func (s *Store) RootUnavailable(root string) string {
 
 // Resolved is what serving needs to answer a request for one file.
 type Resolved struct {
-	Dir    string // the package folder
+	Dir string // the package folder the index names
+	// Also lists, while a relocation moves the package, the other folders
+	// where it may be whole, in the order the move passes through them
+	// (relocate.Entry.ServingFolders): serving tries them in that order
+	// when Dir is missing.
+	Also   []string
 	Signed bool
 	File   File
 }
@@ -464,7 +483,23 @@ func (s *Store) Resolve(id, rel string) (Resolved, error) {
 	if !ok {
 		return Resolved{}, wharf.Errorf(wharf.ErrNotFound, "package %s has no file %q", id, rel)
 	}
-	return Resolved{Dir: e.pkg.Path, Signed: e.pkg.Signed, File: f}, nil
+	return Resolved{Dir: e.pkg.Path, Also: s.alsoLocked(id, e.pkg.Path), Signed: e.pkg.Signed, File: f}, nil
+}
+
+// alsoLocked returns the folders besides dir where package id may be whole
+// while it moves. Called with s.mu held.
+func (s *Store) alsoLocked(id, dir string) []string {
+	m, ok := s.moving[id]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, d := range m.ServingFolders() {
+		if d != "" && d != dir && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // ResolvePackage is Resolve for the package alone: it tells serving whether

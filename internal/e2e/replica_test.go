@@ -207,7 +207,16 @@ func TestReplicas(t *testing.T) {
 			st, err := apiClientStats(urlA, token)
 			return err == nil && st.Waiting >= 1
 		})
+		if st, err := apiClientStats(urlB, token); err != nil || st.Waiting != 0 {
+			t.Fatalf("B holds %d polls (%v) before A dies, want none", st.Waiting, err)
+		}
 		nsA.kill()
+		killed := time.Now()
+		waitFor(t, 30*time.Second, "B holds the PS's poll", func() bool {
+			st, err := adminB.PollStats(ctx)
+			return err == nil && st.Waiting >= 1
+		})
+		t.Logf("the PS polls B %s after A was killed", time.Since(killed).Round(time.Millisecond))
 		tree := t.TempDir()
 		makeTree(t, tree, 3)
 		var pkgB publish.Result

@@ -46,6 +46,10 @@ import (
 // cannot, and the caller then syncs file by file.
 type VolumeSyncer interface {
 	SyncVolume(path string) error
+	// Volume names the volume holding path, which must exist: two paths
+	// with the same name are synced by one SyncVolume, so callers syncing
+	// at once can share one call.
+	Volume(path string) (string, error)
 }
 
 // FS is the file system seam. Implementations are safe for concurrent use;

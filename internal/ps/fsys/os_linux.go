@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -93,6 +94,16 @@ func (OS) Symlink(target, link string) error { return os.Symlink(target, link) }
 
 // Readlink implements [FS].
 func (OS) Readlink(name string) (string, error) { return os.Readlink(name) }
+
+// Volume implements [VolumeSyncer]: the device number of path's
+// filesystem (st_dev), which syncfs(2) syncs as a whole.
+func (OS) Volume(path string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return "", &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return strconv.FormatUint(st.Dev, 10), nil
+}
 
 // SyncVolume implements [VolumeSyncer]: syncfs(2) on the filesystem
 // holding path.

@@ -34,6 +34,7 @@ type attempt struct {
 	consolided bool
 	usage      *usage          // the packages' bytes, counted for progress events now and then
 	roots      map[string]bool // the store roots the packages moved from: retired when emptied
+	ended      bool            // finish began: no more progress events
 }
 
 // addLocked lists packages the attempt touches, as pending, and remembers
@@ -434,6 +435,7 @@ func (c *Controller) finish(ctx context.Context, a *attempt, res *relocate.Resul
 		plan = res.Plan
 	}
 	c.mu.Lock()
+	a.ended = true // no progress event from here on
 	st := &c.st
 	if a.consolided {
 		status |= wharf.RelocationConsolidated
@@ -511,8 +513,8 @@ func (c *Controller) finish(ctx context.Context, a *attempt, res *relocate.Resul
 	if serr := c.opt.State.SaveRelocationState(nc, *st); serr != nil {
 		c.log.Error("save relocation state", "err", serr)
 	}
-	c.mu.Unlock()
 	c.send.final(ev)
+	c.mu.Unlock()
 	c.met.attempts.WithLabelValues(a.kind, result).Inc()
 	c.met.lastStatus.Set(float64(status))
 	log := c.log.With("kind", a.kind, "target", a.req.Target, "status", status.String(), "result", result,

@@ -65,14 +65,15 @@ func (c *Controller) progressEvent(ctx context.Context, a *attempt, first bool) 
 	}
 	ev.Progress = prog
 	c.mu.Lock()
-	if c.run == a && a.stopping == "" {
+	defer c.mu.Unlock()
+	if c.run == a && a.stopping == "" && !a.ended {
 		a.progress = &ev
 		a.usage = &usage{used: uint64(ev.PSUsedMB) << 20, required: uint64(ev.VolumeRequiredMB) << 20}
-		c.mu.Unlock()
+		// Queued under the lock finish takes to queue the final event:
+		// a progress event never goes out after the one that ends the
+		// attempt.
 		c.send.progress(ev)
-		return
 	}
-	c.mu.Unlock()
 }
 
 // usage is the bytes of this PS's packages on a target's volume (used) and

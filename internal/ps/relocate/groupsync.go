@@ -7,15 +7,17 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 )
 
-// groupSyncer coalesces the folder syncs of packages moving at once into
-// volume syncs (group commit): a caller's Sync returns after a
-// SyncVolume that started after the call, so everything the caller wrote
-// before it is durable; callers arriving while a sync runs share the next
-// one. Keys are the folders callers pass; each names its volume.
+// groupSyncer coalesces the syncs of packages moving at once — their
+// copies, the folders they are renamed in and out of — into volume syncs
+// (group commit): a caller's Sync returns after a SyncVolume of its volume
+// that started after the call, so everything the caller wrote before it is
+// durable; callers arriving while a sync of their volume runs share the
+// next one, whichever folder of the volume they name.
 type groupSyncer struct {
-	vs fsys.VolumeSyncer
-	mu sync.Mutex
-	by map[string]*syncQueue
+	vs      fsys.VolumeSyncer
+	mu      sync.Mutex
+	by      map[string]*syncQueue // by volume
+	volumes map[string]string     // folder → volume, as vs.Volume named it
 }
 
 type syncQueue struct {
@@ -29,18 +31,19 @@ type syncRound struct {
 }
 
 func newGroupSyncer(vs fsys.VolumeSyncer) *groupSyncer {
-	return &groupSyncer{vs: vs, by: map[string]*syncQueue{}}
+	return &groupSyncer{vs: vs, by: map[string]*syncQueue{}, volumes: map[string]string{}}
 }
 
 // Sync makes everything written on the volume holding dir before the call
 // durable. It fails with errors.ErrUnsupported when the FS cannot sync a
 // volume.
 func (g *groupSyncer) Sync(dir string) error {
+	key := g.volume(dir)
 	g.mu.Lock()
-	q := g.by[dir]
+	q := g.by[key]
 	if q == nil {
 		q = &syncQueue{}
-		g.by[dir] = q
+		g.by[key] = q
 	}
 	if q.next == nil {
 		q.next = &syncRound{done: make(chan struct{})}
@@ -62,9 +65,40 @@ func (g *groupSyncer) Sync(dir string) error {
 		g.mu.Lock()
 	}
 	q.running = false
-	delete(g.by, dir)
+	delete(g.by, key)
 	g.mu.Unlock()
 	return mine.err
+}
+
+// forget drops the folders' volumes remembered: called at the start of
+// every Run and Recover, as a folder may be on another volume by then (a
+// volume mounted over its parent).
+func (g *groupSyncer) forget() {
+	g.mu.Lock()
+	clear(g.volumes)
+	g.mu.Unlock()
+}
+
+// volume names the volume of dir (remembered per folder for the attempt);
+// a folder whose volume cannot be told is a key of its own.
+func (g *groupSyncer) volume(dir string) string {
+	g.mu.Lock()
+	v, ok := g.volumes[dir]
+	g.mu.Unlock()
+	if ok {
+		return v
+	}
+	v, err := g.vs.Volume(dir)
+	if err != nil {
+		return "dir:" + dir
+	}
+	g.mu.Lock()
+	if len(g.volumes) > 4096 {
+		clear(g.volumes) // folders come and go; keep it small
+	}
+	g.volumes[dir] = v
+	g.mu.Unlock()
+	return v
 }
 
 // syncDir makes the entries of folder dir durable: through the group

@@ -250,8 +250,7 @@ func (e *Engine) copyTree(ctx, nc context.Context, ent Entry) (int64, error) {
 	if err := stage.Open(); err != nil {
 		return 0, err
 	}
-	vs, groupSync := e.fs.(fsys.VolumeSyncer)
-	groupSync = groupSync && !e.noVolumeSync.Load()
+	groupSync := e.group != nil && !e.noVolumeSync.Load()
 	var copied []string // files not synced yet, when groupSync
 	var total int64
 	buf := make([]byte, copyBuffer)
@@ -265,7 +264,7 @@ func (e *Engine) copyTree(ctx, nc context.Context, ent Entry) (int64, error) {
 			return total, fatal("list files of package %s: %w", ent.Package, err)
 		case len(files) == 0:
 			if groupSync {
-				err := vs.SyncVolume(ent.Temp)
+				err := e.group.Sync(ent.Temp) // shared with the packages copied at once
 				if !errors.Is(err, errors.ErrUnsupported) {
 					return total, err
 				}

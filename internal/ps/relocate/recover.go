@@ -30,6 +30,9 @@ func (e *Engine) Recover(ctx context.Context) error {
 
 func (e *Engine) recover(ctx context.Context) error {
 	e.dirs = &dirSet{made: map[string]bool{}}
+	if e.group != nil {
+		e.group.forget()
+	}
 	entries, err := e.journal.List(ctx)
 	if err != nil {
 		return fmt.Errorf("recover relocation: list journal: %w", err)

@@ -340,6 +340,15 @@ func (f *FS) SyncVolume(name string) error {
 	return vs.SyncVolume(name)
 }
 
+// Volume implements fsys.VolumeSyncer when the wrapped FS does.
+func (f *FS) Volume(name string) (string, error) {
+	vs, ok := f.inner.(fsys.VolumeSyncer)
+	if !ok {
+		return "", pathErr(OpSyncFS, name, errors.ErrUnsupported)
+	}
+	return vs.Volume(name)
+}
+
 // CanRemove implements fsys.FS. An injected error that is not already a
 // removal error is reported as one, with the injected error as its cause.
 func (f *FS) CanRemove(name string) error {

@@ -187,6 +187,21 @@ func (m *FS) SetReadOnly(root string, ro bool) error {
 	return &fs.PathError{Op: "set read-only", Path: root, Err: errno(syscall.EINVAL)}
 }
 
+// Volume implements fsys.VolumeSyncer: the mount point of the volume
+// holding path (which must exist); SyncVolume syncs that volume.
+func (m *FS) Volume(path string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, err := m.resolve("volume", path, true)
+	if err != nil {
+		return "", err
+	}
+	if r.n == nil {
+		return "", &fs.PathError{Op: "volume", Path: path, Err: errno(syscall.ENOENT)}
+	}
+	return r.n.vol.root, nil
+}
+
 // Dev returns the device id of the volume holding path (which must exist).
 func (m *FS) Dev(path string) (uint64, error) {
 	m.mu.Lock()

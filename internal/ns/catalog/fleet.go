@@ -237,14 +237,28 @@ func (f *fleet) flushContacts(ctx context.Context, all bool) error {
 
 // ---- changes
 
+// ensureLoaded loads everything when memory is empty (at the first poll,
+// or after a reload failed). Polls that find it empty together wait for
+// one load.
 func (f *fleet) ensureLoaded(ctx context.Context) error {
-	f.mu.RLock()
-	ok := f.loaded
-	f.mu.RUnlock()
-	if ok {
+	if f.isLoaded() {
 		return nil
 	}
-	return f.apply(ctx, Change{Part: PartAll})
+	f.reloadMu.Lock()
+	defer f.reloadMu.Unlock()
+	if f.isLoaded() {
+		return nil // another poll loaded it meanwhile
+	}
+	if err := f.loadAll(ctx); err != nil {
+		return fmt.Errorf("load configurations: %w", err)
+	}
+	return nil
+}
+
+func (f *fleet) isLoaded() bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.loaded
 }
 
 // apply reloads what a change touched and wakes the polls whose
@@ -253,9 +267,7 @@ func (f *fleet) ensureLoaded(ctx context.Context) error {
 func (f *fleet) apply(ctx context.Context, c Change) error {
 	f.reloadMu.Lock()
 	defer f.reloadMu.Unlock()
-	f.mu.RLock()
-	loaded := f.loaded
-	f.mu.RUnlock()
+	loaded := f.isLoaded()
 	var err error
 	switch {
 	case !loaded || c.Part == PartAll:

@@ -611,8 +611,16 @@ func TestHoldRemovals(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.root, gone.ID, "a", "b", "c")); err != nil {
 		t.Fatalf("held package's file: %v", err)
 	}
-	// A relocation moved package keep (its switch in the index).
-	moved := filepath.Join(t.TempDir(), keep.ID)
+	// A relocation moved package keep to another store root: its folder,
+	// then its switch in the index.
+	newRoot := filepath.Join(e.dir, "moved")
+	if err := storeroot.New(fsys.OS{}, psName, nil).Prepare(newRoot); err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(newRoot, keep.ID)
+	if err := os.Rename(filepath.Join(e.root, keep.ID), moved); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.st.RelocationIndex().SetLocation(context.Background(), wharf.PackageID(keep.ID), relocate.Location{Folder: moved}); err != nil {
 		t.Fatal(err)
 	}

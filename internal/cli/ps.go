@@ -125,16 +125,19 @@ The local admin endpoint is DIR/admin.sock: see ` + "`wharf ps status`" + ` and
 
 func newPSStatusCmd(e *env) *cobra.Command {
 	var installDir string
+	var packages int
 	cmd := &cobra.Command{
 		Use:   "status [--install-dir DIR] [--json]",
 		Short: "Show the local Package Server's storage path and packages",
 		Long: `Ask the Package Server running on this machine (through DIR/admin.sock)
 for its name, Notification Server, storage path, the store roots holding
 packages, the relocation state (last or running attempt, per-package states,
-progress, retry counters) and packages with their state.`,
+progress, retry counters), the packages counted by state, and the first
+packages by name with their state (--packages N lists N; the status of a
+store of any size stays small).`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			st, err := admin.NewClient(admin.SocketPath(installDir)).Status(e.ctx)
+			st, err := admin.NewClient(admin.SocketPath(installDir)).StatusWith(e.ctx, packages)
 			if err != nil {
 				return err
 			}
@@ -142,6 +145,7 @@ progress, retry counters) and packages with their state.`,
 		},
 	}
 	cmd.Flags().StringVar(&installDir, "install-dir", ps.DefaultInstallDir(), "install dir of the Package Server")
+	cmd.Flags().IntVar(&packages, "packages", admin.DefaultPackages, "list at most this many packages (in name order; the counts are of all)")
 	return cmd
 }
 
@@ -170,17 +174,13 @@ func printPSStatus(w io.Writer, st admin.Status) {
 	if st.Relocation != nil {
 		printRelocationStatus(w, st.Relocation)
 	}
-	counts := map[string]int{}
-	for _, p := range st.Packages {
-		counts[p.State]++
-	}
 	var parts []string
 	for _, s := range []string{"ready", "downloading", "failed", "unavailable"} {
-		if counts[s] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		if st.States[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", st.States[s], s))
 		}
 	}
-	fmt.Fprintf(w, "Packages:      %d", len(st.Packages))
+	fmt.Fprintf(w, "Packages:      %d", st.PackageCount)
 	if len(parts) > 0 {
 		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
 	}
@@ -189,6 +189,9 @@ func printPSStatus(w io.Writer, st admin.Status) {
 		return
 	}
 	fmt.Fprintln(w)
+	if st.PackagesOmitted > 0 {
+		fmt.Fprintf(w, "The first %d packages by name (--packages N for more):\n", len(st.Packages))
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tVERSION\tSTATE\tSIZE\tPATH")
 	for _, p := range st.Packages {

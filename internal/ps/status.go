@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -33,38 +32,38 @@ type adminBackend struct {
 }
 
 // Status reports the Package Server's state: who it is, where its store
-// is, every package and the relocation state.
-func (b *adminBackend) Status(ctx context.Context) (admin.Status, error) {
+// is, the relocation state, the store in numbers, and the first limit
+// packages in name order. It costs O(roots + limit), not O(packages).
+func (b *adminBackend) Status(ctx context.Context, limit int) (admin.Status, error) {
 	rs := b.location.Status(ctx)
 	st := admin.Status{Name: b.id.name, NSURL: b.id.nsURL, URL: b.id.url, Addr: b.id.addr,
-		StoragePath: rs.StoragePath, Primary: b.placer.Primary(), Relocation: &rs, Packages: []admin.PackageStatus{}}
-	list := b.store.List()
-	roots := map[string]*admin.Location{}
-	var order []string
-	for _, p := range list {
+		StoragePath: rs.StoragePath, Primary: b.placer.Primary(), Relocation: &rs, Packages: []admin.PackageStatus{},
+		Locations: []admin.Location{}}
+	sum := b.store.Summary()
+	st.PackageCount, st.States = sum.Packages, sum.States
+	for _, r := range sum.Roots {
+		st.Locations = append(st.Locations, admin.Location{Root: r.Root, Packages: r.Packages, Bytes: r.Bytes,
+			Linked: r.Linked, Custom: r.Custom})
+	}
+	page, _, err := b.store.Page(ctx, "", limit)
+	if err != nil {
+		return admin.Status{}, err
+	}
+	for _, p := range page {
 		state, reason := p.Reported()
 		st.Packages = append(st.Packages, admin.PackageStatus{ID: p.ID, Name: p.Name, Version: p.Version,
 			State: state, Reason: reason, Path: p.Path, Link: p.Link, Size: p.Size, FileCount: p.FileCount})
-		l := roots[p.Root]
-		if l == nil {
-			l = &admin.Location{Root: p.Root, Custom: p.CustomLocation != ""}
-			roots[p.Root] = l
-			order = append(order, p.Root)
-		}
-		l.Packages++
-		l.Bytes += p.Size
-		if p.Link != "" {
-			l.Linked++
-		}
 	}
+	st.PackagesOmitted = sum.Packages - len(page)
 	for _, fl := range b.fetcher.Failures() {
+		st.PackageCount++
+		st.States[api.StateFailed]++
+		if len(st.Packages) >= limit {
+			st.PackagesOmitted++
+			continue
+		}
 		st.Packages = append(st.Packages, admin.PackageStatus{ID: fl.Package.ID, Name: fl.Package.Name, Version: fl.Package.Version,
 			State: api.StateFailed, Reason: fl.Reason, Size: fl.Package.Size, FileCount: fl.Package.FileCount})
-	}
-	sort.Strings(order)
-	st.Locations = []admin.Location{}
-	for _, r := range order {
-		st.Locations = append(st.Locations, *roots[r])
 	}
 	return st, nil
 }

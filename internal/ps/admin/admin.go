@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,8 +59,20 @@ type Status struct {
 	// Relocation is the state of relocation: the last or running attempt,
 	// its per-package states and progress, the retry counters.
 	Relocation *location.Status `json:"relocation,omitempty"`
-	Packages   []PackageStatus  `json:"packages"`
+	// PackageCount counts every package of the store, and States by state
+	// (failed ones that never reached the store included).
+	PackageCount int            `json:"package_count"`
+	States       map[string]int `json:"states"`
+	// Packages is the first page of the packages, in name order (at most
+	// the limit asked for; DefaultPackages by default), then those that
+	// failed before reaching the store; PackagesOmitted counts the rest.
+	Packages        []PackageStatus `json:"packages"`
+	PackagesOmitted int             `json:"packages_omitted,omitempty"`
 }
+
+// DefaultPackages is how many packages GET /status lists when not told:
+// the status of a store of 100,000 packages stays small and quick.
+const DefaultPackages = 1000
 
 // Location is a store root and what it holds.
 type Location struct {
@@ -91,7 +104,8 @@ type PackageStatus struct {
 // Backend is what the endpoint asks of the daemon. Both methods are called
 // from request goroutines, concurrently.
 type Backend interface {
-	Status(ctx context.Context) (Status, error)
+	// Status lists at most limit packages (Status.Packages).
+	Status(ctx context.Context, limit int) (Status, error)
 	// UpdateConfig polls the NS at once and returns when the answer was
 	// applied (downloads it starts go on afterwards), or with the error.
 	UpdateConfig(ctx context.Context) error
@@ -117,7 +131,16 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 	log = log.With("component", "admin")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		st, err := b.Status(r.Context())
+		limit := DefaultPackages
+		if v := r.URL.Query().Get("packages"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				writeError(w, http.StatusBadRequest, "packages must be a count of packages to list (0 or more)")
+				return
+			}
+			limit = n
+		}
+		st, err := b.Status(r.Context(), limit)
 		if err != nil {
 			log.Error("status", "err", err)
 			writeError(w, http.StatusInternalServerError, err.Error())
@@ -226,10 +249,16 @@ func NewClient(path string) *Client {
 	return &Client{path: path, hc: &http.Client{Transport: tr}}
 }
 
-// Status asks the PS for its status.
+// Status asks the PS for its status, with DefaultPackages packages listed.
 func (c *Client) Status(ctx context.Context) (Status, error) {
+	return c.StatusWith(ctx, DefaultPackages)
+}
+
+// StatusWith asks the PS for its status with at most packages packages
+// listed.
+func (c *Client) StatusWith(ctx context.Context, packages int) (Status, error) {
 	var st Status
-	resp, err := c.do(ctx, http.MethodGet, "/status")
+	resp, err := c.do(ctx, http.MethodGet, "/status?packages="+strconv.Itoa(packages))
 	if err != nil {
 		return st, err
 	}

@@ -19,7 +19,7 @@ import (
 
 type fakeBackend struct{ retries atomic.Int32 }
 
-func (f *fakeBackend) Status(context.Context) (admin.Status, error) {
+func (f *fakeBackend) Status(context.Context, int) (admin.Status, error) {
 	return admin.Status{Name: "ps-<b>", StoragePath: "/srv/wharf", NSURL: "http://ns:8080",
 		Locations: []admin.Location{{Root: "/srv/wharf", Packages: 2, Bytes: 3 << 20}},
 		Relocation: &location.Status{Target: "/srv/wharf", LastStatusFlags: []string{"some-not-moved"},

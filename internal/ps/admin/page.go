@@ -41,6 +41,9 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 	},
 }).Parse(statusPageHTML))
 
+// pagePackages is how many packages the status page lists.
+const pagePackages = 200
+
 // pageData is what the status page shows.
 type pageData struct {
 	Status
@@ -55,7 +58,7 @@ type pageData struct {
 func registerPage(mux *http.ServeMux, b Backend, log *slog.Logger) {
 	rb, canRetry := b.(Relocator)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		st, err := b.Status(r.Context())
+		st, err := b.Status(r.Context(), pagePackages)
 		if err != nil {
 			log.Error("status page", "err", err)
 			http.Error(w, "status: "+err.Error(), http.StatusInternalServerError)

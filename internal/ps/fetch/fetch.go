@@ -146,6 +146,18 @@ type Fetcher struct {
 	running     map[string]*job
 	failures    map[string]*failure
 	holds       int // HoldRemovals calls not yet released
+
+	// Work proportional to what changed: queue holds the ids of the
+	// configuration still to look at for a download, in configuration
+	// order, from head on; it is rebuilt (O(packages)) only when the
+	// configuration, a root's availability or the store changed under it
+	// (requeue), and a finished download costs O(1). scanRemovals asks
+	// the next reconcile to look for packages to remove (O(packages)),
+	// set by the same events.
+	queue        []string
+	head         int
+	requeue      bool
+	scanRemovals bool
 }
 
 type job struct {
@@ -223,6 +235,7 @@ func (f *Fetcher) Apply(cfg api.AgentConfig, force bool) {
 	f.mu.Lock()
 	f.haveConfig = true
 	f.desired, f.order = desired, order
+	f.requeue, f.scanRemovals = true, true
 	f.concurrency = cfg.Settings.DownloadConcurrency
 	if f.concurrency <= 0 {
 		f.concurrency = DefaultConcurrency
@@ -273,10 +286,9 @@ func (f *Fetcher) ReleaseRemovals() {
 	if f.holds > 0 {
 		f.holds--
 	}
+	f.scanRemovals = true
 	f.mu.Unlock()
-	for _, p := range f.opt.Store.List() {
-		f.reportPackage(p)
-	}
+	f.reportAll(func(store.Package) bool { return true })
 	f.poke()
 }
 
@@ -313,9 +325,7 @@ func (f *Fetcher) Serve(ctx context.Context) error {
 		defer wg.Done()
 		f.rep.serve(ctx)
 	}()
-	for _, p := range f.opt.Store.List() {
-		f.reportPackage(p)
-	}
+	f.reportAll(func(store.Package) bool { return true })
 	jobs := &sync.WaitGroup{}
 	for {
 		f.reconcile(ctx, jobs)
@@ -349,18 +359,21 @@ func (f *Fetcher) reconcile(ctx context.Context, jobs *sync.WaitGroup) {
 		return
 	}
 	var remove []store.Package
-	for _, p := range f.opt.Store.List() {
-		if _, ok := f.desired[p.ID]; ok || f.holds > 0 && p.State == api.StateReady {
-			continue // assigned, or held while a relocation may move it
+	if f.scanRemovals {
+		f.scanRemovals = false
+		for _, p := range f.opt.Store.List() {
+			if _, ok := f.desired[p.ID]; ok || f.holds > 0 && p.State == api.StateReady {
+				continue // assigned, or held while a relocation may move it
+			}
+			if j := f.running[p.ID]; j != nil {
+				j.cancel() // its end wakes us and asks for this scan again
+				continue
+			}
+			if p.Unavailable != "" {
+				continue // removed when its root is back
+			}
+			remove = append(remove, p)
 		}
-		if j := f.running[p.ID]; j != nil {
-			j.cancel() // its end wakes us; removal follows
-			continue
-		}
-		if p.Unavailable != "" {
-			continue // removed when its root is back
-		}
-		remove = append(remove, p)
 	}
 	f.mu.Unlock()
 	removed := false
@@ -387,45 +400,100 @@ func (f *Fetcher) reconcile(ctx context.Context, jobs *sync.WaitGroup) {
 			delete(f.failures, id)
 		}
 	}
-	// Downloads, in configuration order.
-	have := map[string]store.Package{}
-	for _, p := range f.opt.Store.List() {
-		have[p.ID] = p
+	if f.requeue {
+		f.requeue = false
+		f.queue, f.head = f.queue[:0], 0
+		for _, id := range f.order {
+			if f.needsDownload(id) {
+				f.queue = append(f.queue, id)
+			}
+		}
 	}
+	// Downloads: failed packages whose backoff is over, in configuration
+	// order, then the queue.
 	now := f.opt.Clock.Now()
-	for _, id := range f.order {
+	var due []string
+	for id, fl := range f.failures {
+		if !now.Before(fl.next) && f.running[id] == nil {
+			due = append(due, id)
+		}
+	}
+	if len(due) > 1 {
+		pos := make(map[string]int, len(due))
+		for _, id := range due {
+			pos[id] = -1
+		}
+		for i, id := range f.order {
+			if _, ok := pos[id]; ok {
+				pos[id] = i
+			}
+		}
+		sort.Slice(due, func(i, j int) bool { return pos[due[i]] < pos[due[j]] })
+	}
+	for _, id := range due {
 		if len(f.running) >= f.concurrency {
-			break
+			return
 		}
-		if f.running[id] != nil {
-			continue
+		if f.needsDownload(id) {
+			f.startLocked(ctx, jobs, id)
 		}
-		p, ok := have[id]
-		if ok && (p.State == api.StateReady || p.Unavailable != "") {
-			continue
-		}
+	}
+	for f.head < len(f.queue) && len(f.running) < f.concurrency {
+		id := f.queue[f.head]
+		f.head++
 		if fl := f.failures[id]; fl != nil && now.Before(fl.next) {
-			continue
+			continue // started again from f.failures when its backoff is over
 		}
-		jctx, cancel := context.WithCancel(ctx)
-		j := &job{cancel: cancel, root: p.Root}
-		f.running[id] = j
-		sum := f.desired[id]
-		jobs.Add(1)
-		go func() {
-			defer jobs.Done()
-			defer cancel()
-			f.runJob(jctx, sum)
-			f.mu.Lock()
-			delete(f.running, id)
-			f.mu.Unlock()
-			f.poke()
-		}()
+		if f.running[id] == nil && f.needsDownload(id) {
+			f.startLocked(ctx, jobs, id)
+		}
+	}
+	if f.head == len(f.queue) {
+		f.queue, f.head = f.queue[:0], 0
 	}
 }
 
-// runJob downloads one package and records the outcome.
-func (f *Fetcher) runJob(ctx context.Context, sum api.PackageSummary) {
+// needsDownload reports whether package id of the configuration is to be
+// downloaded: assigned, and not ready in the store nor on an unavailable
+// root. Called with f.mu held.
+func (f *Fetcher) needsDownload(id string) bool {
+	if _, ok := f.desired[id]; !ok {
+		return false
+	}
+	state, unavailable, ok := f.opt.Store.State(id)
+	return !ok || state != api.StateReady && unavailable == ""
+}
+
+// startLocked starts the download of package id. Called with f.mu held.
+func (f *Fetcher) startLocked(ctx context.Context, jobs *sync.WaitGroup, id string) {
+	jctx, cancel := context.WithCancel(ctx)
+	j := &job{cancel: cancel}
+	if root, ok := f.opt.Store.RootOf(id); ok {
+		j.root = root
+	}
+	f.running[id] = j
+	sum := f.desired[id]
+	jobs.Add(1)
+	go func() {
+		defer jobs.Done()
+		defer cancel()
+		ok := f.runJob(jctx, sum)
+		f.mu.Lock()
+		delete(f.running, id)
+		if !ok {
+			// Stopped or failed: look at it again (a failure waits for
+			// its backoff in f.failures; an unassigned one is removed).
+			f.queue = append(f.queue, id)
+			f.scanRemovals = true
+		}
+		f.mu.Unlock()
+		f.poke()
+	}()
+}
+
+// runJob downloads one package and records the outcome; it reports
+// whether the package is ready.
+func (f *Fetcher) runJob(ctx context.Context, sum api.PackageSummary) (ready bool) {
 	log := f.log.With("package", sum.ID)
 	err := f.download(ctx, sum, log)
 	if l, ok := f.opt.Placer.(Ledger); ok {
@@ -436,13 +504,13 @@ func (f *Fetcher) runJob(ctx context.Context, sum api.PackageSummary) {
 	}
 	if ctx.Err() != nil {
 		log.Info("download stopped", "reason", context.Cause(ctx))
-		return
+		return false
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err == nil {
 		delete(f.failures, sum.ID)
-		return
+		return true
 	}
 	fl := f.failures[sum.ID]
 	if fl == nil {
@@ -456,7 +524,7 @@ func (f *Fetcher) runJob(ctx context.Context, sum api.PackageSummary) {
 		// Most likely the next configuration drops it; if the NS keeps
 		// listing it, try again after the backoff. Nothing to report.
 		log.Info("the NS does not give out this package (no longer assigned?); not downloading it", "retry_at", fl.next)
-		return
+		return false
 	}
 	log.Error("download failed", "err", err, "attempt", fl.attempts, "retry_at", fl.next)
 	if p, ok := f.opt.Store.Get(sum.ID); ok {
@@ -468,6 +536,7 @@ func (f *Fetcher) runJob(ctx context.Context, sum api.PackageSummary) {
 	} else {
 		f.rep.put(api.PackageState{PackageID: sum.ID, State: api.StateFailed, Reason: err.Error()})
 	}
+	return false
 }
 
 // discardFull handles a download that ran out of disk space (err): the
@@ -525,6 +594,7 @@ func (f *Fetcher) checkRoots(ctx context.Context) {
 				for _, fl := range f.failures {
 					fl.next = time.Time{} // some may have failed for want of this root
 				}
+				f.requeue, f.scanRemovals = true, true
 				f.mu.Unlock()
 			}
 			continue
@@ -543,6 +613,7 @@ func (f *Fetcher) checkRoots(ctx context.Context) {
 					j.cancel()
 				}
 			}
+			f.requeue = true
 			f.mu.Unlock()
 			f.reportRoot(root)
 		}
@@ -561,8 +632,14 @@ func (f *Fetcher) rootBack(ctx context.Context, root string) {
 }
 
 func (f *Fetcher) reportRoot(root string) {
+	f.reportAll(func(p store.Package) bool { return p.Root == root })
+}
+
+// reportAll reports the state of every package for which keep is true:
+// O(packages), at start, when a root comes or goes, and after a relocation.
+func (f *Fetcher) reportAll(keep func(store.Package) bool) {
 	for _, p := range f.opt.Store.List() {
-		if p.Root == root {
+		if keep(p) {
 			f.reportPackage(p)
 		}
 	}

@@ -152,7 +152,7 @@ func (x *RelocationIndex) SetLocation(ctx context.Context, id wharf.PackageID, l
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if e, ok := s.pkgs[string(id)]; ok {
-			e.pkg.Path, e.pkg.Root, e.pkg.Link = folder, filepath.Dir(folder), link
+			s.changeLocked(e, func(p *Package) { p.Path, p.Root, p.Link = folder, filepath.Dir(folder), link })
 		}
 	})
 	return err

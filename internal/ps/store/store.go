@@ -97,6 +97,53 @@ type Store struct {
 	// a relocation is moving (by package id), so serving also finds it
 	// where the move puts it (relocate.Entry.ServingFolders).
 	moving map[string]relocate.Entry
+	// roots counts, by store root, what the index holds there, kept up to
+	// date by every change, so the roots in use and a summary of the store
+	// cost O(roots), not O(packages).
+	roots map[string]*rootCount
+	// linkRoots counts, by store root, the links of packages there.
+	linkRoots map[string]int
+}
+
+// rootCount is what the index holds in one store root.
+type rootCount struct {
+	packages, linked, custom int
+	bytes                    int64
+	states                   map[string]int // by stored state
+}
+
+// countLocked adds (sign 1) or removes (sign -1) p from the counts. Called
+// with s.mu held for writing.
+func (s *Store) countLocked(p *Package, sign int) {
+	rc := s.roots[p.Root]
+	if rc == nil {
+		rc = &rootCount{states: map[string]int{}}
+		s.roots[p.Root] = rc
+	}
+	rc.packages += sign
+	rc.bytes += int64(sign) * p.Size
+	rc.states[p.State] += sign
+	if p.CustomLocation != "" {
+		rc.custom += sign
+	}
+	if p.Link != "" {
+		rc.linked += sign
+		lr := filepath.Dir(p.Link)
+		if s.linkRoots[lr] += sign; s.linkRoots[lr] == 0 {
+			delete(s.linkRoots, lr)
+		}
+	}
+	if rc.packages == 0 {
+		delete(s.roots, p.Root)
+	}
+}
+
+// change applies fn to the package of e, keeping the counts right. Called
+// with s.mu held for writing.
+func (s *Store) changeLocked(e *entry, fn func(p *Package)) {
+	s.countLocked(&e.pkg, -1)
+	fn(&e.pkg)
+	s.countLocked(&e.pkg, 1)
 }
 
 type entry struct {
@@ -128,7 +175,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open state db %s: %w", path, err)
 	}
 	s := &Store{db: db, group: &commitGroup{db: db}, pkgs: map[string]*entry{}, unavailable: map[string]string{},
-		moving: map[string]relocate.Entry{}}
+		moving: map[string]relocate.Entry{}, roots: map[string]*rootCount{}, linkRoots: map[string]int{}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state db %s: %w", path, err)
@@ -206,6 +253,7 @@ func (s *Store) load(ctx context.Context) error {
 		}
 		p.UpdatedAt = time.Unix(0, updated)
 		s.pkgs[p.ID] = &entry{pkg: p, files: map[string]File{}}
+		s.countLocked(&p, 1)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("load packages: %w", err)
@@ -257,7 +305,8 @@ func (s *Store) Get(id string) (Package, bool) {
 }
 
 // List returns every package without its files, sorted by name, version and
-// id.
+// id. It copies and sorts the whole index: for tests and one-off listings,
+// never on a path that runs per package (see Page, State and Summary).
 func (s *Store) List() []Package {
 	s.mu.RLock()
 	out := make([]Package, 0, len(s.pkgs))
@@ -280,15 +329,11 @@ func (s *Store) List() []Package {
 // Roots returns the store roots that hold at least one package, sorted.
 func (s *Store) Roots() []string {
 	s.mu.RLock()
-	set := map[string]bool{}
-	for _, e := range s.pkgs {
-		set[e.pkg.Root] = true
-	}
-	s.mu.RUnlock()
-	out := make([]string, 0, len(set))
-	for r := range set {
+	out := make([]string, 0, len(s.roots))
+	for r := range s.roots {
 		out = append(out, r)
 	}
+	s.mu.RUnlock()
 	sort.Strings(out)
 	return out
 }
@@ -300,24 +345,128 @@ func (s *Store) UsesRoot(root string) bool {
 	root = filepath.Clean(root)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, e := range s.pkgs {
-		if e.pkg.Root == root || e.pkg.Link != "" && filepath.Dir(e.pkg.Link) == root {
-			return true
-		}
-	}
-	return false
+	return s.roots[root] != nil || s.linkRoots[root] > 0
 }
 
 // HasPackagesIn reports whether any package of the index is in root.
 func (s *Store) HasPackagesIn(root string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, e := range s.pkgs {
-		if e.pkg.Root == root {
-			return true
+	return s.roots[root] != nil
+}
+
+// RootSummary is what the index holds in one store root.
+type RootSummary struct {
+	Root        string
+	Packages    int
+	Bytes       int64
+	Linked      int // packages there behind a link at another root
+	Custom      bool
+	Unavailable string // why the root is unavailable, "" when it is not
+	// States counts its packages by stored state.
+	States map[string]int
+}
+
+// Summary is the index in numbers: by reported state (a package on an
+// unavailable root counts as api.StateUnavailable) and by root, sorted. It
+// costs O(roots).
+type Summary struct {
+	Packages int
+	States   map[string]int
+	Roots    []RootSummary
+}
+
+// Summary returns the index in numbers.
+func (s *Store) Summary() Summary {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sum := Summary{States: map[string]int{}}
+	for root, rc := range s.roots {
+		rs := RootSummary{Root: root, Packages: rc.packages, Bytes: rc.bytes, Linked: rc.linked, Custom: rc.custom > 0,
+			Unavailable: s.unavailable[root], States: map[string]int{}}
+		for st, n := range rc.states {
+			if n == 0 {
+				continue
+			}
+			rs.States[st] = n
+			if rs.Unavailable != "" {
+				st = api.StateUnavailable
+			}
+			sum.States[st] += n
+		}
+		sum.Packages += rc.packages
+		sum.Roots = append(sum.Roots, rs)
+	}
+	slices.SortFunc(sum.Roots, func(a, b RootSummary) int { return strings.Compare(a.Root, b.Root) })
+	return sum
+}
+
+// State returns the stored state of package id and the reason its root is
+// unavailable ("" when it is available) without copying anything; ok is
+// false when the index does not have it.
+func (s *Store) State(id string) (state, unavailable string, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.pkgs[id]
+	if !ok {
+		return "", "", false
+	}
+	return e.pkg.State, s.unavailable[e.pkg.Root], true
+}
+
+// RootOf returns the store root of package id.
+func (s *Store) RootOf(id string) (root string, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.pkgs[id]
+	if !ok {
+		return "", false
+	}
+	return e.pkg.Root, true
+}
+
+// Page returns up to limit packages without their files in name, version
+// and id order, after the package named by after ("" for the first page),
+// from the database's index on those columns: O(limit), whatever the size
+// of the store. next is the id to pass for the next page, "" after the last.
+func (s *Store) Page(ctx context.Context, after string, limit int) (page []Package, next string, err error) {
+	if limit <= 0 {
+		return nil, "", nil
+	}
+	var rows *sql.Rows
+	if after == "" {
+		rows, err = s.db.QueryContext(ctx, `SELECT id FROM packages ORDER BY name, version, id LIMIT ?`, limit+1)
+	} else {
+		rows, err = s.db.QueryContext(ctx, `SELECT p.id FROM packages p, packages a WHERE a.id = ?
+			AND (p.name, p.version, p.id) > (a.name, a.version, a.id) ORDER BY p.name, p.version, p.id LIMIT ?`, after, limit+1)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("list packages: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, "", fmt.Errorf("list packages: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list packages: %w", err)
+	}
+	if len(ids) > limit {
+		ids, next = ids[:limit], ids[limit-1]
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, id := range ids {
+		if e, ok := s.pkgs[id]; ok {
+			page = append(page, s.copyOut(e, false))
 		}
 	}
-	return false
+	return page, next, nil
 }
 
 // Put inserts p with its files, or replaces the package of the same id and
@@ -359,7 +508,11 @@ func (s *Store) Put(ctx context.Context, p Package) error {
 		return fmt.Errorf("store package %s: %w", p.ID, err)
 	}
 	p.Files, p.Unavailable = nil, ""
+	if old, ok := s.pkgs[p.ID]; ok {
+		s.countLocked(&old.pkg, -1)
+	}
 	s.pkgs[p.ID] = &entry{pkg: p, files: files}
+	s.countLocked(&p, 1)
 	return nil
 }
 
@@ -375,7 +528,7 @@ func (s *Store) SetState(ctx context.Context, id, state, reason string, now time
 		state, reason, now.UnixNano(), id); err != nil {
 		return fmt.Errorf("set state of package %s: %w", id, err)
 	}
-	e.pkg.State, e.pkg.Reason, e.pkg.UpdatedAt = state, reason, now
+	s.changeLocked(e, func(p *Package) { p.State, p.Reason, p.UpdatedAt = state, reason, now })
 	return nil
 }
 
@@ -414,7 +567,7 @@ func (s *Store) MarkReady(ctx context.Context, id string, mtimes map[string]time
 		f.ModTime = t
 		e.files[p] = f
 	}
-	e.pkg.State, e.pkg.Reason, e.pkg.UpdatedAt = api.StateReady, "", now
+	s.changeLocked(e, func(p *Package) { p.State, p.Reason, p.UpdatedAt = api.StateReady, "", now })
 	return nil
 }
 
@@ -425,6 +578,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	defer s.mu.Unlock()
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM packages WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("forget package %s: %w", id, err)
+	}
+	if e, ok := s.pkgs[id]; ok {
+		s.countLocked(&e.pkg, -1)
 	}
 	delete(s.pkgs, id)
 	return nil

@@ -281,14 +281,21 @@ func (w *world) servingCheck(t *testing.T, when string) func(int, faultfs.Op, st
 	failures := 0
 	return func(n int, op faultfs.Op, path string) {
 		moving := map[wharf.PackageID]relocate.Entry{}
+		var roots []relocate.Entry
 		for _, e := range w.journal.Open() {
-			if e.Kind == relocate.KindMove {
+			switch e.Kind {
+			case relocate.KindMove:
 				moving[e.Package] = e
+			case relocate.KindRoot:
+				roots = append(roots, e)
 			}
 		}
 		for _, p := range w.index.All() {
 			files := w.index.FileList(p.ID)
 			dirs := append([]string{p.Folder}, moving[p.ID].ServingFolders()...)
+			for _, r := range roots {
+				dirs = append(dirs, r.RootServingFolders(p.Folder)...)
+			}
 			var errs []error
 			found := false
 			for _, d := range dirs {

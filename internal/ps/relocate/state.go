@@ -2,6 +2,7 @@ package relocate
 
 import (
 	"context"
+	"path/filepath"
 
 	"github.com/wharf-project/wharf/internal/wharf"
 )
@@ -158,6 +159,18 @@ func (e Entry) ServingFolders() []string {
 		return []string{e.Source, e.Temp, e.Dest}
 	}
 	return nil
+}
+
+// RootServingFolders returns, for an open root entry (KindRoot), the
+// folders where the package whose folder the index names may be whole: that
+// folder until the root's rename, its namesake in Dest after it. It is nil
+// for a folder outside Source, and for entries of other kinds.
+func (e Entry) RootServingFolders(folder string) []string {
+	folder = filepath.Clean(folder)
+	if e.Kind != KindRoot || filepath.Dir(folder) != filepath.Clean(e.Source) {
+		return nil
+	}
+	return []string{folder, filepath.Join(e.Dest, filepath.Base(folder))}
 }
 
 // Journal is the relocation journal: the intent of every move in flight,

@@ -176,9 +176,12 @@ func (x *RelocationIndex) SetRoot(ctx context.Context, from, to string) (int, er
 	}, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if s.roots[from] == nil {
+			return // none there (a second call)
+		}
 		for _, e := range s.pkgs {
 			if e.pkg.Root == from {
-				e.pkg.Root, e.pkg.Path = to, filepath.Join(to, filepath.Base(e.pkg.Path))
+				s.changeLocked(e, func(p *Package) { p.Root, p.Path = to, filepath.Join(to, filepath.Base(p.Path)) })
 			}
 		}
 	})
@@ -294,12 +297,14 @@ func (j *RelocationJournal) tx(ctx context.Context, what string, after func(), f
 // noteJournal records open entry e in memory for serving: while a package's
 // move is open, Resolve also names the folders the move passes through.
 func (s *Store) noteJournal(e relocate.Entry) {
-	if e.Kind != relocate.KindMove {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.moving[e.Key] = e
+	switch e.Kind {
+	case relocate.KindMove:
+		s.moving[e.Key] = e
+	case relocate.KindRoot:
+		s.movingRoots[e.Key] = e
+	}
 }
 
 // noteStep records that open entry key advanced to step.
@@ -317,6 +322,7 @@ func (s *Store) forgetJournal(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.moving, key)
+	delete(s.movingRoots, key)
 }
 
 // RelocationState is what the relocation controller keeps across restarts

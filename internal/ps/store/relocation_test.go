@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -512,6 +513,17 @@ func TestSetRootSwitchesAWholeRoot(t *testing.T) {
 	putReady(t, st, ids[0], from, map[string]int64{"a": 1}, "")
 	putReady(t, st, ids[1], from, map[string]int64{"b/c": 2}, "")
 	putReady(t, st, ids[2], other, map[string]int64{"d": 3}, "")
+	// While the root's move is open, serving also looks in the new root.
+	ent := relocate.Entry{Key: "root:" + from, Kind: relocate.KindRoot, Step: relocate.StepRename, Source: from, Dest: to, Target: to}
+	if err := st.RelocationJournal().Begin(ctx, ent); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := st.Resolve(ids[1], "b/c"); err != nil || !slices.Contains(r.Also, filepath.Join(to, ids[1])) {
+		t.Errorf("during the root's move: resolved %+v, %v; want %s among the folders", r, err, filepath.Join(to, ids[1]))
+	}
+	if r, _ := st.Resolve(ids[2], "d"); len(r.Also) != 0 {
+		t.Errorf("a package of another root: also %v", r.Also)
+	}
 	n, err := st.RelocationIndex().SetRoot(ctx, from, to)
 	if err != nil || n != 2 {
 		t.Fatalf("SetRoot = %d, %v; want 2", n, err)
@@ -535,7 +547,13 @@ func TestSetRootSwitchesAWholeRoot(t *testing.T) {
 			t.Errorf("%s: serving resolves to %q, %v", when, r.Dir, err)
 		}
 	}
+	if err := st.RelocationJournal().Close(ctx, ent.Key); err != nil {
+		t.Fatal(err)
+	}
 	check(st, "after SetRoot")
+	if r, _ := st.Resolve(ids[1], "b/c"); len(r.Also) != 0 {
+		t.Errorf("after the root's move: also %v", r.Also)
+	}
 	st.Close()
 	check(openStore(t, path), "after a restart")
 }

@@ -97,6 +97,10 @@ type Store struct {
 	// a relocation is moving (by package id), so serving also finds it
 	// where the move puts it (relocate.Entry.ServingFolders).
 	moving map[string]relocate.Entry
+	// movingRoots holds the open entries of whole roots being moved (by
+	// key; a store root moves whole at most once at a time): a package of
+	// such a root is also found in the new root.
+	movingRoots map[string]relocate.Entry
 	// roots counts, by store root, what the index holds there, kept up to
 	// date by every change, so the roots in use and a summary of the store
 	// cost O(roots), not O(packages).
@@ -175,7 +179,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open state db %s: %w", path, err)
 	}
 	s := &Store{db: db, group: &commitGroup{db: db}, pkgs: map[string]*entry{}, unavailable: map[string]string{},
-		moving: map[string]relocate.Entry{}, roots: map[string]*rootCount{}, linkRoots: map[string]int{}}
+		moving: map[string]relocate.Entry{}, movingRoots: map[string]relocate.Entry{}, roots: map[string]*rootCount{},
+		linkRoots: map[string]int{}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state db %s: %w", path, err)
@@ -645,12 +650,15 @@ func (s *Store) Resolve(id, rel string) (Resolved, error) {
 // alsoLocked returns the folders besides dir where package id may be whole
 // while it moves. Called with s.mu held.
 func (s *Store) alsoLocked(id, dir string) []string {
-	m, ok := s.moving[id]
-	if !ok {
-		return nil
+	var folders []string
+	if m, ok := s.moving[id]; ok {
+		folders = m.ServingFolders()
+	}
+	for _, r := range s.movingRoots {
+		folders = append(folders, r.RootServingFolders(dir)...)
 	}
 	var out []string
-	for _, d := range m.ServingFolders() {
+	for _, d := range folders {
 		if d != "" && d != dir && !slices.Contains(out, d) {
 			out = append(out, d)
 		}

@@ -85,6 +85,10 @@ GOOS=windows GOARCH=amd64 "$GO" test -count=1 -p 2 -timeout 10m "${overlay_flag[
 	"$GO" run ./internal/testenv/testsummary -title "Windows tests under Wine"
 status=$?
 echo "Windows tests took $((SECONDS - start))s"
+if ((status != 0)); then
+	echo "hint: a test that fails here with Unix paths (/vol/a, /a/store) over the fakes is not a Windows test:"
+	echo "      give its file a //go:build !windows line (README.md, \"Windows tests under Wine\")"
+fi
 if ((${#overlay_flag[@]})); then
 	echo "note: test binaries built with a Go overlay letting os.RemoveAll fall back when Wine answers STATUS_NOT_IMPLEMENTED (see scripts/test-windows.sh)"
 fi

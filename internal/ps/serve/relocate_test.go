@@ -119,10 +119,15 @@ func TestServingFollowsAMovingPackage(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(time.Second)
+	// At least a second, and until enough happened (a loaded machine, or
+	// Wine, serves fewer requests a second), 20 s at most.
+	start := time.Now()
+	for time.Since(start) < time.Second || (time.Since(start) < 20*time.Second && (moves.Load() < 20 || requests.Load() < 100)) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
-	t.Logf("%d requests during %d moves, %d failed", requests.Load(), moves.Load(), failures.Load())
+	t.Logf("%d requests during %d moves in %s, %d failed", requests.Load(), moves.Load(), time.Since(start).Round(time.Millisecond), failures.Load())
 	if moves.Load() < 20 || requests.Load() < 100 {
 		t.Errorf("too little happened: %d moves, %d requests", moves.Load(), requests.Load())
 	}

@@ -1,3 +1,7 @@
+//go:build !windows
+
+// Unix paths ("/a/store"): not a Windows test.
+
 package store_test
 
 import (

@@ -164,6 +164,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal server error; the notification server's log has the details"
+	} else if r.Method == http.MethodHead && code == http.StatusNotFound {
+		// The protocol's own question, not a refusal: a publish asks
+		// whether the NS has each blob before it uploads the missing
+		// ones (one HEAD per file of every package).
+		s.log.Debug("not found", "method", r.Method, "path", r.URL.Path)
 	} else {
 		s.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
 	}

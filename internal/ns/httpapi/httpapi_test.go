@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,25 @@ type fixture struct {
 	url   string
 	token string
 	cat   *catalog.Catalog
+	logs  *syncBuffer // the API's log, Info and above
+}
+
+// syncBuffer is a bytes.Buffer safe for the handlers' goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newFixture(t *testing.T) *fixture { return newBenchFixture(t) }
@@ -46,7 +66,8 @@ func newBenchFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	cat := catalog.New(store, bs, notify.NewLocal(), time.Now, log)
 	tok, _, err := cat.InitAdminToken(ctx)
 	if err != nil {
@@ -58,7 +79,7 @@ func newBenchFixture(t testing.TB) *fixture {
 	}
 	srv := httptest.NewServer(httpapi.New(cat, bs, log, httpapi.Options{MaxBlobBytes: max}).Handler())
 	t.Cleanup(srv.Close)
-	return &fixture{t: t, dir: dir, url: srv.URL, token: tok, cat: cat}
+	return &fixture{t: t, dir: dir, url: srv.URL, token: tok, cat: cat, logs: logs}
 }
 
 // waitPolls waits until n long polls wait for a change: each has read its
@@ -399,5 +420,26 @@ func TestLongPollWakesOnlyAffectedServer(t *testing.T) {
 	}
 	if etag("ps-b") != etagB {
 		t.Fatal("ps-b's ETag changed though nothing assigned to it changed")
+	}
+}
+
+// TestBlobProbeIsNotARefusal: a publish asks with HEAD whether the NS has
+// each blob; "not yet" is the protocol, not a refusal, and is not logged
+// at Info (50,754 such lines for 10,000 packages in issue 17). A real
+// refusal still is.
+func TestBlobProbeIsNotARefusal(t *testing.T) {
+	f := newFixture(t)
+	missing := strings.Repeat("ab", 32)
+	if code, _ := f.do(http.MethodHead, "/blobs/"+missing, nil); code != http.StatusNotFound {
+		t.Fatalf("HEAD of a missing blob: %d, want 404", code)
+	}
+	if strings.Contains(f.logs.String(), "request refused") {
+		t.Errorf("a HEAD probe for a missing blob was logged as a refusal:\n%s", f.logs.String())
+	}
+	if code, _ := f.do(http.MethodGet, "/blobs/"+missing, nil, "wrong-token"); code != http.StatusUnauthorized {
+		t.Fatalf("GET with a wrong token: %d, want 401", code)
+	}
+	if !strings.Contains(f.logs.String(), "request refused") {
+		t.Errorf("a refused request was not logged:\n%s", f.logs.String())
 	}
 }

@@ -68,6 +68,10 @@ type Package struct {
 // PackageList is the body of GET /packages.
 type PackageList struct {
 	Packages []PackageSummary `json:"packages"`
+	// Total counts the packages that match (all pages), TotalBytes adds up
+	// their sizes.
+	Total      int   `json:"total"`
+	TotalBytes int64 `json:"total_bytes"`
 }
 
 // Package states a Package Server reports.
@@ -98,16 +102,27 @@ type EnrollToken struct {
 
 // Server describes an enrolled Package Server.
 type Server struct {
-	Name        string         `json:"name"`
-	OS          string         `json:"os"`
-	URL         string         `json:"url"`
-	EnrolledAt  time.Time      `json:"enrolled_at"`
-	LastContact time.Time      `json:"last_contact,omitzero"`
-	Packages    []PackageState `json:"packages,omitempty"`
+	Name        string    `json:"name"`
+	OS          string    `json:"os"`
+	URL         string    `json:"url"`
+	EnrolledAt  time.Time `json:"enrolled_at"`
+	LastContact time.Time `json:"last_contact,omitzero"`
+	// Packages is a page of the states the server reported, by package
+	// id (GET /servers/{name}?limit=&offset=; none in GET /servers).
+	Packages []PackageState `json:"packages,omitempty"`
+	// PackageCounts counts every state the server reported, by state,
+	// and PackagesTotal is their sum (GET /servers/{name}).
+	PackageCounts map[string]int `json:"package_counts,omitempty"`
+	PackagesTotal int            `json:"packages_total,omitempty"`
 	// LocationStatus is the latest Package Location Status event (basic
-	// inventory), when the server sent one.
+	// inventory), when the server sent one; in GET /servers without its
+	// per-package rows.
 	LocationStatus *LocationStatus `json:"location_status,omitempty"`
 }
+
+// DefaultServerPackages is how many package states GET /servers/{name}
+// answers when not told.
+const DefaultServerPackages = 1000
 
 // ServerList is the body of GET /servers.
 type ServerList struct {

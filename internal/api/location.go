@@ -23,8 +23,17 @@ type LocationStatus struct {
 	Message string `json:"message,omitempty"`
 	// Prerequisites are the verdicts of the checks (SPEC §6.1).
 	Prerequisites []Prerequisite `json:"prerequisites,omitempty"`
-	// Packages is the relocation state of each package (SPEC §6.6).
-	Packages []RelocationPackage `json:"packages,omitempty"`
+	// Packages is the relocation state of each package (SPEC §6.6) when
+	// the attempt deals with at most MaxEventPackages packages. Above
+	// that, only the packages that did not move (linked, failed, and
+	// pending ones once the attempt ended), at most MaxEventPackages of
+	// them; PackagesOmitted counts the rows left out, and each moved
+	// package's new folder reaches the NS as its package state (path).
+	Packages        []RelocationPackage `json:"packages,omitempty"`
+	PackagesOmitted int                 `json:"packages_omitted,omitempty"`
+	// PackageCounts counts the attempt's packages by relocation state,
+	// all of them, whatever Packages lists.
+	PackageCounts *RelocationCounts `json:"package_counts,omitempty"`
 	// Progress is set while the attempt runs.
 	Progress *RelocationProgress `json:"progress,omitempty"`
 	// ReceivedAt is set by the NS when it stores the event.
@@ -52,6 +61,18 @@ type RelocationPackage struct {
 	State     string `json:"state"`
 	Reason    string `json:"reason,omitempty"`
 	Path      string `json:"path,omitempty"`
+}
+
+// MaxEventPackages bounds the per-package rows of one Package Location
+// Status event: an event stays small whatever the size of the store.
+const MaxEventPackages = 1000
+
+// RelocationCounts counts an attempt's packages by relocation state.
+type RelocationCounts struct {
+	Moved   int `json:"moved"`
+	Linked  int `json:"linked"`
+	Failed  int `json:"failed"`
+	Pending int `json:"pending"`
 }
 
 // RelocationProgress tells how far a running attempt is.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/wharf-project/wharf/internal/api"
@@ -273,5 +274,30 @@ func (c *Client) ListServers(ctx context.Context) ([]api.Server, error) {
 func (c *Client) Server(ctx context.Context, name string) (api.Server, error) {
 	var out api.Server
 	err := c.call(ctx, http.MethodGet, "/servers/"+url.PathEscape(name), nil, &out)
+	return out, err
+}
+
+// ServerPage returns one server with a page of its package states (limit 0:
+// none, only their counts).
+func (c *Client) ServerPage(ctx context.Context, name string, offset, limit int) (api.Server, error) {
+	var out api.Server
+	q := url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(limit)}}
+	err := c.call(ctx, http.MethodGet, "/servers/"+url.PathEscape(name)+"?"+q.Encode(), nil, &out)
+	return out, err
+}
+
+// PackagePage lists a page of the packages whose name is name (when set)
+// and whose name, version or id contains query (when set), with the count
+// of all that match.
+func (c *Client) PackagePage(ctx context.Context, name, query string, offset, limit int) (api.PackageList, error) {
+	q := url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(limit)}}
+	if name != "" {
+		q.Set("name", name)
+	}
+	if query != "" {
+		q.Set("q", query)
+	}
+	var out api.PackageList
+	err := c.call(ctx, http.MethodGet, "/packages?"+q.Encode(), nil, &out)
 	return out, err
 }

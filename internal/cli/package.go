@@ -89,31 +89,51 @@ regular files only.`,
 }
 
 func newPackageLsCmd(e *env) *cobra.Command {
-	var name string
-	return &cobra.Command{
-		Use:   "ls",
-		Short: "List packages",
-		Args:  cobra.NoArgs,
+	var name, filter string
+	var offset, limit int
+	cmd := &cobra.Command{
+		Use:   "ls [--filter TEXT] [--offset N] [--limit N]",
+		Short: "List packages, a page at a time",
+		Long: `List the packages in name order, a page at a time (the Notification
+Server pages and filters in its database): --limit N packages (default 1000;
+0 lists all) from --offset N, those whose name, version or id contains
+--filter TEXT (ignoring case). The last line says how many match in all.`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if offset < 0 || limit < 0 {
+				return usageError{errors.New("--offset and --limit must not be negative")}
+			}
 			c, err := e.client()
 			if err != nil {
 				return err
 			}
-			list, err := c.ListPackages(e.ctx, name, "")
+			page, err := c.PackagePage(e.ctx, name, filter, offset, limit)
 			if err != nil {
 				return err
 			}
-			return e.print(api.PackageList{Packages: list}, func(w io.Writer) {
+			list := page.Packages
+			return e.print(page, func(w io.Writer) {
+				defer func() {
+					if len(list) < page.Total {
+						fmt.Fprintf(w, "\n%d to %d of %d packages (--offset, --limit)\n", offset+min(1, len(list)), offset+len(list), page.Total)
+					}
+				}()
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				defer tw.Flush()
 				fmt.Fprintln(tw, "ID\tNAME\tVERSION\tFILES\tSIZE\tASSIGNED TO\tCREATED")
 				for _, p := range list {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", p.ID, p.Name, p.Version, p.FileCount,
 						humanize.IBytes(uint64(p.Size)), assignmentText(p.Assignment), p.CreatedAt.Local().Format("2006-01-02 15:04"))
 				}
-				tw.Flush()
 			})
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "only the packages of this name")
+	f.StringVar(&filter, "filter", "", "only packages whose name, version or id contains TEXT")
+	f.IntVar(&offset, "offset", 0, "skip the first N packages")
+	f.IntVar(&limit, "limit", 1000, "list at most N packages (0: all)")
+	return cmd
 }
 
 func assignmentText(a api.Assignment) string {

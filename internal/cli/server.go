@@ -53,16 +53,23 @@ func newServerLsCmd(e *env) *cobra.Command {
 }
 
 func newServerShowCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NAME",
+	var offset, limit int
+	cmd := &cobra.Command{
+		Use:   "show NAME [--offset N] [--limit N]",
 		Short: "Show a Package Server and the state of its packages",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show a Package Server: its latest Package Location Status, the count of
+the package states it reported by state, and a page of those states by
+package id (--limit N from --offset N; 0 for none).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
+			if offset < 0 || limit < 0 {
+				return usageError{errors.New("--offset and --limit must not be negative")}
+			}
 			c, err := e.client()
 			if err != nil {
 				return err
 			}
-			s, err := c.Server(e.ctx, args[0])
+			s, err := c.ServerPage(e.ctx, args[0], offset, limit)
 			if err != nil {
 				return err
 			}
@@ -72,11 +79,23 @@ func newServerShowCmd(e *env) *cobra.Command {
 				if ls := s.LocationStatus; ls != nil {
 					printLocationStatus(w, ls)
 				}
-				if len(s.Packages) == 0 {
+				if s.PackagesTotal == 0 {
 					fmt.Fprintln(w, "\nNo package states reported yet.")
 					return
 				}
-				fmt.Fprintln(w, "\nPackages:")
+				var parts []string
+				for _, st := range []string{api.StateReady, api.StateDownloading, api.StateFailed, api.StateUnavailable} {
+					if n := s.PackageCounts[st]; n > 0 {
+						parts = append(parts, fmt.Sprintf("%d %s", n, st))
+					}
+				}
+				fmt.Fprintf(w, "\nPackages:      %d (%s)\n", s.PackagesTotal, strings.Join(parts, ", "))
+				if len(s.Packages) == 0 {
+					return
+				}
+				if len(s.Packages) < s.PackagesTotal {
+					fmt.Fprintf(w, "%d to %d of %d (--offset, --limit):\n", offset+1, offset+len(s.Packages), s.PackagesTotal)
+				}
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "  PACKAGE\tSTATE\tPATH\tREASON")
 				for _, p := range s.Packages {
@@ -86,6 +105,9 @@ func newServerShowCmd(e *env) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().IntVar(&offset, "offset", 0, "skip the first N package states")
+	cmd.Flags().IntVar(&limit, "limit", api.DefaultServerPackages, "list at most N package states (0: only their counts)")
+	return cmd
 }
 
 // ago formats a past time for people: "12s ago", or "never".
@@ -117,6 +139,9 @@ func printLocationStatus(w io.Writer, ls *api.LocationStatus) {
 	if p := ls.Progress; p != nil {
 		fmt.Fprintf(w, "  Progress:               %d of %d packages, %s of %s, ETA %s\n", p.PackagesDone, p.PackagesTotal,
 			wharf.FormatSize(p.BytesDone), wharf.FormatSize(p.BytesTotal), time.Duration(p.ETASeconds)*time.Second)
+	}
+	if c := ls.PackageCounts; c != nil {
+		fmt.Fprintf(w, "  Packages:               %d moved, %d linked, %d failed, %d pending\n", c.Moved, c.Linked, c.Failed, c.Pending)
 	}
 	var linked []api.RelocationPackage
 	for _, p := range ls.Packages {

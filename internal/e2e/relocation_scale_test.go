@@ -89,16 +89,11 @@ func waitAllReady(t testing.TB, env []string, server string, n int, timeout time
 	c := adminClient(t, env)
 	deadline := time.Now().Add(timeout)
 	for {
-		s, err := c.Server(context.Background(), server)
+		s, err := c.ServerPage(context.Background(), server, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ready := 0
-		for _, p := range s.Packages {
-			if p.State == api.StateReady {
-				ready++
-			}
-		}
+		ready := s.PackageCounts[api.StateReady]
 		if ready >= n {
 			return
 		}
@@ -215,13 +210,8 @@ func (s *progressSeen) look(ev *api.LocationStatus, npkgs int, nbytes int64) {
 		s.eta = s.eta || p.ETASeconds > 0
 	}
 	moved, pending := 0, 0
-	for _, pk := range ev.Packages {
-		switch pk.State {
-		case api.RelocationMoved:
-			moved++
-		case api.RelocationPending:
-			pending++
-		}
+	if c := ev.PackageCounts; c != nil {
+		moved, pending = c.Moved, c.Pending
 	}
 	s.maxMoved = max(s.maxMoved, moved)
 	if moved > 0 && pending > 0 && moved+pending == npkgs {
@@ -238,6 +228,21 @@ func (s progressSeen) String() string {
 // lists every package, each moved there or linked with a reason.
 func checkAllMoved(t *testing.T, who string, ev *api.LocationStatus, target string, pkgs []pkgContent) {
 	t.Helper()
+	if c := ev.PackageCounts; c == nil || c.Moved+c.Linked != len(pkgs) || c.Failed+c.Pending != 0 {
+		t.Errorf("%s: package counts %+v after the relocation of %d packages to %s", who, ev.PackageCounts, len(pkgs), target)
+	}
+	if len(pkgs) > api.MaxEventPackages {
+		// The event lists only the packages that did not move.
+		for _, p := range ev.Packages {
+			if p.State != api.RelocationLinked || p.Reason == "" {
+				t.Errorf("%s: package %+v listed after the relocation to %s", who, p, target)
+			}
+		}
+		if ev.PackagesOmitted+len(ev.Packages) != len(pkgs) {
+			t.Errorf("%s: %d packages listed and %d omitted, want %d in all", who, len(ev.Packages), ev.PackagesOmitted, len(pkgs))
+		}
+		return
+	}
 	want := map[string]bool{}
 	for _, p := range pkgs {
 		want[p.id] = true
@@ -404,10 +409,9 @@ func TestRelocationAtScale(t *testing.T) {
 }
 
 // scaleBandwidth stretches TestRelocationAtScale's copy of about 41 MiB to
-// some 16 s. With more than 2,000 packages only every tenth progress event
-// (one a second) carries every package's state, pending ones included, so
-// the NS shows moved and pending ones together only from the eleventh on,
-// about 10 s into the copy.
+// some 16 s. With more than api.MaxEventPackages packages an event carries
+// the counts of moved and pending packages and only the rows of those that
+// did not move.
 const scaleBandwidth = "2.5MiB/s"
 
 // TestRelocationThrottle checks relocation.bandwidth: 24 MiB of packages

@@ -165,6 +165,63 @@ func (c *Catalog) ListPackages(ctx context.Context, name, version string) ([]api
 	return out, nil
 }
 
+// PackageQuery is a page of the package list: packages whose name, version
+// or id contains Query (ignoring case), from Offset on, at most Limit (all
+// when 0), in name order.
+type PackageQuery struct {
+	Name, Version, Query string
+	Offset, Limit        int
+}
+
+// PackagePage returns a page of the packages and the count and bytes of all
+// that match, both from SQL.
+func (c *Catalog) PackagePage(ctx context.Context, q PackageQuery) (api.PackageList, error) {
+	if q.Offset < 0 || q.Limit < 0 {
+		return api.PackageList{}, wharf.Errorf(wharf.ErrInvalid, "offset and limit must not be negative")
+	}
+	f := PackageFilter{Name: q.Name, Version: q.Version, Query: q.Query, Offset: q.Offset, Limit: q.Limit}
+	list, err := c.packages.ListPackages(ctx, f)
+	if err != nil {
+		return api.PackageList{}, err
+	}
+	tot, err := c.packages.CountPackages(ctx, f)
+	if err != nil {
+		return api.PackageList{}, err
+	}
+	out := api.PackageList{Packages: make([]api.PackageSummary, 0, len(list)), Total: tot.Count, TotalBytes: tot.Bytes}
+	for _, p := range list {
+		out.Packages = append(out.Packages, summary(p))
+	}
+	return out, nil
+}
+
+// PackageNames returns the name and version of each of ids that exists.
+func (c *Catalog) PackageNames(ctx context.Context, ids []string) (map[string]string, error) {
+	var pids []wharf.PackageID
+	for _, id := range ids {
+		if pid, err := wharf.ParsePackageID(id); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	out := map[string]string{}
+	if len(pids) == 0 {
+		return out, nil
+	}
+	list, err := c.packages.ListPackages(ctx, PackageFilter{IDs: pids})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range list {
+		out[string(p.ID)] = p.Name + " " + p.Version
+	}
+	return out, nil
+}
+
+// StateCounts counts the package states every server reported, by state.
+func (c *Catalog) StateCounts(ctx context.Context) (map[string]int, error) {
+	return c.packages.CountStates(ctx, StateFilter{})
+}
+
 // DeletePackage deletes a package and the blobs no other package uses.
 func (c *Catalog) DeletePackage(ctx context.Context, id string) error {
 	pid, err := parseID(id)
@@ -350,13 +407,42 @@ func (c *Catalog) ListServers(ctx context.Context) ([]api.Server, error) {
 		if w.LocationStatus, err = c.latestLocation(ctx, s.Name); err != nil {
 			return nil, err
 		}
+		if ls := w.LocationStatus; ls != nil && len(ls.Packages) > 0 {
+			// O(servers): the rows are in GET /servers/{name}.
+			ls.PackagesOmitted += len(ls.Packages)
+			ls.Packages = nil
+		}
 		out = append(out, w)
 	}
 	return out, nil
 }
 
-// Server returns one server with the state of each package it reported.
+// ServerLocation returns a server's latest Package Location Status event
+// (nil when it sent none): what the console's status poll needs, O(1).
+func (c *Catalog) ServerLocation(ctx context.Context, name string) (*api.LocationStatus, error) {
+	n, err := wharf.ParseServerName(name)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
+	}
+	if _, err := c.servers.Server(ctx, n); err != nil {
+		return nil, err
+	}
+	return c.latestLocation(ctx, n)
+}
+
+// Server returns one server with the counts of the package states it
+// reported and the first api.DefaultServerPackages of them.
 func (c *Catalog) Server(ctx context.Context, name string) (api.Server, error) {
+	return c.ServerPage(ctx, name, 0, api.DefaultServerPackages)
+}
+
+// ServerPage returns one server with the counts of the package states it
+// reported and a page of them (by package id; limit 0 for none): O(limit)
+// rows read, whatever the number of packages.
+func (c *Catalog) ServerPage(ctx context.Context, name string, offset, limit int) (api.Server, error) {
+	if offset < 0 || limit < 0 {
+		return api.Server{}, wharf.Errorf(wharf.ErrInvalid, "offset and limit must not be negative")
+	}
 	n, err := wharf.ParseServerName(name)
 	if err != nil {
 		return api.Server{}, fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
@@ -369,7 +455,20 @@ func (c *Catalog) Server(ctx context.Context, name string) (api.Server, error) {
 	if out.LocationStatus, err = c.latestLocation(ctx, n); err != nil {
 		return api.Server{}, err
 	}
-	states, err := c.packages.PackageStates(ctx, StateFilter{Server: n})
+	counts, err := c.packages.CountStates(ctx, StateFilter{Server: n})
+	if err != nil {
+		return api.Server{}, err
+	}
+	for _, k := range counts {
+		out.PackagesTotal += k
+	}
+	if len(counts) > 0 {
+		out.PackageCounts = counts
+	}
+	if limit == 0 {
+		return out, nil
+	}
+	states, err := c.packages.PackageStates(ctx, StateFilter{Server: n, Offset: offset, Limit: limit})
 	if err != nil {
 		return api.Server{}, err
 	}

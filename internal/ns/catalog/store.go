@@ -50,12 +50,29 @@ type PackageFilter struct {
 	Version string
 	// AssignedTo keeps packages assigned to all servers or naming this one.
 	AssignedTo wharf.ServerName
+	// Query keeps packages whose name, version or id contains it, ignoring
+	// case (ASCII).
+	Query string
+	// IDs keeps these packages only (none when set and empty is not
+	// possible: nil means no filter).
+	IDs []wharf.PackageID
+	// Offset skips that many packages of the order; Limit, when above 0,
+	// returns at most that many (a page, done in SQL).
+	Offset, Limit int
 }
 
 // StateFilter narrows PackageStates. Zero fields match everything.
 type StateFilter struct {
 	Server    wharf.ServerName
 	PackageID wharf.PackageID
+	// Offset and Limit (when above 0) make a page of the order.
+	Offset, Limit int
+}
+
+// PackageTotals is the number and bytes of the packages a filter matches.
+type PackageTotals struct {
+	Count int
+	Bytes int64
 }
 
 // The catalog's state is kept by a store; each interface below is the part
@@ -88,6 +105,12 @@ type PackageStore interface {
 	PutPackageStates(ctx context.Context, states []PackageState) error
 	// PackageStates returns matching states ordered by server, then package.
 	PackageStates(ctx context.Context, f StateFilter) ([]PackageState, error)
+	// CountPackages counts the packages f matches (Offset and Limit
+	// aside) and adds up their sizes, in SQL.
+	CountPackages(ctx context.Context, f PackageFilter) (PackageTotals, error)
+	// CountStates counts the states f matches by state (Offset and Limit
+	// aside), in SQL.
+	CountStates(ctx context.Context, f StateFilter) (map[string]int, error)
 
 	// LockBlobs waits until the caller holds the lock that orders package
 	// creation against blob garbage collection in every NS process sharing

@@ -1,10 +1,12 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,18 +14,21 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/apiclient"
 	"github.com/wharf-project/wharf/internal/ns/blobs"
 	"github.com/wharf-project/wharf/internal/ns/catalog"
 	"github.com/wharf-project/wharf/internal/ns/console"
 	"github.com/wharf-project/wharf/internal/ns/httpapi"
 	"github.com/wharf-project/wharf/internal/ns/notify"
 	"github.com/wharf-project/wharf/internal/ns/sqlstore"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 // fixture is an NS handler (API and console on one mux, as ns.Handler
@@ -834,5 +839,60 @@ func TestPackageDetail(t *testing.T) {
 	}
 	if list := c.get("/packages?q=nothing"); !strings.Contains(list.body, "No package matches") {
 		t.Errorf("packages list filtered by nothing")
+	}
+}
+
+// TestPackagesPagedAndFilteredInSQL: /packages shows 100 packages a page
+// with links to the others, a filter is applied by the database (matching
+// name, version or id), and the dashboard counts every package.
+func TestPackagesPagedAndFilteredInSQL(t *testing.T) {
+	f := newFixture(t, console.Options{})
+	ac, err := apiclient.New(f.url, f.token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 130 {
+		data := []byte(fmt.Sprintf("package %d", i))
+		sum := sha256.Sum256(data)
+		d := hex.EncodeToString(sum[:])
+		if err := ac.PutBlob(ctx, wharf.Digest(d), bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := ac.CreatePackage(ctx, api.PackageManifest{Name: fmt.Sprintf("pkg%03d", i), Version: "1",
+			Files: []api.File{{Path: "f", Size: int64(len(data)), SHA256: d}}, Assignment: api.Assignment{All: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := f.loggedIn()
+	rows := regexp.MustCompile(`<a href="/packages/[0-9a-f-]{36}">(pkg\d{3})</a>`)
+	names := func(body string) []string {
+		var out []string
+		for _, m := range rows.FindAllStringSubmatch(body, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	r := c.get("/packages")
+	got := names(r.body)
+	if r.code != 200 || len(got) != 100 || got[0] != "pkg000" || got[99] != "pkg099" ||
+		!strings.Contains(r.body, "1 to 100 of 130 packages") || !strings.Contains(r.body, `href="/packages?offset=100" rel="next"`) {
+		t.Fatalf("first page: %d, %d rows %v", r.code, len(got), got)
+	}
+	r = c.get("/packages?offset=100")
+	if got := names(r.body); r.code != 200 || len(got) != 30 || got[0] != "pkg100" || !strings.Contains(r.body, "101 to 130 of 130 packages") ||
+		!strings.Contains(r.body, `href="/packages?offset=0" rel="prev"`) || strings.Contains(r.body, `rel="next"`) {
+		t.Errorf("second page: %d, %v", r.code, got)
+	}
+	r = c.get("/packages?q=PKG12")
+	if got := names(r.body); r.code != 200 || !slices.Equal(got, []string{"pkg120", "pkg121", "pkg122", "pkg123", "pkg124",
+		"pkg125", "pkg126", "pkg127", "pkg128", "pkg129"}) || !strings.Contains(r.body, "of 10 matching, 130 packages") {
+		t.Errorf("filtered: %d, %v", r.code, got)
+	}
+	if r := c.get("/packages?offset=-1"); r.code != http.StatusBadRequest {
+		t.Errorf("negative offset: %d", r.code)
+	}
+	if r := c.get("/"); r.code != 200 || !regexp.MustCompile(`>\s*130\s*<`).MatchString(r.body) {
+		t.Errorf("dashboard: %d, no count of 130 packages", r.code)
 	}
 }

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/ns/catalog"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -160,23 +163,16 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, sess *sessio
 	for _, st := range serverStates {
 		p.ByState = append(p.ByState, stateCount{st, counts[st.Name]})
 	}
-	pkgs, err := c.cat.ListPackages(ctx, "", "")
+	// Counted in SQL: O(servers) rows read, whatever the number of
+	// packages.
+	tot, err := c.cat.PackagePage(ctx, catalog.PackageQuery{Limit: 1})
 	if err != nil {
 		return err
 	}
-	p.Packages = len(pkgs)
-	for _, pk := range pkgs {
-		p.PackageBytes += pk.Size
-	}
-	states := map[string]int{}
-	for _, row := range rows {
-		s, err := c.cat.Server(ctx, row.Name)
-		if err != nil {
-			return err
-		}
-		for _, st := range s.Packages {
-			states[st.State]++
-		}
+	p.Packages, p.PackageBytes = tot.Total, tot.TotalBytes
+	states, err := c.cat.StateCounts(ctx)
+	if err != nil {
+		return err
 	}
 	for _, st := range []string{api.StateReady, api.StateDownloading, api.StateFailed, api.StateUnavailable} {
 		p.PackageStates = append(p.PackageStates, stateCount{downloadState(st), states[st]})
@@ -200,19 +196,53 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, sess *sessio
 type packagesPage struct {
 	Query    string
 	Packages []api.PackageSummary
-	Total    int
+	Matched  int // packages the query matches, all pages
+	Total    int // packages in all
+	First    int // 1-based numbers of the first and last package shown
+	Last     int
+	PrevURL  string
+	NextURL  string
 }
 
+// packagesPerPage is how many packages one page of /packages shows.
+const packagesPerPage = 100
+
 func (c *Console) packages(w http.ResponseWriter, r *http.Request, sess *session) error {
-	list, err := c.cat.ListPackages(r.Context(), "", "")
+	ctx := r.Context()
+	q := r.URL.Query()
+	p := packagesPage{Query: strings.TrimSpace(q.Get("q"))}
+	offset := 0
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return wharf.Errorf(wharf.ErrInvalid, "offset=%q: want a count, 0 or more", v)
+		}
+		offset = n
+	}
+	page, err := c.cat.PackagePage(ctx, catalog.PackageQuery{Query: p.Query, Offset: offset, Limit: packagesPerPage})
 	if err != nil {
 		return err
 	}
-	p := packagesPage{Query: strings.TrimSpace(r.URL.Query().Get("q")), Total: len(list)}
-	for _, pk := range list {
-		if p.Query == "" || strings.Contains(strings.ToLower(pk.Name+" "+pk.Version+" "+pk.ID), strings.ToLower(p.Query)) {
-			p.Packages = append(p.Packages, pk)
+	p.Packages, p.Matched, p.Total, p.First, p.Last = page.Packages, page.Total, page.Total, offset+1, offset+len(page.Packages)
+	if p.Query != "" {
+		all, err := c.cat.PackagePage(ctx, catalog.PackageQuery{Limit: 1})
+		if err != nil {
+			return err
 		}
+		p.Total = all.Total
+	}
+	link := func(off int) string {
+		v := url.Values{"offset": {strconv.Itoa(off)}}
+		if p.Query != "" {
+			v.Set("q", p.Query)
+		}
+		return "/packages?" + v.Encode()
+	}
+	if offset > 0 {
+		p.PrevURL = link(max(0, offset-packagesPerPage))
+	}
+	if offset+len(page.Packages) < page.Total {
+		p.NextURL = link(offset + packagesPerPage)
 	}
 	c.render(w, r, sess, http.StatusOK, "packages", view{Title: "Packages", Nav: "packages", Page: p})
 	return nil
@@ -359,16 +389,8 @@ func (c *Console) markAllAlertsRead(w http.ResponseWriter, r *http.Request, sess
 	return nil
 }
 
-// packageNames maps package ids to "name version" for the tables that only
-// have ids.
-func (c *Console) packageNames(ctx context.Context) (map[string]string, error) {
-	list, err := c.cat.ListPackages(ctx, "", "")
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(list))
-	for _, p := range list {
-		out[p.ID] = p.Name + " " + p.Version
-	}
-	return out, nil
+// packageNames maps the package ids of ids to "name version" for the
+// tables that only have ids: one query for those rows only.
+func (c *Console) packageNames(ctx context.Context, ids []string) (map[string]string, error) {
+	return c.cat.PackageNames(ctx, ids)
 }

@@ -31,8 +31,12 @@ type serverPage struct {
 	Pending     int
 	History     []api.LocationStatus
 	Packages    []packageStateRow
-	Overrides   []overrideForm
-	Effective   api.EffectivePolicy
+	// PackagesTotal and PackageCounts are of every package state the
+	// server reported; Packages is the first page of them.
+	PackagesTotal int
+	PackageCounts map[string]int
+	Overrides     []overrideForm
+	Effective     api.EffectivePolicy
 }
 
 type relocationRow struct {
@@ -96,8 +100,11 @@ func (c *Console) renderServer(w http.ResponseWriter, r *http.Request, sess *ses
 	c.render(w, r, sess, code, "server", view{Title: p.Row.Name + " · Resource Manager", Nav: "servers", Page: p})
 }
 
+// serverPackagesShown is how many package states the Resource Manager lists.
+const serverPackagesShown = 100
+
 func (c *Console) serverPageData(ctx context.Context, name string) (serverPage, error) {
-	s, err := c.cat.Server(ctx, name)
+	s, err := c.cat.ServerPage(ctx, name, 0, serverPackagesShown)
 	if err != nil {
 		return serverPage{}, err
 	}
@@ -107,7 +114,16 @@ func (c *Console) serverPageData(ctx context.Context, name string) (serverPage, 
 	if p.Row.StoragePath, p.Row.IsDefault, err = c.storagePath(ctx, s); err != nil {
 		return p, err
 	}
-	names, err := c.packageNames(ctx)
+	var ids []string
+	if ls := s.LocationStatus; ls != nil {
+		for _, rp := range ls.Packages {
+			ids = append(ids, rp.PackageID)
+		}
+	}
+	for _, st := range s.Packages {
+		ids = append(ids, st.PackageID)
+	}
+	names, err := c.packageNames(ctx, ids)
 	if err != nil {
 		return p, err
 	}
@@ -124,7 +140,13 @@ func (c *Console) serverPageData(ctx context.Context, name string) (serverPage, 
 				p.Pending++
 			}
 		}
+		if c := ls.PackageCounts; c != nil {
+			// A large attempt's event lists only the packages that did
+			// not move; its counts are of all.
+			p.Moved, p.Linked, p.Pending = c.Moved, c.Linked, c.Pending+c.Failed
+		}
 	}
+	p.PackagesTotal, p.PackageCounts = s.PackagesTotal, s.PackageCounts
 	for _, st := range s.Packages {
 		p.Packages = append(p.Packages, packageStateRow{PackageState: st, Name: names[st.PackageID], State: downloadState(st.State)})
 	}
@@ -150,7 +172,8 @@ func (c *Console) serverPageData(ctx context.Context, name string) (serverPage, 
 // serverStatusJSON feeds the Resource Manager's script while it waits for
 // or watches a relocation.
 func (c *Console) serverStatusJSON(r *http.Request) (any, error) {
-	s, err := c.cat.Server(r.Context(), r.PathValue("name"))
+	// The latest event only: O(1), polled every second or two.
+	ls, err := c.cat.ServerLocation(r.Context(), r.PathValue("name"))
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +181,7 @@ func (c *Console) serverStatusJSON(r *http.Request) (any, error) {
 		Phase    string       `json:"phase"`
 		Outcome  string       `json:"outcome"`
 		Progress progressView `json:"progress"`
-	}{phaseOf(s.LocationStatus), outcome(s.LocationStatus).Text, progressOf(s.LocationStatus)}, nil
+	}{phaseOf(ls), outcome(ls).Text, progressOf(ls)}, nil
 }
 
 func (c *Console) retryRelocation(w http.ResponseWriter, r *http.Request, sess *session) error {
@@ -399,7 +422,7 @@ func (c *Console) removeOverride(w http.ResponseWriter, r *http.Request, sess *s
 	if err := checkKind(kind); err != nil {
 		return err
 	}
-	s, err := c.cat.Server(ctx, r.PathValue("name"))
+	s, err := c.cat.ServerPage(ctx, r.PathValue("name"), 0, 0)
 	if err != nil {
 		return err
 	}

@@ -280,12 +280,36 @@ func (s *Server) createPackage(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) listPackages(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	list, err := s.cat.ListPackages(r.Context(), q.Get("name"), q.Get("version"))
+	offset, limit, err := pageParams(r, 0)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.PackageList{Packages: list})
+	list, err := s.cat.PackagePage(r.Context(), catalog.PackageQuery{Name: q.Get("name"), Version: q.Get("version"),
+		Query: q.Get("q"), Offset: offset, Limit: limit})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
 	return nil
+}
+
+// pageParams reads ?offset= and ?limit= (def when absent; 0 means all for
+// the package list, none for a server's states).
+func pageParams(r *http.Request, def int) (offset, limit int, err error) {
+	q := r.URL.Query()
+	limit = def
+	for name, p := range map[string]*int{"offset": &offset, "limit": &limit} {
+		v := q.Get(name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, 0, wharf.Errorf(wharf.ErrInvalid, "%s=%q: want a count, 0 or more", name, v)
+		}
+		*p = n
+	}
+	return offset, limit, nil
 }
 
 func (s *Server) getPackage(w http.ResponseWriter, r *http.Request) error {
@@ -342,7 +366,11 @@ func (s *Server) listServers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getServer(w http.ResponseWriter, r *http.Request) error {
-	srv, err := s.cat.Server(r.Context(), r.PathValue("name"))
+	offset, limit, err := pageParams(r, api.DefaultServerPackages)
+	if err != nil {
+		return err
+	}
+	srv, err := s.cat.ServerPage(r.Context(), r.PathValue("name"), offset, limit)
 	if err != nil {
 		return err
 	}

@@ -133,28 +133,19 @@ func (c conn) servers(ctx context.Context, id wharf.PackageID) ([]wharf.ServerNa
 // ListPackages returns matching packages without their files, ordered by
 // name, then creation time (then id, so the order is total).
 func (s *Store) ListPackages(ctx context.Context, f catalog.PackageFilter) ([]catalog.Package, error) {
-	var conds []string
-	var args []any
-	if f.Name != "" {
-		conds = append(conds, `p.name = ?`)
-		args = append(args, f.Name)
+	where, args := packageWhere(f)
+	page := ""
+	if f.Limit > 0 {
+		page = fmt.Sprintf(` LIMIT %d OFFSET %d`, f.Limit, max(f.Offset, 0))
+	} else if f.Offset > 0 {
+		page = fmt.Sprintf(` LIMIT -1 OFFSET %d`, f.Offset)
+		if s.d.name == "postgres" {
+			page = fmt.Sprintf(` OFFSET %d`, f.Offset)
+		}
 	}
-	if f.Version != "" {
-		conds = append(conds, `p.version = ?`)
-		args = append(args, f.Version)
-	}
-	if f.AssignedTo != "" {
-		conds = append(conds, `(p.assign_all OR EXISTS (SELECT 1 FROM package_servers a WHERE a.package_id = p.id AND a.server_name = ?))`)
-		args = append(args, string(f.AssignedTo))
-	}
-	where := ""
-	if len(conds) > 0 {
-		where = ` WHERE ` + strings.Join(conds, ` AND `)
-	}
-
 	var pkgs []catalog.Package
 	err := s.inReadTx(ctx, func(c conn) error {
-		rows, err := c.query(ctx, `SELECT `+packageColumns+` FROM packages p`+where+` ORDER BY p.name, p.created_at, p.id`, args...)
+		rows, err := c.query(ctx, `SELECT `+packageColumns+` FROM packages p`+where+` ORDER BY p.name, p.created_at, p.id`+page, args...)
 		if err != nil {
 			return err
 		}
@@ -173,8 +164,23 @@ func (s *Store) ListPackages(ctx context.Context, f catalog.PackageFilter) ([]ca
 		}
 		rows.Close()
 
-		rows, err = c.query(ctx, `SELECT s.package_id, s.server_name FROM package_servers s JOIN packages p ON p.id = s.package_id`+
-			where+` ORDER BY s.server_name`, args...)
+		// The assigned servers of the packages of this page only.
+		var ids []any
+		for _, p := range pkgs {
+			if !p.AssignAll {
+				ids = append(ids, string(p.ID))
+			}
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		q := `SELECT s.package_id, s.server_name FROM package_servers s ORDER BY s.server_name`
+		if len(ids) <= insertBatch {
+			q = `SELECT s.package_id, s.server_name FROM package_servers s WHERE s.package_id IN (` + placeholders(len(ids)) + `) ORDER BY s.server_name`
+		} else {
+			ids = nil // a large page: read them all once
+		}
+		rows, err = c.query(ctx, q, ids...)
 		if err != nil {
 			return fmt.Errorf("list assigned servers: %w", err)
 		}
@@ -198,6 +204,55 @@ func (s *Store) ListPackages(ctx context.Context, f catalog.PackageFilter) ([]ca
 		return nil, fmt.Errorf("list packages: %w", err)
 	}
 	return pkgs, nil
+}
+
+// packageWhere is the WHERE clause of f (without paging) over packages p.
+func packageWhere(f catalog.PackageFilter) (string, []any) {
+	var conds []string
+	var args []any
+	if f.Name != "" {
+		conds = append(conds, `p.name = ?`)
+		args = append(args, f.Name)
+	}
+	if f.Version != "" {
+		conds = append(conds, `p.version = ?`)
+		args = append(args, f.Version)
+	}
+	if f.AssignedTo != "" {
+		conds = append(conds, `(p.assign_all OR EXISTS (SELECT 1 FROM package_servers a WHERE a.package_id = p.id AND a.server_name = ?))`)
+		args = append(args, string(f.AssignedTo))
+	}
+	if q := strings.ToLower(strings.TrimSpace(f.Query)); q != "" {
+		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q)
+		conds = append(conds, `LOWER(p.name || ' ' || p.version || ' ' || p.id) LIKE ? ESCAPE '\'`)
+		args = append(args, "%"+esc+"%")
+	}
+	if f.IDs != nil {
+		if len(f.IDs) == 0 {
+			conds = append(conds, `1 = 0`)
+		} else {
+			var ph []string
+			for _, id := range f.IDs {
+				ph = append(ph, "?")
+				args = append(args, string(id))
+			}
+			conds = append(conds, `p.id IN (`+strings.Join(ph, ", ")+`)`)
+		}
+	}
+	if len(conds) == 0 {
+		return "", args
+	}
+	return ` WHERE ` + strings.Join(conds, ` AND `), args
+}
+
+// CountPackages counts the packages f matches and adds up their sizes.
+func (s *Store) CountPackages(ctx context.Context, f catalog.PackageFilter) (catalog.PackageTotals, error) {
+	where, args := packageWhere(f)
+	var t catalog.PackageTotals
+	if err := s.c().queryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(p.size), 0) FROM packages p`+where, args...).Scan(&t.Count, &t.Bytes); err != nil {
+		return t, fmt.Errorf("count packages: %w", err)
+	}
+	return t, nil
 }
 
 // DeletePackage removes the package; its files, assignment and reported

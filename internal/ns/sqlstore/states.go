@@ -89,8 +89,12 @@ func (s *Store) PackageStates(ctx context.Context, f catalog.StateFilter) ([]cat
 	if len(conds) > 0 {
 		where = ` WHERE ` + strings.Join(conds, ` AND `)
 	}
+	page := ""
+	if f.Limit > 0 {
+		page = fmt.Sprintf(` LIMIT %d OFFSET %d`, f.Limit, max(f.Offset, 0))
+	}
 	rows, err := s.c().query(ctx, `SELECT server_name, package_id, state, reason, path, updated_at FROM package_states`+
-		where+` ORDER BY server_name, package_id`, args...)
+		where+` ORDER BY server_name, package_id`+page, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list package states: %w", err)
 	}
@@ -107,4 +111,40 @@ func (s *Store) PackageStates(ctx context.Context, f catalog.StateFilter) ([]cat
 		return nil, fmt.Errorf("list package states: %w", err)
 	}
 	return list, nil
+}
+
+// CountStates counts the states f matches, by state.
+func (s *Store) CountStates(ctx context.Context, f catalog.StateFilter) (map[string]int, error) {
+	var conds []string
+	var args []any
+	if f.Server != "" {
+		conds = append(conds, `server_name = ?`)
+		args = append(args, string(f.Server))
+	}
+	if f.PackageID != "" {
+		conds = append(conds, `package_id = ?`)
+		args = append(args, string(f.PackageID))
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = ` WHERE ` + strings.Join(conds, ` AND `)
+	}
+	rows, err := s.c().query(ctx, `SELECT state, COUNT(*) FROM package_states`+where+` GROUP BY state`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count package states: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count package states: %w", err)
+		}
+		out[st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count package states: %w", err)
+	}
+	return out, nil
 }

@@ -311,6 +311,20 @@ func testListPackages(t *testing.T, s *sqlstore.Store) {
 		{catalog.PackageFilter{AssignedTo: "ps-z"}, []catalog.Package{upper, b1}},
 		{catalog.PackageFilter{Name: "beta", AssignedTo: "ps-a"}, []catalog.Package{b1, b2}},
 		{catalog.PackageFilter{Name: "alpha", Version: "1.0", AssignedTo: "ps-b"}, nil},
+		// Pages and filters, in SQL.
+		{catalog.PackageFilter{Limit: 2}, []catalog.Package{upper, a1}},
+		{catalog.PackageFilter{Offset: 2, Limit: 2}, []catalog.Package{bOld, b1}},
+		{catalog.PackageFilter{Offset: 4, Limit: 2}, []catalog.Package{b2}},
+		{catalog.PackageFilter{Offset: 3}, []catalog.Package{b1, b2}},
+		{catalog.PackageFilter{Offset: 9, Limit: 2}, nil},
+		{catalog.PackageFilter{Query: "ETA"}, []catalog.Package{upper, bOld, b1, b2}},
+		{catalog.PackageFilter{Query: "eta 1."}, []catalog.Package{upper, b1}},
+		{catalog.PackageFilter{Query: string(a1.ID)[:13]}, []catalog.Package{a1}},
+		{catalog.PackageFilter{Query: "%"}, nil},
+		{catalog.PackageFilter{Query: "_"}, nil},
+		{catalog.PackageFilter{Query: "beta", Offset: 1, Limit: 1}, []catalog.Package{b1}},
+		{catalog.PackageFilter{IDs: []wharf.PackageID{b2.ID, upper.ID}}, []catalog.Package{upper, b2}},
+		{catalog.PackageFilter{IDs: []wharf.PackageID{}}, nil},
 	}
 	for _, tt := range tests {
 		got, err := s.ListPackages(ctx, tt.f)
@@ -329,6 +343,20 @@ func testListPackages(t *testing.T, s *sqlstore.Store) {
 					t.Errorf("  [%d]:\n got %+v\nwant %+v", i, got[i], want[i])
 				}
 			}
+		}
+	}
+	for _, tt := range []struct {
+		f     catalog.PackageFilter
+		count int
+		bytes int64
+	}{
+		{catalog.PackageFilter{}, 5, listed(b2).Size + listed(a1).Size + listed(b1).Size + listed(bOld).Size + listed(upper).Size},
+		{catalog.PackageFilter{Query: "beta", Limit: 1}, 3, listed(b2).Size + listed(b1).Size + listed(bOld).Size},
+		{catalog.PackageFilter{Name: "gamma"}, 0, 0},
+	} {
+		got, err := s.CountPackages(ctx, tt.f)
+		if err != nil || got.Count != tt.count || got.Bytes != tt.bytes {
+			t.Errorf("CountPackages(%+v) = %+v, %v; want %d packages, %d bytes", tt.f, got, err, tt.count, tt.bytes)
 		}
 	}
 	got, _ := s.ListPackages(ctx, catalog.PackageFilter{Name: "beta", Version: "2.0"})
@@ -676,6 +704,22 @@ func testPackageStates(t *testing.T, s *sqlstore.Store) {
 	check(catalog.StateFilter{Server: "ps-b", PackageID: p1.ID}, []catalog.PackageState{b1})
 	check(catalog.StateFilter{Server: "ps-b", PackageID: p2.ID}, nil)
 	check(catalog.StateFilter{PackageID: ghost}, nil)
+	// Pages, in SQL.
+	check(catalog.StateFilter{Server: "ps-a", Limit: 1}, aStates[:1])
+	check(catalog.StateFilter{Server: "ps-a", Offset: 1, Limit: 5}, aStates[1:])
+	check(catalog.StateFilter{Offset: 2, Limit: 5}, []catalog.PackageState{b1})
+	for _, tt := range []struct {
+		f    catalog.StateFilter
+		want map[string]int
+	}{
+		{catalog.StateFilter{}, map[string]int{"ready": 1, "failed": 1, "downloading": 1}},
+		{catalog.StateFilter{Server: "ps-a", Limit: 1}, map[string]int{"ready": 1, "failed": 1}},
+		{catalog.StateFilter{Server: "ps-z"}, map[string]int{}},
+	} {
+		if got, err := s.CountStates(ctx, tt.f); err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("CountStates(%+v) = %v, %v; want %v", tt.f, got, err, tt.want)
+		}
+	}
 
 	// Overwrite: the later of two states with one key in a call wins.
 	later := t0.Add(time.Minute)

@@ -405,17 +405,41 @@ func (a *attempt) settlePending(where map[wharf.PackageID]relocate.Location, tar
 	a.order = order
 }
 
-// packagesLocked returns the packages' states in the order they were
-// listed (all, or only those not pending when all is false).
-func (a *attempt) packagesLocked(all bool) []api.RelocationPackage {
-	out := make([]api.RelocationPackage, 0, len(a.order))
+// eventPackagesLocked returns the per-package rows of an event, in the
+// order the packages were met, their counts by state, and how many rows
+// were left out: every package while there are at most
+// api.MaxEventPackages; above that only those that did not move (pending
+// ones only when withPending), at most api.MaxEventPackages. Called with
+// c.mu held.
+func (a *attempt) eventPackagesLocked(withPending bool) ([]api.RelocationPackage, *api.RelocationCounts, int) {
+	counts := &api.RelocationCounts{}
+	all := len(a.order) <= api.MaxEventPackages
+	var out []api.RelocationPackage
+	omitted := 0
 	for _, id := range a.order {
 		p := a.pkgs[id]
-		if all || p.State != api.RelocationPending {
+		keep := all
+		switch p.State {
+		case api.RelocationMoved:
+			counts.Moved++
+		case api.RelocationLinked:
+			counts.Linked++
+			keep = true
+		case api.RelocationFailed:
+			counts.Failed++
+			keep = true
+		default:
+			counts.Pending++
+			keep = keep || withPending
+		}
+		switch {
+		case keep && len(out) < api.MaxEventPackages:
 			out = append(out, *p)
+		case keep, !all:
+			omitted++
 		}
 	}
-	return out
+	return out, counts, omitted
 }
 
 // finish records the end of an attempt: counters, status, the storage path
@@ -503,11 +527,12 @@ func (c *Controller) finish(ctx context.Context, a *attempt, res *relocate.Resul
 	c.lastFailed = failed > 0
 	st.Running = false
 	st.LastStatus, st.LastMessage = status, msg
-	pkgs := a.packagesLocked(true)
+	pkgs, counts, omitted := a.eventPackagesLocked(true)
 	attempts := st.AttemptsDone
 	c.mu.Unlock()
 
 	ev := c.event(nc, a.req.Target, a.started, status, attempts, msg, plan, pkgs, nil)
+	ev.PackageCounts, ev.PackagesOmitted = counts, omitted
 	c.mu.Lock()
 	st.LastEvent, st.EventSent = &ev, false
 	if serr := c.opt.State.SaveRelocationState(nc, *st); serr != nil {
@@ -518,7 +543,7 @@ func (c *Controller) finish(ctx context.Context, a *attempt, res *relocate.Resul
 	c.met.attempts.WithLabelValues(a.kind, result).Inc()
 	c.met.lastStatus.Set(float64(status))
 	log := c.log.With("kind", a.kind, "target", a.req.Target, "status", status.String(), "result", result,
-		"attempts_done", attempts, "max_attempts", c.opt.MaxAttempts, "packages", len(pkgs), "linked", linked, "failed", failed)
+		"attempts_done", attempts, "max_attempts", c.opt.MaxAttempts, "packages", len(a.order), "linked", linked, "failed", failed)
 	if res != nil {
 		log = log.With("moved", res.Moved, "bytes_copied", res.BytesCopied, "elapsed", res.Finished.Sub(res.Started).Round(time.Millisecond))
 	}

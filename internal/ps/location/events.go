@@ -44,8 +44,7 @@ func (c *Controller) progressEvent(ctx context.Context, a *attempt, first bool) 
 	}
 	st := c.st
 	a.progressN++
-	withPackages := len(a.order) <= 2000 || a.progressN%10 == 1
-	pkgs := a.packagesLocked(withPackages)
+	pkgs, counts, omitted := a.eventPackagesLocked(false)
 	plan := a.plan
 	c.mu.Unlock()
 	status := wharf.RelocationInProgress
@@ -58,6 +57,7 @@ func (c *Controller) progressEvent(ctx context.Context, a *attempt, first bool) 
 	}
 	ev := c.event(ctx, a.req.Target, a.started, status, st.AttemptsDone, "", plan, pkgs, u)
 	ev.Message = fmt.Sprintf("relocating to %s", a.req.Target)
+	ev.PackageCounts, ev.PackagesOmitted = counts, omitted
 	prog := &api.RelocationProgress{BytesDone: p.BytesDone, BytesTotal: p.BytesTotal, PackagesDone: p.PackagesDone,
 		PackagesTotal: p.PackagesTotal, StartedAt: a.started, ETASeconds: int64(p.ETA(now).Seconds())}
 	if first || !p.Running {

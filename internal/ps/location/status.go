@@ -62,9 +62,7 @@ func (c *Controller) Status(ctx context.Context) Status {
 		out.Message = "relocating to " + a.req.Target
 		if a.progress != nil {
 			ev := *a.progress
-			if len(ev.Packages) < len(a.order) {
-				ev.Packages = a.packagesLocked(true)
-			}
+			ev.Packages, ev.PackageCounts, ev.PackagesOmitted = a.eventPackagesLocked(true)
 			out.Event = &ev
 		}
 	}

@@ -156,8 +156,10 @@ func TestRelocationWithStalledCommits(t *testing.T) {
 	if got := wharf.RelocationStatus(ev.LastStatus); got != wharf.RelocationSuccess {
 		t.Fatalf("relocation to %s: %s %s", target, got, ev.Message)
 	}
-	if stalls.Load() < 2 {
-		t.Errorf("only %d stalls happened during the relocation", stalls.Load())
+	// A store that is one root on the volume moves whole (one rename, one
+	// switch): a single stall then spans the whole time between them.
+	if stalls.Load() < 1 {
+		t.Errorf("no stall happened during the relocation")
 	}
 	if clients.failures.Load() != 0 || probeFailures.Load() != 0 || clients.requests.Load() < 100 {
 		t.Errorf("%d of %d client requests and %d of %d requests during the stalls failed",

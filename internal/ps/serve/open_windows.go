@@ -18,6 +18,16 @@ import (
 // being served never stops a relocation moving or removing its package.
 const shareAll = windows.FILE_SHARE_READ | windows.FILE_SHARE_WRITE | windows.FILE_SHARE_DELETE
 
+// folders opens package files on Windows; it keeps no folder open (a
+// folder handle held between requests would get in the way of a
+// relocation's rename more often than it saves).
+type folders struct{}
+
+func newFolders() *folders { return &folders{} }
+
+// openIn opens rel below dir: see the package-level openIn.
+func (*folders) openIn(dir, rel string) (*os.File, error) { return openIn(dir, rel) }
+
 // openIn opens rel below dir without leaving it; a missing dir is
 // errFolderMissing (which matches os.ErrNotExist).
 //

@@ -8,9 +8,13 @@
 // delete: see openIn), so neither a hostile path nor a link planted in the
 // folder reaches anything outside it, and serving never stops a move.
 // Anything else is 404; a signed package without a valid, unexpired
-// signature is 403. Range, If-None-Match, If-Modified-Since and HEAD come
-// from http.ServeContent; the ETag is the file's SHA-256 and Last-Modified
-// the time the file was written, both from the state DB.
+// signature is 403. A plain GET or HEAD of a whole file is answered
+// directly (a small file with its headers in one write, a large one by
+// sendfile); Range and conditional requests (If-None-Match,
+// If-Modified-Since, ...) go through http.ServeContent. The ETag is the
+// file's SHA-256 and Last-Modified the time the file was written, both
+// from the state DB. On Linux the package folders being served are kept
+// open (a cache of os.Roots, see folders), so a request opens one file.
 package serve
 
 import (
@@ -18,11 +22,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
@@ -47,10 +54,11 @@ var _ Index = (*store.Store)(nil)
 
 // Handler serves package files.
 type Handler struct {
-	idx   Index
-	key   []byte
-	clock clock.Clock
-	log   *slog.Logger
+	idx     Index
+	key     []byte
+	clock   clock.Clock
+	log     *slog.Logger
+	folders *folders // package folders kept open (open_*.go)
 }
 
 // New returns a handler serving from idx, checking signed packages' URLs
@@ -62,7 +70,7 @@ func New(idx Index, key []byte, c clock.Clock, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{idx: idx, key: key, clock: c, log: log.With("component", "serve")}
+	return &Handler{idx: idx, key: key, clock: c, log: log.With("component", "serve"), folders: newFolders()}
 }
 
 // Prefix is the path under which packages are served.
@@ -131,19 +139,19 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, err error) {
 const movedRetries = 12
 
 func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, id, rel string, res store.Resolved) {
-	log := h.log.With("package", id, "path", rel)
+	log := func() *slog.Logger { return h.log.With("package", id, "path", rel) }
 	f, res, err := h.openFile(r.Context(), id, rel, res)
 	if err != nil {
 		switch {
 		case errors.Is(err, wharf.ErrNotFound):
 			writeError(w, r, http.StatusNotFound, err.Error())
 		case errors.Is(err, errFolderMissing):
-			log.Error("open package folder", "err", err)
+			log().Error("open package folder", "err", err)
 			writeError(w, r, http.StatusNotFound, "not found: package folder missing")
 		default:
 			if !errors.Is(err, os.ErrNotExist) {
 				// An escape attempt (symlink), a permission problem, I/O.
-				log.Warn("open package file", "err", err)
+				log().Warn("open package file", "err", err)
 			}
 			writeError(w, r, http.StatusNotFound, "not found")
 		}
@@ -156,17 +164,69 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, id, rel stri
 		return
 	}
 	if size != res.File.Size {
-		log.Error("package file damaged on disk", "size", size, "want", res.File.Size)
+		log().Error("package file damaged on disk", "size", size, "want", res.File.Size)
 		writeError(w, r, http.StatusInternalServerError, "package file damaged on this server")
 		return
 	}
 	hd := w.Header()
-	hd.Set("ETag", `"`+string(res.File.SHA256)+`"`)
-	hd.Set("X-Content-Type-Options", "nosniff")
-	if hd.Get("Content-Type") == "" {
-		hd.Set("Content-Type", "application/octet-stream")
+	hd["Etag"] = []string{`"` + string(res.File.SHA256) + `"`}
+	hd["X-Content-Type-Options"] = nosniff
+	if _, ok := hd["Content-Type"]; !ok {
+		hd["Content-Type"] = octetStream
 	}
-	http.ServeContent(w, r, "", res.File.ModTime, f)
+	if !plain(r) {
+		http.ServeContent(w, r, "", res.File.ModTime, f)
+		return
+	}
+	// The common case, a whole file with no condition: answered here,
+	// without ServeContent's seeks. A small file goes out with its
+	// headers in one write; a large one by sendfile.
+	hd["Accept-Ranges"] = acceptRanges
+	hd["Content-Length"] = []string{strconv.FormatInt(size, 10)}
+	if !res.File.ModTime.IsZero() {
+		hd["Last-Modified"] = []string{res.File.ModTime.UTC().Format(http.TimeFormat)}
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead || size == 0 {
+		return
+	}
+	if size <= smallFile {
+		bp := smallBufs.Get().(*[]byte)
+		defer smallBufs.Put(bp)
+		b := (*bp)[:size]
+		if _, err := f.ReadAt(b, 0); err != nil {
+			log().Warn("read package file", "err", err)
+			return // the status is out; the client sees a short body
+		}
+		w.Write(b)
+		return
+	}
+	io.Copy(w, f)
+}
+
+// Header values of every answer, shared (never modified).
+var (
+	nosniff      = []string{"nosniff"}
+	octetStream  = []string{"application/octet-stream"}
+	acceptRanges = []string{"bytes"}
+)
+
+// smallFile is the largest file read into memory and written with its
+// headers; larger ones go by sendfile.
+const smallFile = 64 << 10
+
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallFile); return &b }}
+
+// plain reports whether r asks for a whole file with no condition (no
+// Range, no If-*): what serveFile answers itself rather than through
+// http.ServeContent.
+func plain(r *http.Request) bool {
+	for _, k := range []string{"Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"} {
+		if _, ok := r.Header[k]; ok {
+			return false
+		}
+	}
+	return true
 }
 
 var errFolderMissing = errors.New("package folder missing")
@@ -192,7 +252,7 @@ var errFolderMissing = errors.New("package folder missing")
 func (h *Handler) openFile(ctx context.Context, id, rel string, res store.Resolved) (*os.File, store.Resolved, error) {
 	wait := time.Millisecond
 	for attempt := 0; ; attempt++ {
-		f, err := openAny(res, rel)
+		f, err := h.openAny(res, rel)
 		if err == nil || !errors.Is(err, os.ErrNotExist) || attempt >= movedRetries {
 			return f, res, err
 		}
@@ -214,13 +274,13 @@ func (h *Handler) openFile(ctx context.Context, id, rel string, res store.Resolv
 
 // openAny opens rel in res.Dir or, when that folder or file is missing, in
 // the first of res.Also that has it. The error is res.Dir's.
-func openAny(res store.Resolved, rel string) (*os.File, error) {
-	f, err := openIn(res.Dir, rel)
+func (h *Handler) openAny(res store.Resolved, rel string) (*os.File, error) {
+	f, err := h.folders.openIn(res.Dir, rel)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		return f, err
 	}
 	for _, dir := range res.Also {
-		if g, aerr := openIn(dir, rel); aerr == nil {
+		if g, aerr := h.folders.openIn(dir, rel); aerr == nil {
 			return g, nil
 		}
 	}

@@ -43,6 +43,8 @@ if [ "$(id -u)" = 0 ]; then
 	go test -run '^$' -bench 'BenchmarkCrossVolume' -benchtime 1x -timeout 30m ./internal/ps/relocate/ | grep -E '^Benchmark|^ok'
 	echo "== same-volume relocation of 100,000 packages (one rename each)"
 	go test -run '^$' -bench 'BenchmarkSameVolume' -benchtime 1x -timeout 30m ./internal/ps/relocate/ | grep -E '^Benchmark|^ok'
+	echo "== a Package Server with ${WHARF_LARGE_N:-100000} small packages: download rate first/last 10 %, restart, RSS, status and console times, relocations under client load"
+	go test -run '^$' -bench 'BenchmarkLargeStore' -benchtime 1x -timeout 4h ./internal/e2e/ | grep -E '^(Benchmark|  |ok)'
 else
 	echo "== relocation benchmarks skipped: they loop-mount volumes and need root"
 fi

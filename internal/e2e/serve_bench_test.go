@@ -2,8 +2,14 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -115,12 +121,23 @@ func BenchmarkServeVsNginx(b *testing.B) {
 	_, _, env := startNS(b, filepath.Join(dir, "ns"), "")
 	_, psURL := startPS(b, env, "bench-ps", filepath.Join(dir, "ps"))
 
+	certFile, keyFile := selfSigned(b, dir)
+	tlsAddr := freePort(b)
+	startPSOn(b, env, "bench-tls", filepath.Join(dir, "ps-tls"), tlsAddr, "--tls-cert", certFile, "--tls-key", keyFile)
+	tlsURL := "https://" + tlsAddr
+
 	tree := filepath.Join(dir, "tree")
 	os.MkdirAll(filepath.Join(tree, "small"), 0o755)
+	os.MkdirAll(filepath.Join(tree, "medium"), 0o755)
 	small := make([]byte, 4096)
 	for i := 0; i < 100; i++ {
 		rand.Read(small)
 		os.WriteFile(filepath.Join(tree, "small", fmt.Sprintf("f%03d.bin", i)), small, 0o644)
+	}
+	medium := make([]byte, 64<<10)
+	for i := 0; i < 100; i++ {
+		rand.Read(medium)
+		os.WriteFile(filepath.Join(tree, "medium", fmt.Sprintf("f%03d.bin", i)), medium, 0o644)
 	}
 	big := make([]byte, 100<<20)
 	rand.Read(big)
@@ -129,8 +146,26 @@ func BenchmarkServeVsNginx(b *testing.B) {
 	mustJSON(b, env, &res, "package", "add", tree, "--name", "bench", "--version", "1")
 	id := res.Package.ID
 	waitPackageReady(b, env, "bench-ps", id, 2*time.Minute)
+	waitPackageReady(b, env, "bench-tls", id, 2*time.Minute)
 
-	nginxAddr := freePort(b)
+	// One package of 1 GiB for `wharf get` against curl, on bench-ps only.
+	gigTree := filepath.Join(dir, "gig")
+	os.MkdirAll(gigTree, 0o755)
+	gf, err := os.Create(filepath.Join(gigTree, "gig.bin"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	chunk := make([]byte, 4<<20)
+	for written := 0; written < 1<<30; written += len(chunk) {
+		rand.Read(chunk)
+		gf.Write(chunk)
+	}
+	gf.Close()
+	var gig publish.Result
+	mustJSON(b, env, &gig, "package", "add", gigTree, "--name", "bench-gig", "--version", "1", "--servers", "bench-ps")
+	waitPackageReady(b, env, "bench-ps", gig.Package.ID, 5*time.Minute)
+
+	nginxAddr, nginxTLSAddr := freePort(b), freePort(b)
 	conf := filepath.Join(dir, "nginx.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`user root;
 worker_processes 2;
@@ -150,8 +185,14 @@ http {
     listen %s;
     location /packages/ { alias "%s/"; autoindex off; }
   }
+  server {
+    listen %s ssl;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
+    location /packages/ { alias "%[3]s/"; autoindex off; }
+  }
 }
-`, dir, nginxAddr, filepath.Join(dir, "ps", "Package Delivery"))), 0o644)
+`, dir, nginxAddr, filepath.Join(dir, "ps", "Package Delivery"), nginxTLSAddr, certFile, keyFile)), 0o644)
 	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
 	nginx := exec.Command("nginx", "-c", conf, "-p", dir)
 	nginx.Stderr = os.Stderr
@@ -162,19 +203,123 @@ http {
 	time.Sleep(500 * time.Millisecond)
 
 	path := "/packages/" + id + "/small/f007.bin"
+	mediumPath := "/packages/" + id + "/medium/f007.bin"
 	bigPath := "/packages/" + id + "/big.bin"
+	gigURL := psURL + "/packages/" + gig.Package.ID + "/gig.bin"
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		wharfRPS, _ := wrkRun(b, 2, 32, dur, psURL+path)
 		nginxRPS, _ := wrkRun(b, 2, 32, dur, "http://"+nginxAddr+path)
+		wharfMedRPS, _ := wrkRun(b, 2, 32, dur, psURL+mediumPath)
+		nginxMedRPS, _ := wrkRun(b, 2, 32, dur, "http://"+nginxAddr+mediumPath)
 		_, wharfBPS := wrkRun(b, 1, 2, dur, psURL+bigPath)
 		_, nginxBPS := wrkRun(b, 1, 2, dur, "http://"+nginxAddr+bigPath)
+		wharfTLSRPS, _ := wrkRun(b, 2, 32, dur, tlsURL+path)
+		nginxTLSRPS, _ := wrkRun(b, 2, 32, dur, "https://"+nginxTLSAddr+path)
+		_, wharfTLSBPS := wrkRun(b, 1, 2, dur, tlsURL+bigPath)
+		_, nginxTLSBPS := wrkRun(b, 1, 2, dur, "https://"+nginxTLSAddr+bigPath)
+		getBPS, curlBPS := getVsCurl(b, env, dir, "bench-gig@1", gigURL, 1<<30)
 		b.ReportMetric(wharfRPS, "wharf-4KiB-req/s")
 		b.ReportMetric(nginxRPS, "nginx-4KiB-req/s")
 		b.ReportMetric(wharfRPS/nginxRPS, "ratio-4KiB")
+		b.ReportMetric(wharfMedRPS, "wharf-64KiB-req/s")
+		b.ReportMetric(nginxMedRPS, "nginx-64KiB-req/s")
+		b.ReportMetric(wharfMedRPS/nginxMedRPS, "ratio-64KiB")
 		b.ReportMetric(wharfBPS/1e6, "wharf-100MiB-MB/s")
 		b.ReportMetric(nginxBPS/1e6, "nginx-100MiB-MB/s")
 		b.ReportMetric(wharfBPS/nginxBPS, "ratio-100MiB")
+		b.ReportMetric(wharfTLSRPS, "wharf-tls-4KiB-req/s")
+		b.ReportMetric(nginxTLSRPS, "nginx-tls-4KiB-req/s")
+		b.ReportMetric(wharfTLSRPS/nginxTLSRPS, "ratio-tls-4KiB")
+		b.ReportMetric(wharfTLSBPS/1e6, "wharf-tls-100MiB-MB/s")
+		b.ReportMetric(nginxTLSBPS/1e6, "nginx-tls-100MiB-MB/s")
+		b.ReportMetric(wharfTLSBPS/nginxTLSBPS, "ratio-tls-100MiB")
+		b.ReportMetric(getBPS/1e6, "wharf-get-1GiB-MB/s")
+		b.ReportMetric(curlBPS/1e6, "curl-1GiB-MB/s")
+		b.ReportMetric(getBPS/curlBPS, "ratio-get-1GiB")
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// getVsCurl downloads the same file with `wharf get` (resolve, download,
+// verify every byte, fsync) and with curl from the PS (written to a file
+// on the same file system, then sync), and returns both rates in bytes/s.
+func getVsCurl(b *testing.B, env []string, dir, spec, url string, size int64) (float64, float64) {
+	b.Helper()
+	dest := filepath.Join(dir, "get")
+	os.RemoveAll(dest)
+	start := time.Now()
+	if r := run(b, env, "get", spec, "--dest", dest); r.code != 0 {
+		b.Fatalf("wharf get %s: %s%s", spec, r.stdout, r.stderr)
+	}
+	getS := time.Since(start).Seconds()
+	os.RemoveAll(dest)
+	out := filepath.Join(dir, "curl.bin")
+	start = time.Now()
+	if o, err := exec.Command("sh", "-c", fmt.Sprintf("curl -sf -o %q %q && sync %q", out, url, out)).CombinedOutput(); err != nil {
+		b.Fatalf("curl %s: %v\n%s", url, err, o)
+	}
+	curlS := time.Since(start).Seconds()
+	os.Remove(out)
+	return float64(size) / getS, float64(size) / curlS
+}
+
+// startPSOn is startPS on a given address (for a PS serving HTTPS, whose
+// URL the caller knows).
+func startPSOn(b *testing.B, env []string, name, installDir, addr string, extra ...string) {
+	b.Helper()
+	var tok api.EnrollToken
+	mustJSON(b, env, &tok, "ns", "enroll-token")
+	nsURL := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "WHARF_NS="); ok {
+			nsURL = v
+		}
+	}
+	args := append([]string{"ps", "serve", "--enroll", tok.Token, "--install-dir", installDir, "--addr", addr, "--name", name, "--ns", nsURL}, extra...)
+	p, _ := start(b, nil, nil, args...)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var list api.ServerList
+		mustJSON(b, env, &list, "server", "ls")
+		for _, s := range list.Servers {
+			if s.Name == name && !s.LastContact.IsZero() {
+				return
+			}
+		}
+		select {
+		case <-p.done:
+			b.Fatalf("wharf ps serve %s exited: %v", name, p.err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("package server %s did not enroll and poll within 60s", name)
+		}
+	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key
+// (PEM) into dir; wharf and nginx serve TLS with the same pair.
+func selfSigned(b *testing.B, dir string) (certFile, keyFile string) {
+	b.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
+	return certFile, keyFile
 }

@@ -29,6 +29,7 @@ import (
 // same run (the same change reaching a single poller). Sizes and databases
 // come from WHARF_FLEET_N (default 1000,10000) and WHARF_FLEET_DB (default
 // sqlite,postgres); `make bench` runs it with the open-file limit raised.
+// WHARF_FLEET_NS_BIN runs another wharf binary as the NS (a baseline).
 func BenchmarkFleet(b *testing.B) {
 	sizes := []int{1000, 10000}
 	if v := os.Getenv("WHARF_FLEET_N"); v != "" {
@@ -64,6 +65,13 @@ func runFleet(b *testing.B, db string, n int) {
 		dsn = pgtest.DSN(b)
 	default:
 		b.Fatalf("database %q: want sqlite or postgres", db)
+	}
+	if bin := os.Getenv("WHARF_FLEET_NS_BIN"); bin != "" {
+		// Another build of wharf for the NS (an older one, as a baseline);
+		// the simulator is this tree's.
+		own := wharfBin
+		wharfBin = bin
+		defer func() { wharfBin = own }()
 	}
 	nsProc, url, env := startNS(b, b.TempDir(), dsn)
 	token := ""

@@ -116,7 +116,7 @@ func (c *Catalog) CreatePackage(ctx context.Context, m api.PackageManifest) (api
 	if err := c.packages.CreatePackage(ctx, p); err != nil {
 		return api.Package{}, false, err
 	}
-	c.changed(ctx, Change{Part: PartPackages})
+	c.changed(ctx, Change{Part: PartPackages, Package: p.ID})
 	return wirePackage(p), true, nil
 }
 
@@ -240,7 +240,7 @@ func (c *Catalog) DeletePackage(ctx context.Context, id string) error {
 	if err := c.packages.DeletePackage(ctx, pid); err != nil {
 		return err
 	}
-	c.changed(ctx, Change{Part: PartPackages})
+	c.changed(ctx, Change{Part: PartPackages, Package: pid})
 	for _, f := range p.Files {
 		inUse, err := c.packages.BlobInUse(ctx, f.SHA256, "")
 		if err != nil {

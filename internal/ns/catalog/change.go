@@ -11,7 +11,8 @@ type Part string
 
 // Parts of the catalog a change may touch.
 const (
-	// PartPackages: a package was created or deleted. Server is "".
+	// PartPackages: a package was created or deleted (Package names it;
+	// empty: reload every package). Server is "".
 	PartPackages Part = "packages"
 	// PartPolicies: the global policies (Server "") or a server's
 	// overrides changed.
@@ -31,8 +32,9 @@ const (
 // the store updates what it keeps in memory and wakes the long polls whose
 // configuration it changed, and only those.
 type Change struct {
-	Part   Part             `json:"part"`
-	Server wharf.ServerName `json:"server,omitempty"` // the one server concerned; "" for all
+	Part    Part             `json:"part"`
+	Server  wharf.ServerName `json:"server,omitempty"`  // the one server concerned; "" for all
+	Package wharf.PackageID  `json:"package,omitempty"` // the package created or deleted (PartPackages)
 	// Origin names the catalog that made the change; a catalog ignores its
 	// own changes when they come back through the notifier (it applied
 	// them before announcing them).

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,9 +67,56 @@ type shared struct {
 	ps       api.PackageServerSettings // global policies
 	ss       api.SiteServerSettings
 	settings map[string]part // by OS, for servers without overrides
-	packages []Package       // every package, in listing order, without files
+	packages []pkgEntry      // every package, in packageLess order
 	all      part            // JSON of the summaries of packages assigned to all
 	listed   map[wharf.ServerName]bool
+}
+
+// pkgEntry is a package (without files) and the JSON of its summary.
+type pkgEntry struct {
+	p    Package
+	json []byte
+}
+
+func newPkgEntry(p Package) pkgEntry {
+	b, err := json.Marshal(summary(p))
+	if err != nil {
+		panic("catalog: encode a package summary: " + err.Error())
+	}
+	return pkgEntry{p: p, json: b}
+}
+
+// packageLess orders packages in a configuration: by name, then creation
+// time, then id. Every replica sorts in memory the same way, so they all
+// compute the same ETags.
+func packageLess(a, b Package) int {
+	if c := strings.Compare(a.Name, b.Name); c != 0 {
+		return c
+	}
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(string(a.ID), string(b.ID))
+}
+
+// packagesPart encodes the summaries of the entries keep keeps as one
+// JSON array, from their encoded parts.
+func packagesPart(list []pkgEntry, keep func(Package) bool) part {
+	var b bytes.Buffer
+	b.WriteByte('[')
+	n := 0
+	for _, e := range list {
+		if !keep(e.p) {
+			continue
+		}
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(e.json)
+		n++
+	}
+	b.WriteByte(']')
+	return part{json: b.Bytes(), sum: sha256.Sum256(b.Bytes())}
 }
 
 // part is one encoded part of a configuration and its hash.
@@ -273,9 +322,9 @@ func (f *fleet) apply(ctx context.Context, c Change) error {
 	case !loaded || c.Part == PartAll:
 		err = f.loadAll(ctx)
 	case c.Part == PartPackages:
-		err = f.reloadShared(ctx, false, true)
+		err = f.reloadShared(ctx, false, true, c.Package)
 	case c.Part == PartPolicies && c.Server == "":
-		err = f.reloadShared(ctx, true, false)
+		err = f.reloadShared(ctx, true, false, "")
 	case c.Server != "":
 		err = f.reloadMember(ctx, c.Server)
 	default:
@@ -293,7 +342,7 @@ func (f *fleet) apply(ctx context.Context, c Change) error {
 // loadAll reads every server, override, pending task, policy and package.
 func (f *fleet) loadAll(ctx context.Context) error {
 	f.loads.Add(1)
-	sh, err := f.loadShared(ctx, nil, true, true)
+	sh, err := f.loadShared(ctx, nil, true, true, "")
 	if err != nil {
 		return err
 	}
@@ -349,14 +398,15 @@ func (f *fleet) loadAll(ctx context.Context) error {
 	return nil
 }
 
-// reloadShared reloads the global policies and/or the packages and
-// recomputes every member; only those whose ETag changed wake.
-func (f *fleet) reloadShared(ctx context.Context, policies, packages bool) error {
+// reloadShared reloads the global policies and/or the packages (only the
+// package id when it is not empty) and recomputes every member; only those
+// whose ETag changed wake.
+func (f *fleet) reloadShared(ctx context.Context, policies, packages bool, id wharf.PackageID) error {
 	f.loads.Add(1)
 	f.mu.RLock()
 	prev := f.shared
 	f.mu.RUnlock()
-	sh, err := f.loadShared(ctx, prev, policies, packages)
+	sh, err := f.loadShared(ctx, prev, policies, packages, id)
 	if err != nil {
 		return err
 	}
@@ -371,8 +421,9 @@ func (f *fleet) reloadShared(ctx context.Context, policies, packages bool) error
 	return nil
 }
 
-// loadShared reads the parts named and keeps the others of prev.
-func (f *fleet) loadShared(ctx context.Context, prev *shared, policies, packages bool) (*shared, error) {
+// loadShared reads the parts named and keeps the others of prev. With an
+// id, only that package is read again (created, or gone when deleted).
+func (f *fleet) loadShared(ctx context.Context, prev *shared, policies, packages bool, id wharf.PackageID) (*shared, error) {
 	sh := &shared{}
 	if prev != nil {
 		*sh = *prev
@@ -393,22 +444,42 @@ func (f *fleet) loadShared(ctx context.Context, prev *shared, policies, packages
 		}
 	}
 	if packages || prev == nil {
-		list, err := f.st.ListPackages(ctx, PackageFilter{})
-		if err != nil {
-			return nil, err
-		}
-		sh.packages = list
-		sh.listed = map[wharf.ServerName]bool{}
-		all := make([]api.PackageSummary, 0, len(list))
-		for _, p := range list {
-			if p.AssignAll {
-				all = append(all, summary(p))
+		var entries []pkgEntry
+		if id != "" && prev != nil {
+			list, err := f.st.ListPackages(ctx, PackageFilter{IDs: []wharf.PackageID{id}})
+			if err != nil {
+				return nil, err
 			}
-			for _, n := range p.Servers {
+			entries = make([]pkgEntry, 0, len(prev.packages)+1)
+			for _, e := range prev.packages {
+				if e.p.ID != id {
+					entries = append(entries, e)
+				}
+			}
+			for _, p := range list {
+				e := newPkgEntry(p)
+				i, _ := slices.BinarySearchFunc(entries, e, func(a, b pkgEntry) int { return packageLess(a.p, b.p) })
+				entries = slices.Insert(entries, i, e)
+			}
+		} else {
+			list, err := f.st.ListPackages(ctx, PackageFilter{})
+			if err != nil {
+				return nil, err
+			}
+			entries = make([]pkgEntry, len(list))
+			for i, p := range list {
+				entries[i] = newPkgEntry(p)
+			}
+			slices.SortFunc(entries, func(a, b pkgEntry) int { return packageLess(a.p, b.p) })
+		}
+		sh.packages = entries
+		sh.listed = map[wharf.ServerName]bool{}
+		for _, e := range entries {
+			for _, n := range e.p.Servers {
 				sh.listed[n] = true
 			}
 		}
-		sh.all = newPart(all)
+		sh.all = packagesPart(entries, func(p Package) bool { return p.AssignAll })
 	}
 	return sh, nil
 }
@@ -499,13 +570,7 @@ func (f *fleet) derive(n, old *member) {
 		n.settings = newPart(agentSettings(effectiveFrom(n.srv, sh.ps, sh.ss, n.psOver, n.ssOver)))
 	}
 	if sh.listed[n.srv.Name] {
-		list := make([]api.PackageSummary, 0, len(sh.packages))
-		for _, p := range sh.packages {
-			if assignedTo(p, n.srv.Name) {
-				list = append(list, summary(p))
-			}
-		}
-		n.packages = newPart(list)
+		n.packages = packagesPart(sh.packages, func(p Package) bool { return assignedTo(p, n.srv.Name) })
 	} else {
 		n.packages = sh.all
 	}

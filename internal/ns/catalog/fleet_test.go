@@ -300,3 +300,50 @@ func manifest(name string, a api.Assignment) api.PackageManifest {
 	return api.PackageManifest{Name: name, Version: "1", Assignment: a,
 		Files: []api.File{{Path: "f", Size: 3, SHA256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}}}
 }
+
+// TestIncrementalEqualsFullLoad checks that the configurations a catalog
+// keeps up to date change by change are those a catalog loading the store
+// afresh computes (same ETag, same body), as every replica must agree.
+func TestIncrementalEqualsFullLoad(t *testing.T) {
+	e := newEnv(t)
+	c := e.catalog()
+	var servers []catalog.Server
+	for _, n := range []string{"ps-1", "ps-2"} {
+		s, _ := e.enroll(c, n, "linux")
+		servers = append(servers, s)
+	}
+	var ids []string
+	for i, name := range []string{"zeta", "alpha", "mid", "alpha", "beta"} {
+		a := api.Assignment{All: true}
+		if i%2 == 1 {
+			a = api.Assignment{Servers: []string{"ps-2"}}
+		}
+		m := manifest(name, a)
+		m.Version = string(rune('1' + i))
+		p, _, err := c.CreatePackage(e.ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, p.ID)
+	}
+	if err := c.DeletePackage(e.ctx, ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateTask(e.ctx, "ps-1", api.TaskRequest{Type: api.TaskRetryRelocation}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := e.catalog()
+	for _, s := range servers {
+		body, etag, _, err := c.WaitConfig(e.ctx, s, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body2, etag2, _, err := fresh.WaitConfig(e.ctx, s, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if etag != etag2 || string(body) != string(body2) {
+			t.Errorf("%s: kept up to date %s\n%s\nloaded afresh %s\n%s", s.Name, etag, body, etag2, body2)
+		}
+	}
+}

@@ -25,12 +25,12 @@
 //
 // Logging in creates a session: a random 256-bit id in the wharf_session
 // cookie (HttpOnly, SameSite=Strict, Secure when the request came over TLS
-// or Options.SecureCookies is set), looked up in a map held in memory by
-// this NS process, keyed by the id's SHA-256. Sessions end after
-// Options.SessionIdle without use, after Options.SessionMaxAge in any case,
-// on logout, and when the user is removed or gets a new password. They do
-// not survive a restart of the NS, and behind a load balancer each NS
-// process has its own (use sticky sessions, or log in again).
+// or Options.SecureCookies is set), kept in the NS's database (the
+// SessionStore, keyed by the id's SHA-256, with the session's one-time
+// messages), so every NS replica on the database knows it and it survives
+// a restart. Sessions end after Options.SessionIdle without use, after
+// Options.SessionMaxAge in any case, on logout, and when the user is
+// removed or gets a new password.
 //
 // Every form carries the session's CSRF token in a hidden field; a POST
 // without the right token is refused with 403 and changes nothing. The
@@ -38,7 +38,8 @@
 // short-lived cookie instead. POSTs must also pass net/http's
 // cross-origin protection (Sec-Fetch-Site and Origin checks). Failed and
 // successful logins alike spend from a per-IP budget
-// (Options.LoginBurst, one more every Options.LoginEvery).
+// (Options.LoginBurst, one more every Options.LoginEvery), kept in the
+// database too, so the budget holds across replicas.
 //
 // Every page is sent with a strict Content-Security-Policy (no inline
 // script or style), X-Frame-Options DENY, nosniff, no referrer, and

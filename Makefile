@@ -16,8 +16,13 @@ dev: build ## run the all-in-one dev cluster (NS + one PS)
 
 test: ## set up test services (PostgreSQL, file-system tools, Wine) and run every test, the Windows ones under Wine too
 	bash scripts/test-setup.sh
-	$(GO) test -count=1 -p 2 -timeout 20m ./...  # -count=1: the e2e tests build and run the binary, which the test cache cannot see
-	GO=$(GO) bash scripts/test-windows.sh
+	@# -count=1: the e2e tests build and run the binary, which the test cache cannot see.
+	@# The Windows tests run even when a Linux test failed; either failing fails make test.
+	$(GO) test -count=1 -p 2 -timeout 20m ./...; linux=$$?; \
+	GO=$(GO) bash scripts/test-windows.sh; windows=$$?; \
+	if [ $$linux -ne 0 ]; then echo "make test: the Linux tests failed (see above)"; fi; \
+	if [ $$windows -ne 0 ]; then echo "make test: the Windows tests failed (see above)"; fi; \
+	[ $$linux -eq 0 ] && [ $$windows -eq 0 ]
 
 test-windows: ## run the Windows tests under Wine (prepared by scripts/test-setup.sh; reported skipped without Wine)
 	GO=$(GO) bash scripts/test-windows.sh

@@ -94,7 +94,36 @@ EXIT STATUS
 	for _, add := range commands {
 		root.AddCommand(add(e))
 	}
+	strictGroups(root)
 	return root
+}
+
+// strictGroups makes every command that only groups subcommands (wharf
+// policy, wharf server, ...) refuse an unknown subcommand with a usage error
+// (exit 2) and a suggestion, instead of printing its help and exiting 0 as
+// cobra does for a command without a Run. Without arguments a group still
+// prints its help.
+func strictGroups(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		strictGroups(sub)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2
+		}
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += " (did you mean " + strings.Join(s, " or ") + "?)"
+		}
+		return usageError{fmt.Errorf("%s; run '%s --help' for its commands", msg, c.CommandPath())}
+	}
 }
 
 // commands lists the constructors of the top-level commands; each command

@@ -117,10 +117,7 @@ func printSiteServer(w io.Writer, s api.SiteServerSettings, over map[string]bool
 	}
 	bw := "-"
 	if s.DownloadBandwidth != nil {
-		bw = "unlimited"
-		if *s.DownloadBandwidth > 0 {
-			bw = wharf.FormatSize(*s.DownloadBandwidth) + "/s"
-		}
+		bw = wharf.FormatRate(*s.DownloadBandwidth)
 	}
 	fmt.Fprintf(w, "  Poll interval:         %s%s\n", poll, mark(over, "poll_interval_seconds"))
 	fmt.Fprintf(w, "  Download concurrency:  %s%s\n", deref(s.DownloadConcurrency), mark(over, "download_concurrency"))

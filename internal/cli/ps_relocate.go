@@ -93,14 +93,8 @@ func printRelocatePlan(w io.Writer, p *relocate.Plan) {
 	fmt.Fprintf(w, "Target %s: %s\n", p.Target, verdict)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, c := range p.Prerequisites {
-		mark := "ok"
-		switch {
-		case c.Skipped:
-			mark = "-"
-		case !c.OK:
-			mark = "FAIL"
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", mark, c.Name, c.Detail)
+		mark, name := prerequisiteLine(c.Name, c.OK, c.Skipped)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", mark, name, c.Detail)
 	}
 	tw.Flush()
 	if p.VolumeRoot != "" {

@@ -126,10 +126,10 @@ func ago(t time.Time) string {
 func printLocationStatus(w io.Writer, ls *api.LocationStatus) {
 	fmt.Fprintln(w, "\nPackage Location Status:")
 	fmt.Fprintf(w, "  Storage path:           %s\n", ls.StoragePath)
-	fmt.Fprintf(w, "  Volume size:            %d MB\n", ls.VolumeTotalMB)
-	fmt.Fprintf(w, "  Volume free:            %d MB\n", ls.VolumeFreeMB)
-	fmt.Fprintf(w, "  Used by this PS:        %d MB\n", ls.PSUsedMB)
-	fmt.Fprintf(w, "  Required by this PS:    %d MB\n", ls.VolumeRequiredMB)
+	fmt.Fprintf(w, "  Volume size:            %d MiB\n", ls.VolumeTotalMB)
+	fmt.Fprintf(w, "  Volume free:            %d MiB\n", ls.VolumeFreeMB)
+	fmt.Fprintf(w, "  Used by this PS:        %d MiB\n", ls.PSUsedMB)
+	fmt.Fprintf(w, "  Required by this PS:    %d MiB\n", ls.VolumeRequiredMB)
 	fmt.Fprintf(w, "  Last attempt:           %s\n", ls.LastAttempt.Local().Format("2006-01-02 15:04:05"))
 	fmt.Fprintf(w, "  Last status:            %#x %s\n", ls.LastStatus, strings.Join(ls.LastStatusFlags, ", "))
 	fmt.Fprintf(w, "  Automatic attempts:     %d of %d\n", ls.AttemptsDone, ls.MaxAttempts)
@@ -191,7 +191,11 @@ func newServerCheckCmd(e *env) *cobra.Command {
 		Long: `Ask the Package Server to check PATH as a relocation target: every
 prerequisite with its verdict, MiB needed against MiB free, the longest
 resulting path against the limit, how many packages would move by rename and
-by copy, and an estimate of the time. Nothing moves.`,
+by copy, and an estimate of the time. Nothing moves.
+
+EXIT STATUS
+  0 when every prerequisite passes, 1 when one fails (or on error), as
+  ` + "`wharf ps relocate --plan`" + ` on the Package Server itself.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(_ *cobra.Command, args []string) error {
 			c, err := e.client()
@@ -222,11 +226,36 @@ by copy, and an estimate of the time. Nothing moves.`,
 			if t.Plan == nil {
 				return errors.New("the package server answered without a plan")
 			}
-			return e.print(t.Plan, func(w io.Writer) { printPlan(w, t.Plan) })
+			if err := e.print(t.Plan, func(w io.Writer) { printPlan(w, t.Plan) }); err != nil {
+				return err
+			}
+			if t.Plan.Status != 0 {
+				return fmt.Errorf("%s cannot relocate to %s: %s", args[0], t.Plan.Path, strings.Join(t.Plan.StatusFlags, ", "))
+			}
+			return nil
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait for the Package Server's answer")
 	return cmd
+}
+
+// prerequisiteLine is the mark, the name and the detail column of one
+// prerequisite's verdict (flag is the status flag it sets when it fails):
+// a passing check is named by what it checks ("ok  enough space"), a
+// failing one by that and the flag it sets ("FAIL  enough space
+// (insufficient-space)").
+func prerequisiteLine(flag string, ok, skipped bool) (mark, name string) {
+	name = wharf.PrerequisiteCheck(flag)
+	switch {
+	case skipped:
+		return "-", name
+	case ok:
+		return "ok", name
+	}
+	if name != flag {
+		name += " (" + flag + ")"
+	}
+	return "FAIL", name
 }
 
 // printPlan prints a relocation plan (SPEC §6.5).
@@ -238,11 +267,8 @@ func printPlan(w io.Writer, p *api.LocationPlan) {
 	fmt.Fprintf(w, "Target %s: %s\n", p.Path, verdict)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, pr := range p.Prerequisites {
-		mark := "ok"
-		if !pr.OK {
-			mark = "FAIL"
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", mark, pr.Name, pr.Detail)
+		mark, name := prerequisiteLine(pr.Name, pr.OK, false)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", mark, name, pr.Detail)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "Space:        %d MiB needed, %d MiB free\n", p.NeededMB, p.FreeMB)

@@ -89,7 +89,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.shot("packages")
 	b.follow(`#packages-table a[href="/packages/` + c.pkg.ID + `"]`)
-	if txt := b.text("#package-files"); !strings.Contains(txt, "lib/payload.bin") || !strings.Contains(txt, "1 MB") {
+	if txt := b.text("#package-files"); !strings.Contains(txt, "lib/payload.bin") || !strings.Contains(txt, "1 MiB") {
 		t.Errorf("package files table:\n%s", txt)
 	}
 	b.waitText("#package-servers", "Ready")
@@ -260,7 +260,7 @@ func driveRelocationByEvents(t *testing.T, c *consoleRun, target string) {
 	running.Progress.BytesDone, running.Progress.ETASeconds = 768<<10, 20
 	post(running)
 	b.waitText("#progress-percent", "75%")
-	b.waitText("#progress-text", "768 KB of 1 MB")
+	b.waitText("#progress-text", "768 KiB of 1 MiB")
 	b.shot("resource-manager-progress")
 
 	// A warning: the package stayed behind a link.
@@ -272,8 +272,8 @@ func driveRelocationByEvents(t *testing.T, c *consoleRun, target string) {
 	if txt := b.text("#ls-attempts"); txt != "0 done of 3 at most" {
 		t.Errorf("attempts: %q", txt)
 	}
-	if txt := b.text("#ls-total"); txt != "500 GB" {
-		t.Errorf("volume size shown as %q, want 500 GB", txt)
+	if txt := b.text("#ls-total"); txt != "500 GiB" {
+		t.Errorf("volume size shown as %q, want 500 GiB", txt)
 	}
 	if txt := b.text("#history"); !strings.Contains(txt, "some-not-moved") {
 		t.Errorf("history after the warning:\n%s", txt)

@@ -117,3 +117,30 @@ func ParseRelocationStatus(names []string) (RelocationStatus, error) {
 	}
 	return s, nil
 }
+
+// prerequisiteChecks name each prerequisite (SPEC §6.1) by what it checks,
+// so that a passing check reads "enough space", not "insufficient-space"
+// (the name of the bit it sets when it fails).
+var prerequisiteChecks = map[RelocationStatus]string{
+	RelocationNotFixedMedia:         "fixed media",
+	RelocationUnsupportedFilesystem: "supported file system",
+	RelocationInsufficientSpace:     "enough space",
+	RelocationKnownFolder:           "not a known folder",
+	RelocationPathTooLong:           "path length",
+	RelocationInvalidTarget:         "valid target",
+}
+
+// PrerequisiteCheck names the prerequisite whose failure sets the flag
+// named flag (SPEC §6.3's word, such as "insufficient-space") by what it
+// checks ("enough space"); a name that is no prerequisite's comes back as
+// it is.
+func PrerequisiteCheck(flag string) string {
+	s, err := ParseRelocationStatus([]string{flag})
+	if err != nil {
+		return flag
+	}
+	if c, ok := prerequisiteChecks[s]; ok {
+		return c
+	}
+	return flag
+}

@@ -76,3 +76,26 @@ func ParseBandwidth(s string) (int64, error) {
 	}
 	return n, nil
 }
+
+// FormatRate prints a rate in bytes per second in the unit it was most
+// likely given in, so that ParseRate reads it back exactly: 5000000 is
+// "5MB/s", 5242880 "5MiB/s" (binary units first when both fit, as a power
+// of 1024 is rarely a round power of 1000), 0 or less "unlimited".
+func FormatRate(n int64) string {
+	if n <= 0 {
+		return "unlimited"
+	}
+	for _, u := range []struct {
+		name string
+		size int64
+	}{
+		{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20},
+		{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6},
+		{"KiB", 1 << 10}, {"kB", 1e3},
+	} {
+		if n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.name + "/s"
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B/s"
+}

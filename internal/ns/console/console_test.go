@@ -643,8 +643,8 @@ func TestResourceManager(t *testing.T) {
 		t.Errorf("status while running: %v", s)
 	}
 	page = c.get("/servers/ps-lyon")
-	for _, want := range []string{`id="progress-bar" max="100" value="75"`, "6 of 8 packages · 3 GB of 4 GB · about 2 min 5 s left",
-		"2 TB", "900 MB", "1.5 GB", "2 GB", "1 done of 3 at most", "In progress", "/srv/&lt;b&gt;wharf&lt;/b&gt;"} {
+	for _, want := range []string{`id="progress-bar" max="100" value="75"`, "6 of 8 packages · 3 GiB of 4 GiB · about 2 min 5 s left",
+		"2 TiB", "900 MiB", "1.5 GiB", "2 GiB", "1 done of 3 at most", "In progress", "/srv/&lt;b&gt;wharf&lt;/b&gt;"} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("resource manager while running lacks %q", want)
 		}
@@ -759,7 +759,7 @@ func TestCheckLocation(t *testing.T) {
 	}
 	page = c.get(strings.Split(r.location, "#")[0])
 	for _, want := range []string{"ps-lyon cannot relocate to <code>/srv/new</code>: Not enough free space on the target volume",
-		"4.9 GB needed, 1.2 GB free", "120 of at most 4095", "0 by rename, 3 by copy (5 GB)", "5 min 0 s", "5000 MiB needed, 1200 free", "✘ Enough space", "✔ Fixed media"} {
+		"4.9 GiB needed, 1.2 GiB free", "120 of at most 4095", "0 by rename, 3 by copy (5 GiB)", "5 min 0 s", "5000 MiB needed, 1200 free", "✘ Enough space", "✔ Fixed media"} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("answered check lacks %q", want)
 		}

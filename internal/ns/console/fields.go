@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 // fieldSpec describes one policy field for the forms: its JSON name (the
@@ -85,23 +86,13 @@ func displayValue(f fieldSpec, text string) string {
 	return text
 }
 
-// rateInput writes a rate so that parseRate reads it back exactly.
+// rateInput writes a rate so that parseRate reads it back exactly, in the
+// unit it was most likely given in.
 func rateInput(n int64) string {
-	switch {
-	case n <= 0:
+	if n <= 0 {
 		return "0"
-	case n%(1<<30) == 0:
-		return fmt.Sprintf("%dGiB/s", n>>30)
-	case n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB/s", n>>20)
-	case n%1e9 == 0:
-		return fmt.Sprintf("%dGB/s", n/1e9)
-	case n%1e6 == 0:
-		return fmt.Sprintf("%dMB/s", n/1e6)
-	case n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB/s", n>>10)
 	}
-	return fmt.Sprintf("%dB/s", n)
+	return wharf.FormatRate(n)
 }
 
 // parseField reads one field's form text into its JSON value.

@@ -36,41 +36,37 @@ func funcs(now func() time.Time) template.FuncMap {
 }
 
 // formatMB shows a size given in MiB (the unit of the Package Location
-// Status) as MB or GB.
+// Status) as MiB, GiB or TiB.
 func formatMB(mb int64) string {
 	switch {
 	case mb < 0:
 		return "—"
 	case mb < 1024:
-		return fmt.Sprintf("%d MB", mb)
+		return fmt.Sprintf("%d MiB", mb)
 	case mb < 1024*1024:
-		return trimZero(float64(mb)/1024) + " GB"
+		return trimZero(float64(mb)/1024) + " GiB"
 	}
-	return trimZero(float64(mb)/(1024*1024)) + " TB"
+	return trimZero(float64(mb)/(1024*1024)) + " TiB"
 }
 
-// formatBytes shows a byte count in B, KB, MB, GB or TB (powers of 1024).
+// formatBytes shows a byte count in B, KiB, MiB, GiB or TiB.
 func formatBytes(n int64) string {
 	if n < 1024 {
 		return fmt.Sprintf("%d B", n)
 	}
 	v := float64(n)
-	for _, u := range []string{"KB", "MB", "GB", "TB"} {
+	for _, u := range []string{"KiB", "MiB", "GiB", "TiB"} {
 		v /= 1024
-		if v < 1024 || u == "TB" {
+		if v < 1024 || u == "TiB" {
 			return trimZero(v) + " " + u
 		}
 	}
 	return ""
 }
 
-// formatRate shows a bandwidth in bytes per second; 0 is no limit.
-func formatRate(n int64) string {
-	if n <= 0 {
-		return "unlimited"
-	}
-	return formatBytes(n) + "/s"
-}
+// formatRate shows a bandwidth in bytes per second in the unit it was
+// given in (wharf.FormatRate); 0 is no limit.
+func formatRate(n int64) string { return wharf.FormatRate(n) }
 
 func trimZero(v float64) string {
 	return strings.TrimSuffix(strconv.FormatFloat(math.Round(v*10)/10, 'f', 1, 64), ".0")
@@ -166,22 +162,14 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// prerequisiteTitles name the prerequisites of SPEC §6.1 by the status
-// flag each sets when it fails.
-var prerequisiteTitles = map[string]string{
-	"not-fixed-media":        "Fixed media",
-	"unsupported-filesystem": "Supported file system",
-	"insufficient-space":     "Enough space",
-	"known-folder":           "Not a known folder",
-	"path-too-long":          "Path length",
-	"invalid-target":         "Valid target",
-}
-
+// prerequisiteTitle names a prerequisite of SPEC §6.1, given by the status
+// flag it sets when it fails, by what it checks ("Enough space").
 func prerequisiteTitle(flag string) string {
-	if t, ok := prerequisiteTitles[flag]; ok {
+	t := wharf.PrerequisiteCheck(flag)
+	if t == "" {
 		return t
 	}
-	return flag
+	return strings.ToUpper(t[:1]) + t[1:]
 }
 
 // statusWord is one status bit in words, with the badge class it shows in.

@@ -49,12 +49,12 @@ func TestParseRateRoundTrip(t *testing.T) {
 }
 
 func TestFormats(t *testing.T) {
-	for mb, want := range map[int64]string{0: "0 MB", 900: "900 MB", 1024: "1 GB", 1536: "1.5 GB", 301234: "294.2 GB", 2 << 20: "2 TB", -1: "—"} {
+	for mb, want := range map[int64]string{0: "0 MiB", 900: "900 MiB", 1024: "1 GiB", 1536: "1.5 GiB", 301234: "294.2 GiB", 2 << 20: "2 TiB", -1: "—"} {
 		if got := formatMB(mb); got != want {
 			t.Errorf("formatMB(%d) = %q, want %q", mb, got, want)
 		}
 	}
-	for n, want := range map[int64]string{0: "0 B", 900: "900 B", 48 << 10: "48 KB", 1<<20 + 1<<19: "1.5 MB", 5 << 40: "5 TB"} {
+	for n, want := range map[int64]string{0: "0 B", 900: "900 B", 48 << 10: "48 KiB", 1<<20 + 1<<19: "1.5 MiB", 5 << 40: "5 TiB"} {
 		if got := formatBytes(n); got != want {
 			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
 		}

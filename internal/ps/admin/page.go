@@ -3,29 +3,20 @@ package admin
 import (
 	"context"
 	_ "embed"
-	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 //go:embed page/status.html
 var statusPageHTML string
 
 var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
-	"size": func(n int64) string {
-		switch {
-		case n >= 1e9:
-			return fmt.Sprintf("%.1f GB", float64(n)/1e9)
-		case n >= 1e6:
-			return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-		case n >= 1e3:
-			return fmt.Sprintf("%.1f KB", float64(n)/1e3)
-		}
-		return fmt.Sprintf("%d B", n)
-	},
+	"size": wharf.FormatSize, // binary units, as everywhere else
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "never"

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/wharf-project/wharf/internal/api"
+)
+
+// Tests of the papercuts of issue 16, as an administrator meets them.
+
+func TestMistypedSubcommandIsAUsageError(t *testing.T) {
+	for _, args := range [][]string{{"policy", "sett"}, {"server", "shwo", "x"}, {"alert", "lss"}, {"ps", "stauts"}} {
+		var out, errOut strings.Builder
+		code := Main(t.Context(), args, Stdio{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		if code != exitUsage {
+			t.Errorf("wharf %s: exit %d, want %d (stdout %q)", strings.Join(args, " "), code, exitUsage, out.String())
+		}
+		if !strings.Contains(errOut.String(), "unknown command "+`"`+args[1]+`"`) {
+			t.Errorf("wharf %s: stderr %q, want it to name the unknown command", strings.Join(args, " "), errOut.String())
+		}
+	}
+	var out, errOut strings.Builder
+	if code := Main(t.Context(), []string{"policy", "sett"}, Stdio{In: strings.NewReader(""), Out: &out, Err: &errOut}); code == exitUsage &&
+		!strings.Contains(errOut.String(), "did you mean get or set?") {
+		t.Errorf("wharf policy sett: stderr %q lacks the suggestion", errOut.String())
+	}
+	// A group without a subcommand still shows its help.
+	out.Reset()
+	if code := Main(t.Context(), []string{"policy"}, Stdio{In: strings.NewReader(""), Out: &out, Err: &errOut}); code != exitOK ||
+		!strings.Contains(out.String(), "Available Commands") {
+		t.Errorf("wharf policy: exit %d, output %q; want its help and 0", code, out.String())
+	}
+}
+
+// refusedPlan is what a Package Server answers for /etc/wharf.
+func refusedPlan(path string) api.LocationPlan {
+	return api.LocationPlan{Path: path, Status: 0x040, StatusFlags: []string{"known-folder"},
+		Prerequisites: []api.Prerequisite{
+			{Name: "not-fixed-media", OK: true, Detail: "volume / is fixed media"},
+			{Name: "insufficient-space", OK: true, Detail: "10 MiB needed, 900 MiB free"},
+			{Name: "known-folder", Detail: path + " is the system folder /etc or below it"},
+		}, NeededMB: 10, FreeMB: 900, LongestPath: 80, PathLimit: 4095}
+}
+
+func TestRefusedCheckLocationExitsNonZero(t *testing.T) {
+	n := newTestNS(t)
+	agent := n.enroll("ps-a", "linux")
+	n.answerTasks(agent, "ps-a", func(path string) api.LocationPlan {
+		if path == "/srv/wharf" {
+			return api.LocationPlan{Path: path, Prerequisites: []api.Prerequisite{{Name: "insufficient-space", OK: true}}}
+		}
+		return refusedPlan(path)
+	})
+
+	code, stdout, stderr := n.wharf("server", "check-location", "ps-a", "/etc/wharf")
+	if code != exitError {
+		t.Errorf("refused check: exit %d, want %d (stderr %q)", code, exitError, stderr)
+	}
+	if !strings.Contains(stderr, "cannot relocate to /etc/wharf: known-folder") {
+		t.Errorf("refused check: stderr %q lacks the reason", stderr)
+	}
+	for _, want := range []string{"Target /etc/wharf: cannot relocate: known-folder", "FAIL  not a known folder (known-folder)", "ok    enough space"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("refused check: output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "ok    insufficient-space") || strings.Contains(stdout, "ok    not-fixed-media") {
+		t.Errorf("a passing check is named by the failure it did not find:\n%s", stdout)
+	}
+
+	code, _, stderr = n.wharf("server", "check-location", "ps-a", "/etc/wharf", "--json")
+	if code != exitError {
+		t.Errorf("refused check --json: exit %d, want %d (%s)", code, exitError, stderr)
+	}
+	if code, stdout, stderr := n.wharf("server", "check-location", "ps-a", "/srv/wharf"); code != exitOK || !strings.Contains(stdout, "can relocate") {
+		t.Errorf("passing check: exit %d, %q %q", code, stdout, stderr)
+	}
+}
+
+func TestPolicySetEchoesTheRateAsGiven(t *testing.T) {
+	n := newTestNS(t)
+	for in, want := range map[string]string{"5MB/s": "5MB/s", "20MiB/s": "20MiB/s", "1GB/s": "1GB/s", "0": "unlimited"} {
+		code, stdout, stderr := n.wharf("policy", "set", "--download-bandwidth", in)
+		if code != exitOK {
+			t.Fatalf("policy set --download-bandwidth %s: exit %d %s", in, code, stderr)
+		}
+		if !strings.Contains(stdout, "Download bandwidth:    "+want+"\n") {
+			t.Errorf("policy set --download-bandwidth %s printed:\n%s\nwant %q", in, stdout, want)
+		}
+	}
+}
+
+func TestServerShowLabelsMiB(t *testing.T) {
+	n := newTestNS(t)
+	agent := n.enroll("ps-a", "linux")
+	n.event(agent, "ps-a", api.LocationStatus{StoragePath: "/srv/wharf", VolumeTotalMB: 1000, VolumeFreeMB: 400, PSUsedMB: 300,
+		VolumeRequiredMB: 300, LastStatus: 0x001})
+	code, stdout, stderr := n.wharf("server", "show", "ps-a")
+	if code != exitOK {
+		t.Fatalf("server show: exit %d %s", code, stderr)
+	}
+	for _, want := range []string{"Volume size:            1000 MiB", "Volume free:            400 MiB", "Used by this PS:        300 MiB"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("server show lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, " MB\n") {
+		t.Errorf("server show labels MiB values MB:\n%s", stdout)
+	}
+}

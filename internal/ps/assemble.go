@@ -54,6 +54,7 @@ type parts struct {
 	placer   *place.Rotating
 	fetcher  *fetch.Fetcher
 	location *location.Controller
+	handler  *serve.Handler
 	gate     *serve.Gate
 	poller   *poller
 	admin    *adminBackend
@@ -74,7 +75,8 @@ func assemble(cfg Config, id identity, st *store.Store, client *apiclient.Client
 	p.fetcher = fetch.New(fetch.Options{
 		Roots: p.roots, NS: client, Store: st, Placer: p.placer, Clock: cfg.Clock, Logger: log,
 	})
-	p.gate = serve.NewGate(serve.New(st, key, cfg.Clock, log))
+	p.handler = serve.New(st, key, cfg.Clock, log)
+	p.gate = serve.NewGate(p.handler)
 	ctl, err := location.New(location.Options{
 		Server: id.name, Default: cfg.PrimaryLocation(), FS: fsys.OS{}, Roots: p.roots, Facts: cfg.Facts,
 		Index: st.RelocationIndex(), Journal: st.RelocationJournal(), State: st, NS: client,

@@ -234,6 +234,7 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 		errs = append(errs, fmt.Errorf("shut down package serving: %w", err))
 		web.Close()
 	}
+	p.handler.Close() // the package files and folders kept open
 	if err := adm.Shutdown(shutCtx); err != nil {
 		adm.Close()
 	}

@@ -272,9 +272,17 @@ func TestRotationOnRealVolumes(t *testing.T) {
 	where[wantRoot] = append(where[wantRoot], len(pkgs)-1)
 
 	// B is unmounted: its packages are unavailable, not served, not
-	// forgotten, and nothing is written on the empty mount point.
-	if out, err := exec.Command("umount", volB).CombinedOutput(); err != nil {
-		t.Fatalf("umount %s: %v\n%s", volB, err, out)
+	// forgotten, and nothing is written on the empty mount point. (Serving
+	// keeps the files it served open for a second after their last
+	// request: the volume is busy until then.)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := exec.Command("umount", volB).CombinedOutput()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("umount %s: %v\n%s", volB, err, out)
+		}
 	}
 	if err := ac.UpdateConfig(context.Background()); err != nil {
 		t.Fatal(err)

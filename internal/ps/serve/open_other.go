@@ -3,56 +3,59 @@
 package serve
 
 import (
-	"container/list"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
+	"syscall"
+	"time"
 )
 
-// folders keeps the package folders being served open, as os.Roots, so a
-// request costs one openat of its file instead of opening and closing its
-// folder too. A cached folder is only a shortcut to the folder the index
-// names: a folder renamed away takes its files along (a package's bytes
-// never change), and a folder removed (moved to another volume) or
-// replaced gives ENOENT, upon which the entry is dropped and the path
-// opened afresh. It holds at most maxOpenFolders folders, least recently
-// used going first; a folder in use when it goes is closed by its last user.
-type folders struct {
-	mu  sync.Mutex
-	max int
-	m   map[string]*folder
-	lru list.List // of *folder, most recently used at the front
-}
+// Open handles kept between requests (Linux): the package folders being
+// served, as os.Roots, so a request opens one file instead of its folder
+// too; and small package files, as nginx's open_file_cache does, so a
+// request for one costs an fstat and a pread instead of an open, fcntl,
+// fstat, read and close. Sharing is safe because a package's files never
+// change: a folder or file renamed away (a relocation on one volume) still
+// holds the same bytes; a folder removed or replaced gives ENOENT, and a
+// file removed (its package moved to another volume, or discarded as
+// damaged) has no link left, which every request's fstat sees — either
+// way the entry goes and the path is opened afresh. Only ReadAt and Stat
+// are used on a shared file, never its offset. Handles idle for a second
+// are closed, so a volume nobody downloads from can be unmounted a moment
+// later; Handler.Close closes them all.
+type (
+	folders = openCache[*os.Root]
+	files   = openCache[*os.File]
+)
 
-type folder struct {
-	dir     string
-	root    *os.Root
-	refs    int
-	dropped bool
-	elem    *list.Element
-}
+// Bounds of the handles kept: never the whole store.
+const (
+	maxOpenFolders = 1024
+	maxOpenFiles   = 4096
+	openIdle       = time.Second
+)
 
-// maxOpenFolders bounds the folders kept open: a few file descriptors per
-// package in use, never the whole store.
-const maxOpenFolders = 1024
-
-func newFolders() *folders { return &folders{max: maxOpenFolders, m: map[string]*folder{}} }
+func newFolders() *folders { return newOpenCache[*os.Root](maxOpenFolders, openIdle) }
+func newFiles() *files     { return newOpenCache[*os.File](maxOpenFiles, openIdle) }
 
 // openIn opens rel below dir without leaving it; a missing dir is
 // errFolderMissing (which matches os.ErrNotExist).
-func (c *folders) openIn(dir, rel string) (*os.File, error) {
-	name := filepath.FromSlash(rel)
+func (h *Handler) openIn(dir, rel string) (*os.File, error) {
+	c, name := h.folders, filepath.FromSlash(rel)
 	for fresh := false; ; fresh = true {
-		fd, err := c.get(dir)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("%w: %w", errFolderMissing, err)
+		fd := c.get(dir)
+		if fd == nil {
+			root, err := os.OpenRoot(dir)
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					return nil, fmt.Errorf("%w: %w", errFolderMissing, err)
+				}
+				return nil, err
 			}
-			return nil, err
+			fd = c.add(dir, root)
 		}
-		f, err := fd.root.Open(name)
+		f, err := fd.v.Open(name)
 		c.put(fd)
 		if err == nil || fresh || !errors.Is(err, os.ErrNotExist) {
 			return f, err
@@ -61,65 +64,43 @@ func (c *folders) openIn(dir, rel string) (*os.File, error) {
 	}
 }
 
-// get returns the open folder dir, opening it when it is not cached.
-func (c *folders) get(dir string) (*folder, error) {
-	c.mu.Lock()
-	if fd := c.m[dir]; fd != nil {
-		fd.refs++
-		c.lru.MoveToFront(fd.elem)
-		c.mu.Unlock()
-		return fd, nil
+// open returns file rel of dir for one request; see opened. A small file
+// (size, from the index, at most smallFile) is shared: kept open between
+// requests.
+func (h *Handler) open(dir, rel string, size int64) (opened, error) {
+	if size > smallFile {
+		f, err := h.openIn(dir, rel)
+		if err != nil {
+			return opened{}, err
+		}
+		return statOpened(f, false, func() { f.Close() })
 	}
-	c.mu.Unlock()
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if fd := c.m[dir]; fd != nil { // opened meanwhile
-		root.Close()
-		fd.refs++
-		c.lru.MoveToFront(fd.elem)
-		return fd, nil
-	}
-	fd := &folder{dir: dir, root: root, refs: 1}
-	fd.elem = c.lru.PushFront(fd)
-	c.m[dir] = fd
-	for c.lru.Len() > c.max {
-		c.dropLocked(c.lru.Back().Value.(*folder))
-	}
-	return fd, nil
-}
-
-// put releases a folder get returned.
-func (c *folders) put(fd *folder) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if fd.refs--; fd.refs == 0 && fd.dropped {
-		fd.root.Close()
+	c, key := h.files, dir+"\x00"+rel
+	for fresh := false; ; fresh = true {
+		e := c.get(key)
+		if e == nil {
+			f, err := h.openIn(dir, rel)
+			if err != nil {
+				return opened{}, err
+			}
+			e = c.add(key, f)
+		}
+		o, err := statOpened(e.v, true, func() { c.put(e) })
+		if err == nil && o.links == 0 && !fresh {
+			o.release()
+			c.drop(e) // removed since it was opened: look at the path again
+			continue
+		}
+		return o, err
 	}
 }
 
-// drop forgets fd; it is closed once nobody uses it.
-func (c *folders) drop(fd *folder) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.dropLocked(fd)
-}
-
-func (c *folders) dropLocked(fd *folder) {
-	if fd.dropped {
-		return
-	}
-	fd.dropped = true
-	if c.m[fd.dir] == fd {
-		delete(c.m, fd.dir)
-	}
-	c.lru.Remove(fd.elem)
-	if fd.refs == 0 {
-		fd.root.Close()
-	}
+// Close closes the handles kept open; the handler may still serve, but
+// keeps nothing open any more.
+func (h *Handler) Close() error {
+	h.files.close()
+	h.folders.close()
+	return nil
 }
 
 // statOpen returns the size of the open file and whether it is a regular
@@ -130,4 +111,18 @@ func statOpen(f *os.File) (size int64, regular bool, err error) {
 		return 0, false, err
 	}
 	return fi.Size(), fi.Mode().IsRegular(), nil
+}
+
+// statOpened describes f for a request.
+func statOpened(f *os.File, shared bool, release func()) (opened, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		release()
+		return opened{}, err
+	}
+	o := opened{f: f, size: fi.Size(), regular: fi.Mode().IsRegular(), shared: shared, links: 1, release: release}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		o.links = uint64(st.Nlink)
+	}
+	return o, nil
 }

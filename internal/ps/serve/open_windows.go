@@ -18,15 +18,33 @@ import (
 // being served never stops a relocation moving or removing its package.
 const shareAll = windows.FILE_SHARE_READ | windows.FILE_SHARE_WRITE | windows.FILE_SHARE_DELETE
 
-// folders opens package files on Windows; it keeps no folder open (a
-// folder handle held between requests would get in the way of a
+// folders and files open package files on Windows; they keep nothing open
+// between requests (a handle held there would get in the way of a
 // relocation's rename more often than it saves).
-type folders struct{}
+type (
+	folders struct{}
+	files   struct{}
+)
 
 func newFolders() *folders { return &folders{} }
+func newFiles() *files     { return &files{} }
 
-// openIn opens rel below dir: see the package-level openIn.
-func (*folders) openIn(dir, rel string) (*os.File, error) { return openIn(dir, rel) }
+// Close does nothing: nothing is kept open on Windows.
+func (h *Handler) Close() error { return nil }
+
+// open returns file rel of dir for one request; see opened.
+func (h *Handler) open(dir, rel string, _ int64) (opened, error) {
+	f, err := openIn(dir, rel)
+	if err != nil {
+		return opened{}, err
+	}
+	size, regular, err := statOpen(f)
+	if err != nil {
+		f.Close()
+		return opened{}, err
+	}
+	return opened{f: f, size: size, regular: regular, links: 1, release: func() { f.Close() }}, nil
+}
 
 // openIn opens rel below dir without leaving it; a missing dir is
 // errFolderMissing (which matches os.ErrNotExist).

@@ -59,6 +59,20 @@ type Handler struct {
 	clock   clock.Clock
 	log     *slog.Logger
 	folders *folders // package folders kept open (open_*.go)
+	files   *files   // small package files kept open (open_*.go)
+}
+
+// opened is a package file open for one request, as Handler.open returns
+// it: its size and kind from an fstat made for this request, and whether
+// it is shared with other requests (kept open between them: read it with
+// ReadAt only, never through its offset). Call release when done.
+type opened struct {
+	f       *os.File
+	size    int64
+	regular bool
+	links   uint64 // hard links: 0 when removed since it was opened
+	shared  bool
+	release func()
 }
 
 // New returns a handler serving from idx, checking signed packages' URLs
@@ -70,7 +84,7 @@ func New(idx Index, key []byte, c clock.Clock, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{idx: idx, key: key, clock: c, log: log.With("component", "serve"), folders: newFolders()}
+	return &Handler{idx: idx, key: key, clock: c, log: log.With("component", "serve"), folders: newFolders(), files: newFiles()}
 }
 
 // Prefix is the path under which packages are served.
@@ -140,7 +154,7 @@ const movedRetries = 12
 
 func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, id, rel string, res store.Resolved) {
 	log := func() *slog.Logger { return h.log.With("package", id, "path", rel) }
-	f, res, err := h.openFile(r.Context(), id, rel, res)
+	o, res, err := h.openFile(r.Context(), id, rel, res)
 	if err != nil {
 		switch {
 		case errors.Is(err, wharf.ErrNotFound):
@@ -157,9 +171,9 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, id, rel stri
 		}
 		return
 	}
-	defer f.Close()
-	size, regular, err := statOpen(f)
-	if err != nil || !regular {
+	defer o.release()
+	f, size := o.f, o.size
+	if !o.regular {
 		writeError(w, r, http.StatusNotFound, "not found")
 		return
 	}
@@ -175,7 +189,11 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, id, rel stri
 		hd["Content-Type"] = octetStream
 	}
 	if !plain(r) {
-		http.ServeContent(w, r, "", res.File.ModTime, f)
+		var content io.ReadSeeker = f
+		if o.shared {
+			content = io.NewSectionReader(f, 0, size) // never the shared offset
+		}
+		http.ServeContent(w, r, "", res.File.ModTime, content)
 		return
 	}
 	// The common case, a whole file with no condition: answered here,
@@ -249,16 +267,16 @@ var errFolderMissing = errors.New("package folder missing")
 // after a short wait, doubling from 1 ms, up to movedRetries times, the
 // request's context permitting. A file once open stays readable whatever
 // happens to its name. Only then is the request answered 404.
-func (h *Handler) openFile(ctx context.Context, id, rel string, res store.Resolved) (*os.File, store.Resolved, error) {
+func (h *Handler) openFile(ctx context.Context, id, rel string, res store.Resolved) (opened, store.Resolved, error) {
 	wait := time.Millisecond
 	for attempt := 0; ; attempt++ {
-		f, err := h.openAny(res, rel)
+		o, err := h.openAny(res, rel)
 		if err == nil || !errors.Is(err, os.ErrNotExist) || attempt >= movedRetries {
-			return f, res, err
+			return o, res, err
 		}
 		again, rerr := h.idx.Resolve(id, rel)
 		if rerr != nil {
-			return nil, res, rerr
+			return opened{}, res, rerr
 		}
 		if again.Dir != res.Dir || !slices.Equal(again.Also, res.Also) {
 			h.log.Debug("package moved while being served; following it", "package", id, "from", res.Dir, "to", again.Dir, "also", again.Also)
@@ -266,7 +284,7 @@ func (h *Handler) openFile(ctx context.Context, id, rel string, res store.Resolv
 			continue
 		}
 		if err := clock.Sleep(ctx, h.clock, wait); err != nil {
-			return nil, res, err
+			return opened{}, res, err
 		}
 		wait = min(2*wait, time.Second)
 	}
@@ -274,17 +292,17 @@ func (h *Handler) openFile(ctx context.Context, id, rel string, res store.Resolv
 
 // openAny opens rel in res.Dir or, when that folder or file is missing, in
 // the first of res.Also that has it. The error is res.Dir's.
-func (h *Handler) openAny(res store.Resolved, rel string) (*os.File, error) {
-	f, err := h.folders.openIn(res.Dir, rel)
+func (h *Handler) openAny(res store.Resolved, rel string) (opened, error) {
+	o, err := h.open(res.Dir, rel, res.File.Size)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
-		return f, err
+		return o, err
 	}
 	for _, dir := range res.Also {
-		if g, aerr := h.folders.openIn(dir, rel); aerr == nil {
+		if g, aerr := h.open(dir, rel, res.File.Size); aerr == nil {
 			return g, nil
 		}
 	}
-	return nil, err
+	return opened{}, err
 }
 
 func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {

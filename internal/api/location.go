@@ -98,14 +98,24 @@ const (
 )
 
 // Alert is something an administrator should see: a relocation that
-// succeeded, one that left packages behind links, retries exhausted.
+// succeeded, one that left packages behind links, retries exhausted. The
+// same alert raised again while it is unread is not a new alert: its Count
+// grows and LastSeenAt moves.
 type Alert struct {
-	ID        string    `json:"id"`
-	Server    string    `json:"server,omitempty"`
-	Level     string    `json:"level"`
-	Message   string    `json:"message"`
-	CreatedAt time.Time `json:"created_at"`
-	ReadAt    time.Time `json:"read_at,omitzero"`
+	ID         string    `json:"id"`
+	Server     string    `json:"server,omitempty"`
+	Level      string    `json:"level"`
+	Message    string    `json:"message"`
+	CreatedAt  time.Time `json:"created_at"`
+	ReadAt     time.Time `json:"read_at,omitzero"`
+	Count      int       `json:"count"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+}
+
+// AlertsRead is the answer to POST /alerts/read: how many unread alerts
+// it marked read.
+type AlertsRead struct {
+	Marked int `json:"marked"`
 }
 
 // AlertList is the body of GET /alerts.

@@ -60,3 +60,10 @@ func (c *Client) Alerts(ctx context.Context, unreadOnly bool) ([]api.Alert, erro
 func (c *Client) MarkAlertRead(ctx context.Context, id string) error {
 	return c.call(ctx, http.MethodPost, "/alerts/"+url.PathEscape(id)+"/read", struct{}{}, nil)
 }
+
+// MarkAllAlertsRead marks every unread alert read and returns how many.
+func (c *Client) MarkAllAlertsRead(ctx context.Context) (int, error) {
+	var out api.AlertsRead
+	err := c.call(ctx, http.MethodPost, "/alerts/read", struct{}{}, &out)
+	return out.Marked, err
+}

@@ -109,3 +109,40 @@ func TestServerShowLabelsMiB(t *testing.T) {
 		t.Errorf("server show labels MiB values MB:\n%s", stdout)
 	}
 }
+
+func TestRepeatedAttemptsMakeOneAlert(t *testing.T) {
+	n := newTestNS(t)
+	agent := n.enroll("ps-a", "linux")
+	exhausted := api.LocationStatus{StoragePath: "/srv/wharf", LastStatus: 0x002 | 0x200 | 0x400, AttemptsDone: 3, MaxAttempts: 3}
+	for range 3 { // three manual retries while the automatic ones are exhausted
+		n.event(agent, "ps-a", exhausted)
+	}
+	n.event(agent, "ps-a", api.LocationStatus{StoragePath: "/etc/wharf", LastStatus: 0x040}) // another alert
+	list, err := n.admin.Alerts(t.Context(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[1].Count != 3 || list[0].Count != 1 {
+		t.Fatalf("unread alerts after 3 identical attempts and a refusal: %+v; want 2, the first counted 3 times", list)
+	}
+	code, stdout, _ := n.wharf("alert", "ls")
+	if code != 0 || !strings.Contains(stdout, "TIMES") || !strings.Contains(stdout, " 3 ") {
+		t.Errorf("alert ls does not show the count:\n%s", stdout)
+	}
+
+	code, stdout, stderr := n.wharf("alert", "read", "--all")
+	if code != exitOK || !strings.Contains(stdout, "Marked 2 alerts read") {
+		t.Fatalf("alert read --all: exit %d %q %q", code, stdout, stderr)
+	}
+	if list, _ := n.admin.Alerts(t.Context(), true); len(list) != 0 {
+		t.Fatalf("unread alerts after read --all: %+v", list)
+	}
+	// Once read, the same alert again is news.
+	n.event(agent, "ps-a", exhausted)
+	if list, _ := n.admin.Alerts(t.Context(), true); len(list) != 1 || list[0].Count != 1 {
+		t.Fatalf("unread alerts after a repeat of a read alert: %+v", list)
+	}
+	if code, _, _ := n.wharf("alert", "read", "--all", "x"); code != exitUsage {
+		t.Errorf("alert read --all ID: exit %d, want %d", code, exitUsage)
+	}
+}

@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,8 +64,7 @@ func (c *Catalog) ReportLocation(ctx context.Context, s Server, ev api.LocationS
 	}
 	if done {
 		if a, ok := alertFor(s.Name, ev); ok {
-			a.ID, a.CreatedAt = string(wharf.NewPackageID()), now
-			if err := c.locations.CreateAlert(ctx, a); err != nil {
+			if _, err := c.raise(ctx, a); err != nil {
 				return err
 			}
 		}
@@ -143,6 +144,33 @@ func (c *Catalog) Alerts(ctx context.Context, unreadOnly bool) (api.AlertList, e
 		out.Alerts = append(out.Alerts, wireAlert(a))
 	}
 	return out, nil
+}
+
+// raise stores an alert now, or counts a repeat of the same unread alert
+// (same server, level and message): repeated attempts that end alike, or
+// manual retries while the automatic ones are exhausted, make one alert
+// that counts them, not one alert each.
+func (c *Catalog) raise(ctx context.Context, a Alert) (Alert, error) {
+	now := c.now().UTC().Truncate(time.Microsecond)
+	a.ID, a.CreatedAt, a.LastSeenAt = string(wharf.NewPackageID()), now, now
+	a.Fingerprint = alertFingerprint(a)
+	return c.locations.RaiseAlert(ctx, a)
+}
+
+// alertFingerprint identifies an alert by what it says.
+func alertFingerprint(a Alert) string {
+	h := sha256.Sum256([]byte(string(a.Server) + "\x00" + a.Level + "\x00" + a.Message))
+	return hex.EncodeToString(h[:])
+}
+
+// UnreadAlerts counts the unread alerts by level.
+func (c *Catalog) UnreadAlerts(ctx context.Context) (map[string]int, error) {
+	return c.locations.CountUnreadAlerts(ctx)
+}
+
+// MarkAllAlertsRead marks every unread alert read and returns how many.
+func (c *Catalog) MarkAllAlertsRead(ctx context.Context) (int, error) {
+	return c.locations.MarkAllAlertsRead(ctx, c.now().UTC())
 }
 
 // MarkAlertRead marks an alert read.

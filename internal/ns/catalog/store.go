@@ -177,14 +177,22 @@ type LocationStore interface {
 	// first.
 	LocationHistory(ctx context.Context, server wharf.ServerName, limit int) ([]LocationEvent, error)
 
-	// CreateAlert stores a new alert.
-	CreateAlert(ctx context.Context, a Alert) error
-	// ListAlerts returns up to limit alerts, newest first; only unread ones
-	// when unreadOnly.
+	// RaiseAlert stores a new alert, unless an unread alert has the same
+	// Fingerprint: then that one's Count grows by one and its LastSeenAt
+	// becomes a's CreatedAt (atomically, whoever raises it). It returns the
+	// alert as stored.
+	RaiseAlert(ctx context.Context, a Alert) (Alert, error)
+	// ListAlerts returns up to limit alerts, the last seen first; only
+	// unread ones when unreadOnly.
 	ListAlerts(ctx context.Context, unreadOnly bool, limit int) ([]Alert, error)
+	// CountUnreadAlerts counts the unread alerts by level.
+	CountUnreadAlerts(ctx context.Context) (map[string]int, error)
 	// MarkAlertRead marks an alert read at the given time (once; later
 	// calls keep the first time); ErrNotFound for an unknown id.
 	MarkAlertRead(ctx context.Context, id string, at time.Time) error
+	// MarkAllAlertsRead marks every unread alert read at the given time
+	// and returns how many it marked.
+	MarkAllAlertsRead(ctx context.Context, at time.Time) (int, error)
 }
 
 // TaskStore keeps server tasks.
@@ -243,6 +251,13 @@ type Alert struct {
 	Message   string
 	CreatedAt time.Time
 	ReadAt    time.Time // zero while unread
+	// Fingerprint identifies repeats: an alert raised while an unread one
+	// has the same fingerprint counts as a repeat of it.
+	Fingerprint string
+	// Count is how often it was raised (1 and more), LastSeenAt the last
+	// time.
+	Count      int
+	LastSeenAt time.Time
 }
 
 // Task is a stored server task.

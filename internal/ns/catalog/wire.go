@@ -82,5 +82,6 @@ func wireTask(t Task) (api.Task, error) {
 }
 
 func wireAlert(a Alert) api.Alert {
-	return api.Alert{ID: a.ID, Server: string(a.Server), Level: a.Level, Message: a.Message, CreatedAt: a.CreatedAt, ReadAt: a.ReadAt}
+	return api.Alert{ID: a.ID, Server: string(a.Server), Level: a.Level, Message: a.Message, CreatedAt: a.CreatedAt, ReadAt: a.ReadAt,
+		Count: max(a.Count, 1), LastSeenAt: a.LastSeenAt}
 }

@@ -700,7 +700,11 @@ func TestAlertsPage(t *testing.T) {
 	at := time.Now().UTC()
 	f.report(api.LocationStatus{StoragePath: `/srv/<script>alert(1)</script>`, LastAttempt: at, LastStatus: 0x001, MaxAttempts: 3})
 	f.report(api.LocationStatus{StoragePath: "/srv/b", LastAttempt: at, LastStatus: 0x020, MaxAttempts: 3})
+	f.report(api.LocationStatus{StoragePath: "/srv/b", LastAttempt: at, LastStatus: 0x420, MaxAttempts: 3}) // a manual retry, refused alike
 	page := c.get("/alerts")
+	if !strings.Contains(page.body, `raised 2 times`) || !strings.Contains(page.body, "×2") {
+		t.Errorf("the repeated refusal is not shown as one alert raised twice:\n%s", page.body)
+	}
 	if strings.Contains(page.body, "<script>alert(1)") || !strings.Contains(page.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 		t.Fatal("alert message is not escaped")
 	}

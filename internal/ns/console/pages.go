@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -372,17 +371,9 @@ func (c *Console) markAlertRead(w http.ResponseWriter, r *http.Request, sess *se
 }
 
 func (c *Console) markAllAlertsRead(w http.ResponseWriter, r *http.Request, sess *session) error {
-	list, err := c.cat.Alerts(r.Context(), true)
+	n, err := c.cat.MarkAllAlertsRead(r.Context())
 	if err != nil {
 		return err
-	}
-	n := 0
-	for _, a := range list.Alerts {
-		err := c.cat.MarkAlertRead(r.Context(), a.ID)
-		if err != nil && !errors.Is(err, wharf.ErrNotFound) {
-			return err
-		}
-		n++
 	}
 	c.addFlash(r, sess, "ok", fmt.Sprintf("Marked %s read.", plural(n, "alert", "alerts")))
 	redirect(w, r, alertsBack(r))

@@ -18,6 +18,7 @@ func (s *Server) registerLocations(mux *http.ServeMux) {
 	mux.Handle("GET "+p+"/servers/{name}/tasks/{id}", admin(s.getTask))
 	mux.Handle("GET "+p+"/alerts", admin(s.listAlerts))
 	mux.Handle("POST "+p+"/alerts/{id}/read", admin(s.markAlertRead))
+	mux.Handle("POST "+p+"/alerts/read", admin(s.markAllAlertsRead))
 }
 
 func (s *Server) agentEvent(w http.ResponseWriter, r *http.Request, ps catalog.Server) error {
@@ -101,5 +102,14 @@ func (s *Server) markAlertRead(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) markAllAlertsRead(w http.ResponseWriter, r *http.Request) error {
+	n, err := s.cat.MarkAllAlertsRead(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.AlertsRead{Marked: n})
 	return nil
 }

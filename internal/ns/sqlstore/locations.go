@@ -67,39 +67,84 @@ func (s *Store) LocationHistory(ctx context.Context, server wharf.ServerName, li
 	return out, nil
 }
 
-// CreateAlert stores a new alert.
-func (s *Store) CreateAlert(ctx context.Context, a catalog.Alert) error {
-	if _, err := s.c().exec(ctx, `INSERT INTO alerts (id, server, level, message, created_at, read_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		a.ID, string(a.Server), a.Level, a.Message, s.d.time(a.CreatedAt), s.d.nullTime(a.ReadAt)); err != nil {
-		if isUniqueViolation(err) {
-			return fmt.Errorf("alert %s: %w", a.ID, wharf.ErrExists)
-		}
-		return fmt.Errorf("create alert: %w", err)
+// RaiseAlert stores a new alert, or counts a repeat of an unread alert
+// with the same fingerprint (one statement, so replicas raising the same
+// alert at once still make one).
+func (s *Store) RaiseAlert(ctx context.Context, a catalog.Alert) (catalog.Alert, error) {
+	if a.Fingerprint == "" {
+		a.Fingerprint = a.ID
 	}
-	return nil
+	if a.LastSeenAt.IsZero() {
+		a.LastSeenAt = a.CreatedAt
+	}
+	row := s.c().queryRow(ctx, `INSERT INTO alerts (id, server, level, message, created_at, read_at, fingerprint, count, last_seen_at)
+		VALUES (?, ?, ?, ?, ?, NULL, ?, 1, ?)
+		ON CONFLICT (fingerprint) WHERE read_at IS NULL
+		DO UPDATE SET count = alerts.count + 1, last_seen_at = excluded.last_seen_at
+		RETURNING `+alertColumns,
+		a.ID, string(a.Server), a.Level, a.Message, s.d.time(a.CreatedAt), a.Fingerprint, s.d.time(a.LastSeenAt))
+	out, err := scanAlert(row)
+	if err != nil {
+		if isUniqueViolation(err) {
+			return a, fmt.Errorf("alert %s: %w", a.ID, wharf.ErrExists)
+		}
+		return a, fmt.Errorf("raise alert: %w", err)
+	}
+	return out, nil
 }
 
-// ListAlerts returns up to limit alerts, newest first.
+const alertColumns = `id, server, level, message, created_at, read_at, fingerprint, count, last_seen_at`
+
+func scanAlert(row interface{ Scan(...any) error }) (catalog.Alert, error) {
+	var a catalog.Alert
+	err := row.Scan(&a.ID, &a.Server, &a.Level, &a.Message, timeCol{&a.CreatedAt}, timeCol{&a.ReadAt},
+		&a.Fingerprint, &a.Count, timeCol{&a.LastSeenAt})
+	return a, err
+}
+
+// ListAlerts returns up to limit alerts, the last seen first.
 func (s *Store) ListAlerts(ctx context.Context, unreadOnly bool, limit int) ([]catalog.Alert, error) {
-	q := `SELECT id, server, level, message, created_at, read_at FROM alerts`
+	q := `SELECT ` + alertColumns + ` FROM alerts`
 	if unreadOnly {
 		q += ` WHERE read_at IS NULL`
 	}
-	rows, err := s.c().query(ctx, q+` ORDER BY created_at DESC, id DESC LIMIT ?`, limit)
+	rows, err := s.c().query(ctx, q+` ORDER BY last_seen_at DESC, id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list alerts: %w", err)
 	}
 	defer rows.Close()
 	var out []catalog.Alert
 	for rows.Next() {
-		var a catalog.Alert
-		if err := rows.Scan(&a.ID, &a.Server, &a.Level, &a.Message, timeCol{&a.CreatedAt}, timeCol{&a.ReadAt}); err != nil {
+		a, err := scanAlert(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list alerts: %w", err)
 		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list alerts: %w", err)
+	}
+	return out, nil
+}
+
+// CountUnreadAlerts counts the unread alerts by level.
+func (s *Store) CountUnreadAlerts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.c().query(ctx, `SELECT level, COUNT(*) FROM alerts WHERE read_at IS NULL GROUP BY level`)
+	if err != nil {
+		return nil, fmt.Errorf("count alerts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var level string
+		var n int
+		if err := rows.Scan(&level, &n); err != nil {
+			return nil, fmt.Errorf("count alerts: %w", err)
+		}
+		out[level] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count alerts: %w", err)
 	}
 	return out, nil
 }
@@ -118,6 +163,19 @@ func (s *Store) MarkAlertRead(ctx context.Context, id string, at time.Time) erro
 		return fmt.Errorf("alert %s: %w", id, wharf.ErrNotFound)
 	}
 	return nil
+}
+
+// MarkAllAlertsRead marks every unread alert read and returns how many.
+func (s *Store) MarkAllAlertsRead(ctx context.Context, at time.Time) (int, error) {
+	res, err := s.c().exec(ctx, `UPDATE alerts SET read_at = ? WHERE read_at IS NULL`, s.d.time(at))
+	if err != nil {
+		return 0, fmt.Errorf("mark every alert read: %w", err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return 0, fmt.Errorf("mark every alert read: %w", err)
+	}
+	return int(n), nil
 }
 
 const taskColumns = `id, server, type, args, created_at, done_at, result`

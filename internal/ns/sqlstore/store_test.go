@@ -1018,7 +1018,8 @@ func testLocationsAlertsTasks(t *testing.T, s *sqlstore.Store) {
 	}
 
 	for i, id := range []string{"a1", "a2"} {
-		if err := s.CreateAlert(ctx, catalog.Alert{ID: id, Server: "ps-a", Level: "info", Message: "m" + id, CreatedAt: t0.Add(time.Duration(i) * time.Minute)}); err != nil {
+		if _, err := s.RaiseAlert(ctx, catalog.Alert{ID: id, Server: "ps-a", Level: "info", Message: "m" + id, Fingerprint: "f" + id,
+			CreatedAt: t0.Add(time.Duration(i) * time.Minute)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1030,8 +1031,35 @@ func testLocationsAlertsTasks(t *testing.T, s *sqlstore.Store) {
 	}
 	all, _ := s.ListAlerts(ctx, false, 10)
 	unread, _ := s.ListAlerts(ctx, true, 10)
-	if len(all) != 2 || all[0].ID != "a2" || !all[1].ReadAt.Equal(t0) || len(unread) != 1 || unread[0].ID != "a2" {
+	if len(all) != 2 || all[0].ID != "a2" || !all[1].ReadAt.Equal(t0) || len(unread) != 1 || unread[0].ID != "a2" || unread[0].Count != 1 {
 		t.Fatalf("alerts: all %+v unread %+v", all, unread)
+	}
+	// A repeat of an unread alert counts; of a read one, is a new alert.
+	for i := range 2 {
+		a, err := s.RaiseAlert(ctx, catalog.Alert{ID: fmt.Sprintf("r%d", i), Server: "ps-a", Level: "info", Message: "ma2", Fingerprint: "fa2",
+			CreatedAt: t0.Add(time.Duration(5+i) * time.Minute)})
+		if err != nil || a.ID != "a2" || a.Count != 2+i || !a.LastSeenAt.Equal(t0.Add(time.Duration(5+i)*time.Minute)) || !a.CreatedAt.Equal(t0.Add(time.Minute)) {
+			t.Fatalf("repeat %d of a2: %+v %v", i, a, err)
+		}
+	}
+	a, err := s.RaiseAlert(ctx, catalog.Alert{ID: "a1b", Server: "ps-a", Level: "info", Message: "ma1", Fingerprint: "fa1", CreatedAt: t0.Add(9 * time.Minute)})
+	if err != nil || a.ID != "a1b" || a.Count != 1 {
+		t.Fatalf("repeat of the read a1: %+v %v", a, err)
+	}
+	if all, _ := s.ListAlerts(ctx, false, 10); len(all) != 3 || all[0].ID != "a1b" || all[1].ID != "a2" || all[1].Count != 3 {
+		t.Fatalf("alerts after repeats, last seen first: %+v", all)
+	}
+	if n, err := s.CountUnreadAlerts(ctx); err != nil || n["info"] != 2 || len(n) != 1 {
+		t.Fatalf("unread alerts by level: %v %v", n, err)
+	}
+	if n, err := s.MarkAllAlertsRead(ctx, t0.Add(time.Hour)); err != nil || n != 2 {
+		t.Fatalf("mark all read: %d %v", n, err)
+	}
+	if unread, _ := s.ListAlerts(ctx, true, 10); len(unread) != 0 {
+		t.Fatalf("unread after marking all read: %+v", unread)
+	}
+	if all, _ := s.ListAlerts(ctx, false, 10); !all[2].ReadAt.Equal(t0) {
+		t.Fatalf("marking all read moved the time a1 was read: %+v", all[2])
 	}
 
 	for i, id := range []string{"t1", "t2"} {

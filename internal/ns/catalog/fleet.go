@@ -316,10 +316,15 @@ func (f *fleet) isLoaded() bool {
 func (f *fleet) apply(ctx context.Context, c Change) error {
 	f.reloadMu.Lock()
 	defer f.reloadMu.Unlock()
-	loaded := f.isLoaded()
+	if !f.isLoaded() {
+		// Nobody polled since the start or the last failed load: the
+		// next poll loads everything (ensureLoaded). Loading now would
+		// make every publish before the first poll O(packages).
+		return nil
+	}
 	var err error
 	switch {
-	case !loaded || c.Part == PartAll:
+	case c.Part == PartAll:
 		err = f.loadAll(ctx)
 	case c.Part == PartPackages:
 		err = f.reloadShared(ctx, false, true, c.Package)

@@ -317,7 +317,8 @@ func (f *Fetcher) Failures() []Failure {
 
 // Serve reconciles until ctx ends, then cancels the downloads in flight
 // (they resume at the next start) and returns nil once they stopped. It
-// first reports the state of every package in the store.
+// first checks that every ready package's files are there (see Recover)
+// and reports the state of every package in the store.
 func (f *Fetcher) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -325,6 +326,7 @@ func (f *Fetcher) Serve(ctx context.Context) error {
 		defer wg.Done()
 		f.rep.serve(ctx)
 	}()
+	f.checkAllReady(ctx)
 	f.reportAll(func(store.Package) bool { return true })
 	jobs := &sync.WaitGroup{}
 	for {

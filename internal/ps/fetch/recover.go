@@ -14,11 +14,15 @@ import (
 // Recover brings the store roots and the index in line after a stop or a
 // crash, before anything is served: it checks every root's marker, empties
 // trash folders, removes temporary folders of packages that are not being
-// downloaded (those of packages still downloading are kept to resume),
-// records as ready a package folder found whole in place, and checks that
-// every ready package's files are there with their sizes (a package whose
-// files are not is discarded and will be downloaded again). Nothing in an
+// downloaded (those of packages still downloading are kept to resume), and
+// records as ready a package folder found whole in place. Nothing in an
 // unavailable root is touched. Running it twice changes nothing more.
+//
+// That every ready package's files are still there with their sizes (they
+// were made durable before the package was recorded ready; only something
+// else can have taken them) is checked by Serve as it starts, while the
+// packages are already served: a restart of a store of 100,000 packages
+// does not wait for a stat of every file.
 func (f *Fetcher) Recover(ctx context.Context) error {
 	f.checkRoots(ctx)
 	for _, root := range f.opt.Store.Roots() {
@@ -50,8 +54,7 @@ func (f *Fetcher) Recover(ctx context.Context) error {
 			continue
 		}
 		if p.State == api.StateReady {
-			f.checkReady(ctx, p.ID)
-			continue
+			continue // checked by Serve (checkAllReady)
 		}
 		if _, err := f.fs.Lstat(p.Path); err != nil {
 			continue
@@ -73,26 +76,49 @@ func (f *Fetcher) Recover(ctx context.Context) error {
 	return nil
 }
 
+// checkAllReady checks every ready package on an available root with
+// checkReady, then asks for the download queue to be rebuilt.
+func (f *Fetcher) checkAllReady(ctx context.Context) {
+	damaged := false
+	for _, p := range f.opt.Store.List() {
+		if ctx.Err() != nil {
+			return
+		}
+		if p.State == api.StateReady && p.Unavailable == "" && !f.checkReady(ctx, p.ID) {
+			damaged = true
+		}
+	}
+	if damaged {
+		f.mu.Lock()
+		f.requeue = true
+		f.mu.Unlock()
+		f.poke()
+	}
+}
+
 // checkReady checks that the files of a ready package are in its folder
 // with their sizes; when they are not, the folder is discarded and the
 // package recorded as downloading, so the next reconcile fetches it again.
-func (f *Fetcher) checkReady(ctx context.Context, id string) {
+// It reports whether the package is whole (or not ready: nothing to
+// check).
+func (f *Fetcher) checkReady(ctx context.Context, id string) bool {
 	p, ok := f.opt.Store.Get(id)
 	if !ok || p.State != api.StateReady {
-		return
+		return true
 	}
 	_, err := f.statFiles(p.Path, p.Files)
 	if err == nil {
-		return
+		return true
 	}
 	log := f.log.With("package", p.ID, "path", p.Path)
 	log.Warn("ready package is damaged on disk; downloading it again", "err", err)
 	if err := f.roots.Trash(p.Root, p.Path); err != nil {
 		log.Error("discard damaged package", "err", err)
-		return
+		return false
 	}
 	reason := fmt.Sprintf("files missing or damaged on disk: %v", err)
 	if err := f.opt.Store.SetState(ctx, p.ID, api.StateDownloading, reason, f.opt.Clock.Now()); err != nil {
 		log.Error("record damaged package", "err", err)
 	}
+	return false
 }

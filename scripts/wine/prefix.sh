@@ -52,11 +52,17 @@ done
 "$WINESERVER" -w
 
 touch "$WINEPREFIX/.wharf-ready"
-rm -rf "$dir"
-mv "$WINEPREFIX" "$dir"
-# Older prefixes (another Wine version or stand-in) are garbage now.
-for old in "$WINE_CACHE"/prefix-*; do
-	[[ "$old" == "$dir" ]] || rm -rf "$old"
-done
+# Another run may have made the same prefix meanwhile (and may be using it):
+# keep that one. A leftover without its ready mark is half made: replace it.
+if [[ -d "$dir" && ! -f "$dir/.wharf-ready" ]]; then
+	rm -rf "$dir"
+fi
+if ! mv -T "$WINEPREFIX" "$dir" 2>/dev/null && [[ ! -f "$dir/.wharf-ready" ]]; then
+	wine_log "cannot move the new prefix into $dir"
+	exit 1
+fi
+# Prefixes of another Wine version or stand-in are garbage once no run can
+# still be using them (a day old).
+find "$WINE_CACHE" -maxdepth 1 -name 'prefix-*' ! -path "$dir" -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
 wine_log "prefix ready in $((SECONDS - start))s"
 printf '%s\n' "$dir"

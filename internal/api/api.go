@@ -107,6 +107,10 @@ type Server struct {
 	URL         string    `json:"url"`
 	EnrolledAt  time.Time `json:"enrolled_at"`
 	LastContact time.Time `json:"last_contact,omitzero"`
+	// StoragePath is where the server keeps its packages now (the storage
+	// path in effect; after a refused attempt, still the old one); empty
+	// while it has not reported one: its default location.
+	StoragePath string `json:"storage_path,omitempty"`
 	// Packages is a page of the states the server reported, by package
 	// id (GET /servers/{name}?limit=&offset=; none in GET /servers).
 	Packages []PackageState `json:"packages,omitempty"`

@@ -18,6 +18,13 @@ type LocationStatus struct {
 	AttemptsDone     int       `json:"attempts_done"`
 	MaxAttempts      int       `json:"max_attempts"`
 
+	// StoragePathInEffect is where the store is when the event is sent:
+	// the location in effect, whatever the attempt targeted (StoragePath
+	// is the target, also of an attempt a prerequisite refused).
+	StoragePathInEffect string `json:"storage_path_in_effect,omitempty"`
+	// Outcome is how an ended attempt ended, in one word (Outcome*
+	// constants); empty while it runs.
+	Outcome string `json:"outcome,omitempty"`
 	// Message is the attempt's outcome in words, such as "Some of the
 	// files have not been moved to the new location.".
 	Message string `json:"message,omitempty"`
@@ -39,6 +46,18 @@ type LocationStatus struct {
 	// ReceivedAt is set by the NS when it stores the event.
 	ReceivedAt time.Time `json:"received_at,omitzero"`
 }
+
+// Outcomes of an ended relocation attempt. The status bits tell the
+// first four apart too; canceled (a new target came, or the attempt was
+// stopped) and error (it stopped on a failure) set none of the bits that
+// say how it ended.
+const (
+	OutcomeSuccess  = "success"
+	OutcomeWarning  = "warning"
+	OutcomeRefused  = "refused"
+	OutcomeCanceled = "canceled"
+	OutcomeError    = "error"
+)
 
 // Prerequisite is the verdict of one relocation prerequisite.
 type Prerequisite struct {

@@ -146,3 +146,70 @@ func TestRepeatedAttemptsMakeOneAlert(t *testing.T) {
 		t.Errorf("alert read --all ID: exit %d, want %d", code, exitUsage)
 	}
 }
+
+func TestServerLsShowsThePathInEffectAfterARefusal(t *testing.T) {
+	n := newTestNS(t)
+	for _, reportsInEffect := range []bool{true, false} { // false: an older PS, whose events lack it
+		name := "ps-new"
+		if !reportsInEffect {
+			name = "ps-old"
+		}
+		agent := n.enroll(name, "linux")
+		moved := api.LocationStatus{StoragePath: "/srv/a", LastStatus: 0x001}
+		refused := api.LocationStatus{StoragePath: "/etc/wharf", LastStatus: 0x040}
+		if reportsInEffect {
+			moved.StoragePathInEffect, moved.Outcome = "/srv/a", api.OutcomeSuccess
+			refused.StoragePathInEffect, refused.Outcome = "/srv/a", api.OutcomeRefused
+		}
+		n.event(agent, name, moved)
+		n.event(agent, name, refused)
+	}
+	code, stdout, stderr := n.wharf("server", "ls")
+	if code != exitOK {
+		t.Fatalf("server ls: exit %d %s", code, stderr)
+	}
+	lines := strings.Split(stdout, "\n")
+	for _, name := range []string{"ps-new", "ps-old"} {
+		var line string
+		for _, l := range lines {
+			if strings.HasPrefix(l, name+" ") {
+				line = l
+			}
+		}
+		f := strings.Fields(line)
+		if len(f) < 5 || f[3] != "/srv/a" {
+			t.Errorf("server ls, %s: STORAGE PATH is not /srv/a, where the packages are:\n%s", name, stdout)
+		}
+		if !strings.Contains(line, "known-folder (to /etc/wharf)") {
+			t.Errorf("server ls, %s: the refused target is not named as such:\n%s", name, line)
+		}
+		code, stdout, _ := n.wharf("server", "show", name)
+		if code != exitOK || !strings.Contains(stdout, "Storage path:  /srv/a\n") || !strings.Contains(stdout, "Target of the attempt:  /etc/wharf") {
+			t.Errorf("server show %s:\n%s", name, stdout)
+		}
+	}
+	list, err := n.admin.ListServers(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list {
+		if s.StoragePath != "/srv/a" {
+			t.Errorf("GET /servers: %s storage_path %q, want /srv/a", s.Name, s.StoragePath)
+		}
+	}
+}
+
+func TestCanceledAttemptHasAName(t *testing.T) {
+	n := newTestNS(t)
+	agent := n.enroll("ps-a", "linux")
+	n.event(agent, "ps-a", api.LocationStatus{StoragePath: "/srv/b", LastStatus: 0, Outcome: api.OutcomeCanceled,
+		StoragePathInEffect: "/srv/a", Message: "relocation to /srv/b stopped between packages: the storage location changed to /srv/c"})
+	_, stdout, _ := n.wharf("server", "show", "ps-a")
+	if !strings.Contains(stdout, "Last status:            0x000 canceled") {
+		t.Errorf("a canceled attempt is not named:\n%s", stdout)
+	}
+	_, stdout, _ = n.wharf("server", "ls")
+	if !strings.Contains(stdout, "canceled (to /srv/b)") {
+		t.Errorf("server ls does not name a canceled attempt:\n%s", stdout)
+	}
+}

@@ -38,13 +38,9 @@ func newServerLsCmd(e *env) *cobra.Command {
 			}
 			return e.print(api.ServerList{Servers: list}, func(w io.Writer) {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tOS\tURL\tSTORAGE PATH\tRELOCATION\tLAST CONTACT")
+				fmt.Fprintln(tw, "NAME\tOS\tURL\tSTORAGE PATH\tLAST RELOCATION\tLAST CONTACT")
 				for _, s := range list {
-					path, state := "-", "-"
-					if ls := s.LocationStatus; ls != nil {
-						path, state = ls.StoragePath, strings.Join(ls.LastStatusFlags, ",")
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.OS, s.URL, path, state, ago(s.LastContact))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.OS, s.URL, storagePathText(s), relocationText(s), ago(s.LastContact))
 				}
 				tw.Flush()
 			})
@@ -74,8 +70,8 @@ package id (--limit N from --offset N; 0 for none).`,
 				return err
 			}
 			return e.print(s, func(w io.Writer) {
-				fmt.Fprintf(w, "Name:          %s\nOS:            %s\nURL:           %s\nEnrolled:      %s\nLast contact:  %s\n",
-					s.Name, s.OS, s.URL, s.EnrolledAt.Local().Format("2006-01-02 15:04:05"), ago(s.LastContact))
+				fmt.Fprintf(w, "Name:          %s\nOS:            %s\nURL:           %s\nEnrolled:      %s\nLast contact:  %s\nStorage path:  %s\n",
+					s.Name, s.OS, s.URL, s.EnrolledAt.Local().Format("2006-01-02 15:04:05"), ago(s.LastContact), storagePathText(s))
 				if ls := s.LocationStatus; ls != nil {
 					printLocationStatus(w, ls)
 				}
@@ -110,6 +106,50 @@ package id (--limit N from --offset N; 0 for none).`,
 	return cmd
 }
 
+// storagePathText is where a server keeps its packages now (never the
+// target of a refused attempt), as the console shows it.
+func storagePathText(s api.Server) string {
+	if s.StoragePath == "" {
+		return "default"
+	}
+	return s.StoragePath
+}
+
+// relocationText sums up a server's last relocation attempt in a column:
+// its flags or how it ended, and the target when the store is not there.
+func relocationText(s api.Server) string {
+	ls := s.LocationStatus
+	if ls == nil {
+		return "-"
+	}
+	what := strings.Join(ls.LastStatusFlags, ",")
+	switch {
+	case ls.Progress != nil:
+		what = "in-progress"
+		if p := ls.Progress; p.BytesTotal > 0 {
+			what += fmt.Sprintf(" %d%%", p.BytesDone*100/p.BytesTotal)
+		}
+	case ls.Outcome == api.OutcomeCanceled || ls.Outcome == api.OutcomeError:
+		what = ls.Outcome
+	case what == "":
+		what = "none"
+	}
+	if ls.StoragePath != "" && ls.StoragePath != s.StoragePath {
+		what += " (to " + ls.StoragePath + ")"
+	}
+	return what
+}
+
+// statusText is a status as bits and names: "0x040 known-folder", and how
+// the attempt ended when no bit says so ("0x000 canceled").
+func statusText(ls *api.LocationStatus) string {
+	words := ls.LastStatusFlags
+	if ls.Outcome == api.OutcomeCanceled || ls.Outcome == api.OutcomeError {
+		words = append(append([]string(nil), words...), ls.Outcome)
+	}
+	return fmt.Sprintf("0x%03x %s", ls.LastStatus, strings.Join(words, ", "))
+}
+
 // ago formats a past time for people: "12s ago", or "never".
 func ago(t time.Time) string {
 	if t.IsZero() {
@@ -125,13 +165,13 @@ func ago(t time.Time) string {
 // printLocationStatus prints the Package Location Status (SPEC §6.7).
 func printLocationStatus(w io.Writer, ls *api.LocationStatus) {
 	fmt.Fprintln(w, "\nPackage Location Status:")
-	fmt.Fprintf(w, "  Storage path:           %s\n", ls.StoragePath)
+	fmt.Fprintf(w, "  Target of the attempt:  %s\n", ls.StoragePath)
 	fmt.Fprintf(w, "  Volume size:            %d MiB\n", ls.VolumeTotalMB)
 	fmt.Fprintf(w, "  Volume free:            %d MiB\n", ls.VolumeFreeMB)
 	fmt.Fprintf(w, "  Used by this PS:        %d MiB\n", ls.PSUsedMB)
 	fmt.Fprintf(w, "  Required by this PS:    %d MiB\n", ls.VolumeRequiredMB)
 	fmt.Fprintf(w, "  Last attempt:           %s\n", ls.LastAttempt.Local().Format("2006-01-02 15:04:05"))
-	fmt.Fprintf(w, "  Last status:            %#x %s\n", ls.LastStatus, strings.Join(ls.LastStatusFlags, ", "))
+	fmt.Fprintf(w, "  Last status:            %s\n", statusText(ls))
 	fmt.Fprintf(w, "  Automatic attempts:     %d of %d\n", ls.AttemptsDone, ls.MaxAttempts)
 	if ls.Message != "" {
 		fmt.Fprintf(w, "  Message:                %s\n", ls.Message)

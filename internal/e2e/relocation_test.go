@@ -322,7 +322,8 @@ interval = "2s"
 		t.Errorf("ps status relocation: %+v", st.Relocation)
 	}
 	checkEventFields(t, ev, target, pkgs, 2)
-	if text := run(t, env, "server", "show", "ps1"); !strings.Contains(text.stdout, "Storage path:           "+target) ||
+	if text := run(t, env, "server", "show", "ps1"); !strings.Contains(text.stdout, "Storage path:  "+target+"\n") ||
+		!strings.Contains(text.stdout, "Target of the attempt:  "+target) ||
 		!strings.Contains(text.stdout, "success, consolidated") {
 		t.Errorf("wharf server show:\n%s", text.stdout)
 	}

@@ -407,6 +407,9 @@ func (c *Catalog) ListServers(ctx context.Context) ([]api.Server, error) {
 		if w.LocationStatus, err = c.latestLocation(ctx, s.Name); err != nil {
 			return nil, err
 		}
+		if w.StoragePath, err = c.storagePathInEffect(ctx, s.Name, w.LocationStatus); err != nil {
+			return nil, err
+		}
 		if ls := w.LocationStatus; ls != nil && len(ls.Packages) > 0 {
 			// O(servers): the rows are in GET /servers/{name}.
 			ls.PackagesOmitted += len(ls.Packages)
@@ -453,6 +456,9 @@ func (c *Catalog) ServerPage(ctx context.Context, name string, offset, limit int
 	}
 	out := wireServer(s, c.fleet.contact(s.Name))
 	if out.LocationStatus, err = c.latestLocation(ctx, n); err != nil {
+		return api.Server{}, err
+	}
+	if out.StoragePath, err = c.storagePathInEffect(ctx, n, out.LocationStatus); err != nil {
 		return api.Server{}, err
 	}
 	counts, err := c.packages.CountStates(ctx, StateFilter{Server: n})

@@ -44,8 +44,10 @@ func (c *Catalog) ReportLocation(ctx context.Context, s Server, ev api.LocationS
 		return wharf.Errorf(wharf.ErrInvalid, "sizes must not be negative")
 	case ev.AttemptsDone < 0 || ev.MaxAttempts < 0:
 		return wharf.Errorf(wharf.ErrInvalid, "attempts must not be negative")
-	case len(ev.StoragePath) > maxWindowsPath || len(ev.Message) > 4096:
-		return wharf.Errorf(wharf.ErrInvalid, "storage_path or message too long")
+	case len(ev.StoragePath) > maxWindowsPath || len(ev.StoragePathInEffect) > maxWindowsPath || len(ev.Message) > 4096:
+		return wharf.Errorf(wharf.ErrInvalid, "storage_path, storage_path_in_effect or message too long")
+	case len(ev.Outcome) > 16 || !knownOutcome(ev.Outcome):
+		return wharf.Errorf(wharf.ErrInvalid, "outcome %q: want success, warning, refused, canceled, error or none", ev.Outcome)
 	case len(ev.Packages) > MaxEventPackages:
 		return wharf.Errorf(wharf.ErrInvalid, "packages: %d, at most %d", len(ev.Packages), MaxEventPackages)
 	case ev.LastAttempt.IsZero():
@@ -92,6 +94,59 @@ func alertFor(server wharf.ServerName, ev api.LocationStatus) (Alert, bool) {
 	}
 	return a, true
 }
+
+func knownOutcome(o string) bool {
+	switch o {
+	case "", api.OutcomeSuccess, api.OutcomeWarning, api.OutcomeRefused, api.OutcomeCanceled, api.OutcomeError:
+		return true
+	}
+	return false
+}
+
+// movedStore reports whether an event ended an attempt that made its
+// target the storage path (SPEC §6.2: after success or a warning).
+func movedStore(ev api.LocationStatus) bool {
+	st := wharf.RelocationStatus(ev.LastStatus)
+	return ev.Progress == nil && !st.Has(wharf.RelocationInProgress) &&
+		(st.Has(wharf.RelocationSuccess) || st.Has(wharf.RelocationSomeNotMoved))
+}
+
+// storagePathInEffect is where a server keeps its packages now, from its
+// latest event (nil: none yet, the default location, ""): the path in
+// effect it reports; for an event of an older Package Server, which does
+// not report it, the target of the latest attempt that moved the store
+// (one history read), or "" when none did. The API, the CLI and the console
+// all show this path, never the target of a refused attempt.
+func (c *Catalog) storagePathInEffect(ctx context.Context, name wharf.ServerName, ls *api.LocationStatus) (string, error) {
+	switch {
+	case ls == nil:
+		return "", nil
+	case ls.StoragePathInEffect != "":
+		return ls.StoragePathInEffect, nil
+	case movedStore(*ls):
+		return ls.StoragePath, nil
+	}
+	list, err := c.locations.LocationHistory(ctx, name, historyLookback)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range list {
+		var ev api.LocationStatus
+		if err := json.Unmarshal([]byte(e.Data), &ev); err != nil {
+			return "", fmt.Errorf("location history of %s in store is corrupt: %w", name, err)
+		}
+		if ev.StoragePathInEffect != "" {
+			return ev.StoragePathInEffect, nil
+		}
+		if movedStore(ev) {
+			return ev.StoragePath, nil
+		}
+	}
+	return "", nil
+}
+
+// historyLookback is how far back storagePathInEffect looks.
+const historyLookback = 50
 
 // latestLocation returns the server's latest event, or nil.
 func (c *Catalog) latestLocation(ctx context.Context, name wharf.ServerName) (*api.LocationStatus, error) {

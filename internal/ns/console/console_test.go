@@ -694,6 +694,28 @@ func TestResourceManager(t *testing.T) {
 	}
 }
 
+func TestRefusedAndCanceledAttempts(t *testing.T) {
+	f := newFixture(t, console.Options{})
+	c := f.loggedIn()
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	f.report(api.LocationStatus{StoragePath: "/srv/a", StoragePathInEffect: "/srv/a", LastAttempt: at, LastStatus: 0x001, Outcome: api.OutcomeSuccess})
+	f.report(api.LocationStatus{StoragePath: "/srv/b", StoragePathInEffect: "/srv/a", LastAttempt: at.Add(time.Minute),
+		Outcome: api.OutcomeCanceled, Message: "relocation to /srv/b stopped between packages"})
+	f.report(api.LocationStatus{StoragePath: "/etc/wharf", StoragePathInEffect: "/srv/a", LastAttempt: at.Add(2 * time.Minute),
+		LastStatus: 0x040, Outcome: api.OutcomeRefused})
+	list := c.get("/servers")
+	if !strings.Contains(list.body, "/srv/a") || strings.Contains(list.body, "/etc/wharf") {
+		t.Errorf("server list after a refusal does not show the path in effect /srv/a alone:\n%s", list.body)
+	}
+	page := c.get("/servers/ps-lyon")
+	if !strings.Contains(page.body, `id="ls-in-effect"`) {
+		t.Errorf("resource manager does not say the store stays at /srv/a")
+	}
+	if !strings.Contains(page.body, `<code>0x000</code> <span class="badge muted" title="Canceled: another target came">canceled</span>`) {
+		t.Errorf("the canceled attempt has no name in the history:\n%s", page.body)
+	}
+}
+
 func TestAlertsPage(t *testing.T) {
 	f := newFixture(t, console.Options{})
 	c := f.loggedIn()

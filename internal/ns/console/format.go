@@ -22,6 +22,7 @@ func funcs(now func() time.Time) template.FuncMap {
 		"ago":      func(t time.Time) string { return ago(now(), t) },
 		"hex":      func(v uint32) string { return fmt.Sprintf("0x%03x", v) },
 		"words":    statusWords,
+		"attempt":  attemptWords,
 		"outcome":  outcome,
 		"pct":      percent,
 		"seconds":  formatSeconds,
@@ -209,6 +210,20 @@ func statusWords(bits uint32) []statusWord {
 	return out
 }
 
+// attemptWords are the words of an ended attempt: its status bits, and how
+// it ended when no bit says so (canceled for a new target, stopped by an
+// error), so no attempt shows as a bare 0x000.
+func attemptWords(ls api.LocationStatus) []statusWord {
+	out := statusWords(ls.LastStatus)
+	switch ls.Outcome {
+	case api.OutcomeCanceled:
+		out = append(out, statusWord{Name: "canceled", Text: "Canceled: another target came", Class: "muted"})
+	case api.OutcomeError:
+		out = append(out, statusWord{Name: "error", Text: "Stopped by an error", Class: "error"})
+	}
+	return out
+}
+
 // outcome sums up a Package Location Status in a few words and a badge
 // class; nil means no attempt was reported.
 func outcome(ls *api.LocationStatus) statusWord {
@@ -230,6 +245,10 @@ func outcome(ls *api.LocationStatus) statusWord {
 		return statusWord{Text: "Refused: prerequisites", Class: "error"}
 	case s.Has(wharf.RelocationSuccess):
 		return statusWord{Text: "Relocated", Class: "ok"}
+	case ls.Outcome == api.OutcomeCanceled:
+		return statusWord{Text: "Canceled", Class: "muted"}
+	case ls.Outcome == api.OutcomeError:
+		return statusWord{Text: "Stopped by an error", Class: "error"}
 	}
 	return statusWord{Text: "Unknown (" + s.String() + ")", Class: "muted"}
 }

@@ -81,28 +81,14 @@ func (c *Console) serverState(s api.Server, offline time.Duration) statusWord {
 	return stateOnline
 }
 
-// storagePath finds where a server keeps its packages now (SPEC §6.2:
-// after success or a warning the new path is the storage path).
-func (c *Console) storagePath(ctx context.Context, s api.Server) (string, bool, error) {
-	moved := func(ls api.LocationStatus) bool {
-		st := wharf.RelocationStatus(ls.LastStatus)
-		return ls.Progress == nil && (st.Has(wharf.RelocationSuccess) || st.Has(wharf.RelocationSomeNotMoved))
+// storagePath is where a server keeps its packages now, as the catalog
+// tells it to the API and the CLI too (api.Server.StoragePath), and
+// whether that is its default location.
+func storagePath(s api.Server) (string, bool) {
+	if s.StoragePath == "" {
+		return "<install dir>/Package Delivery", true
 	}
-	if ls := s.LocationStatus; ls != nil && moved(*ls) {
-		return ls.StoragePath, false, nil
-	}
-	if s.LocationStatus != nil {
-		h, err := c.cat.LocationHistory(ctx, s.Name, 50)
-		if err != nil {
-			return "", false, err
-		}
-		for _, ev := range h.Events {
-			if moved(ev) {
-				return ev.StoragePath, false, nil
-			}
-		}
-	}
-	return "<install dir>/Package Delivery", true, nil
+	return s.StoragePath, false
 }
 
 func (c *Console) serverRows(ctx context.Context) ([]serverRow, error) {
@@ -114,9 +100,7 @@ func (c *Console) serverRows(ctx context.Context) ([]serverRow, error) {
 	rows := make([]serverRow, 0, len(list))
 	for _, s := range list {
 		row := serverRow{Server: s, State: c.serverState(s, offline), Outcome: outcome(s.LocationStatus)}
-		if row.StoragePath, row.IsDefault, err = c.storagePath(ctx, s); err != nil {
-			return nil, err
-		}
+		row.StoragePath, row.IsDefault = storagePath(s)
 		eff, err := c.cat.EffectivePolicy(ctx, s.Name)
 		if err != nil {
 			return nil, err

@@ -111,9 +111,7 @@ func (c *Console) serverPageData(ctx context.Context, name string) (serverPage, 
 	p := serverPage{LS: s.LocationStatus, Running: running(s.LocationStatus), Phase: phaseOf(s.LocationStatus),
 		Progress: progressOf(s.LocationStatus)}
 	p.Row = serverRow{Server: s, State: c.serverState(s, c.offlineAfter(ctx)), Outcome: outcome(s.LocationStatus)}
-	if p.Row.StoragePath, p.Row.IsDefault, err = c.storagePath(ctx, s); err != nil {
-		return p, err
-	}
+	p.Row.StoragePath, p.Row.IsDefault = storagePath(s)
 	var ids []string
 	if ls := s.LocationStatus; ls != nil {
 		for _, rp := range ls.Packages {

@@ -489,7 +489,7 @@ func (c *Controller) finish(ctx context.Context, a *attempt, res *relocate.Resul
 		c.mu.Unlock()
 		return "interrupted"
 	case err != nil && (res == nil || !res.Canceled || a.stopping == ""):
-		result = "error"
+		result = api.OutcomeError
 		status &^= wharf.RelocationSuccess | wharf.RelocationSomeNotMoved
 		msg = fmt.Sprintf("relocation to %s stopped: %v", a.req.Target, err)
 		c.failures++
@@ -498,17 +498,17 @@ func (c *Controller) finish(ctx context.Context, a *attempt, res *relocate.Resul
 			st.NextRetry = c.resumeAt // a retry that failed: again later
 		}
 	case res.Canceled:
-		result = "canceled"
+		result = api.OutcomeCanceled
 		status &^= wharf.RelocationSuccess | wharf.RelocationSomeNotMoved
 		msg = fmt.Sprintf("relocation to %s stopped between packages: %s", a.req.Target, a.stopping)
 	case status&wharf.RelocationPrerequisites != 0:
-		result = "refused"
+		result = api.OutcomeRefused
 		msg = fmt.Sprintf("relocation to %s refused: %s", a.req.Target, strings.Join(prerequisiteFailures(plan), "; "))
 	default:
 		c.failures = 0
 		st.StoragePath = st.Target
 		if linked+failed > 0 {
-			result = "warning"
+			result = api.OutcomeWarning
 			status = status&^wharf.RelocationSuccess | wharf.RelocationSomeNotMoved
 			msg = wharf.RelocationWarning
 			if st.AttemptsDone < c.opt.MaxAttempts {
@@ -518,7 +518,7 @@ func (c *Controller) finish(ctx context.Context, a *attempt, res *relocate.Resul
 				status |= wharf.RelocationRetriesExhausted
 			}
 		} else {
-			result = "success"
+			result = api.OutcomeSuccess
 			status = status&^wharf.RelocationSomeNotMoved | wharf.RelocationSuccess
 			st.NextRetry = time.Time{}
 			msg = fmt.Sprintf("Every package is at the new location %s.", a.req.Target)
@@ -528,11 +528,12 @@ func (c *Controller) finish(ctx context.Context, a *attempt, res *relocate.Resul
 	st.Running = false
 	st.LastStatus, st.LastMessage = status, msg
 	pkgs, counts, omitted := a.eventPackagesLocked(true)
-	attempts := st.AttemptsDone
+	attempts, inEffect := st.AttemptsDone, st.StoragePath
 	c.mu.Unlock()
 
 	ev := c.event(nc, a.req.Target, a.started, status, attempts, msg, plan, pkgs, nil)
 	ev.PackageCounts, ev.PackagesOmitted = counts, omitted
+	ev.StoragePathInEffect, ev.Outcome = inEffect, result
 	c.mu.Lock()
 	st.LastEvent, st.EventSent = &ev, false
 	if serr := c.opt.State.SaveRelocationState(nc, *st); serr != nil {
@@ -548,9 +549,9 @@ func (c *Controller) finish(ctx context.Context, a *attempt, res *relocate.Resul
 		log = log.With("moved", res.Moved, "bytes_copied", res.BytesCopied, "elapsed", res.Finished.Sub(res.Started).Round(time.Millisecond))
 	}
 	switch result {
-	case "success":
+	case api.OutcomeSuccess:
 		log.Info("relocation attempt done: every package is at the target")
-	case "warning":
+	case api.OutcomeWarning:
 		log.Warn("relocation attempt done: " + wharf.RelocationWarning)
 	default:
 		log.Warn("relocation attempt ended", "message", msg)

@@ -361,7 +361,14 @@ func TestNewTargetMidRunCancelsAndRestarts(t *testing.T) {
 		!strings.Contains(finals[0].Message, "stopped") {
 		t.Errorf("first attempt: %+v", finals[0])
 	}
-	if s := wharf.RelocationStatus(finals[1].LastStatus); finals[1].StoragePath != targetC || !s.Has(wharf.RelocationSuccess) {
+	// Its status has no bit that says how it ended: the event says it in
+	// a word, so it is not a nameless 0x000 in the history.
+	if finals[0].Outcome != api.OutcomeCanceled || finals[0].StoragePathInEffect != filepath.Clean(defLoc) {
+		t.Errorf("canceled attempt: outcome %q, in effect %q; want %q, %q", finals[0].Outcome, finals[0].StoragePathInEffect,
+			api.OutcomeCanceled, defLoc)
+	}
+	if s := wharf.RelocationStatus(finals[1].LastStatus); finals[1].StoragePath != targetC || !s.Has(wharf.RelocationSuccess) ||
+		finals[1].Outcome != api.OutcomeSuccess || finals[1].StoragePathInEffect != targetC {
 		t.Errorf("second attempt: %+v", finals[1])
 	}
 	w.checkAt(targetC)
@@ -567,6 +574,10 @@ func TestRefusedTargetWaitsForManualRetry(t *testing.T) {
 	w.settle()
 	if s := wharf.RelocationStatus(ev.LastStatus); s != wharf.RelocationInsufficientSpace || len(ev.Packages) != 0 {
 		t.Fatalf("refused attempt: %+v", ev)
+	}
+	if ev.StoragePath != targetB || ev.StoragePathInEffect != filepath.Clean(defLoc) || ev.Outcome != api.OutcomeRefused {
+		t.Errorf("refused attempt: target %q, in effect %q, outcome %q; want %q, %q, refused", ev.StoragePath,
+			ev.StoragePathInEffect, ev.Outcome, targetB, defLoc)
 	}
 	if got := w.placer.primaries(); len(got) != 0 {
 		t.Errorf("a refused target became the primary location: %v", got)

@@ -56,6 +56,7 @@ func (c *Controller) progressEvent(ctx context.Context, a *attempt, first bool) 
 		u = a.usage
 	}
 	ev := c.event(ctx, a.req.Target, a.started, status, st.AttemptsDone, "", plan, pkgs, u)
+	ev.StoragePathInEffect = st.StoragePath
 	ev.Message = fmt.Sprintf("relocating to %s", a.req.Target)
 	ev.PackageCounts, ev.PackagesOmitted = counts, omitted
 	prog := &api.RelocationProgress{BytesDone: p.BytesDone, BytesTotal: p.BytesTotal, PackagesDone: p.PackagesDone,

@@ -3,6 +3,8 @@ package location
 import (
 	"path/filepath"
 	"sort"
+
+	"github.com/wharf-project/wharf/internal/api"
 )
 
 // retire removes the store roots an attempt left empty (storeroot's
@@ -19,14 +21,14 @@ func (c *Controller) retire(a *attempt, result string) {
 	desired := c.desiredLocked()
 	var cands []string
 	switch result {
-	case "success", "warning":
+	case api.OutcomeSuccess, api.OutcomeWarning:
 		for r := range a.roots {
 			cands = append(cands, r)
 		}
 		if a.req.From != "" {
 			cands = append(cands, filepath.Clean(a.req.From))
 		}
-	case "canceled":
+	case api.OutcomeCanceled:
 		cands = append(cands, filepath.Clean(a.req.Target))
 	}
 	c.mu.Unlock()
@@ -35,7 +37,7 @@ func (c *Controller) retire(a *attempt, result string) {
 		if i > 0 && cands[i-1] == root {
 			continue
 		}
-		if samePath(root, st.StoragePath) || samePath(root, desired) || result != "canceled" && samePath(root, st.Target) ||
+		if samePath(root, st.StoragePath) || samePath(root, desired) || result != api.OutcomeCanceled && samePath(root, st.Target) ||
 			c.opt.State.UsesRoot(root) {
 			continue
 		}

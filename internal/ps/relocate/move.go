@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/wharf-project/wharf/internal/ps/fsys"
@@ -253,7 +254,9 @@ func (e *Engine) copyTree(ctx, nc context.Context, ent Entry) (int64, error) {
 	groupSync := e.group != nil && !e.noVolumeSync.Load()
 	var copied []string // files not synced yet, when groupSync
 	var total int64
-	buf := make([]byte, copyBuffer)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	after := ""
 	for {
 		files, err := e.index.Files(nc, ent.Package, after, e.opt.FilePageSize)
@@ -313,6 +316,10 @@ func (e *Engine) syncFile(name string) error {
 }
 
 const copyBuffer = 1 << 20
+
+// copyBufs recycles the copy buffers of packages copied one after the
+// other (a store of 1,000 packages would otherwise allocate 1 GiB of them).
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBuffer); return &b }}
 
 // copyFile copies src to out, a new file it closes, checking size and
 // SHA-256 against f, and syncs out when sync is set.

@@ -213,3 +213,31 @@ func TestCanceledAttemptHasAName(t *testing.T) {
 		t.Errorf("server ls does not name a canceled attempt:\n%s", stdout)
 	}
 }
+
+func TestPolicyRefusesAKnownFolderAtSave(t *testing.T) {
+	n := newTestNS(t)
+	n.enroll("ps-win", "windows")
+	for _, args := range [][]string{
+		{"policy", "set", "--linux-location", "/etc/wharf"},
+		{"policy", "set", "--windows-location", `C:\Windows\Wharf`},
+		{"policy", "set", "--server", "ps-win", "--windows-location", `C:\ProgramData\Wharf`},
+		{"policy", "set", "--linux-location", "/srv/wharf", "--windows-location", `c:\users\public\wharf`},
+	} {
+		code, stdout, stderr := n.wharf(args...)
+		if code != exitError || !strings.Contains(stderr, "is the system folder") || !strings.Contains(stderr, "known-folder") {
+			t.Errorf("wharf %s: exit %d, stderr %q; want 1 and why (stdout %q)", strings.Join(args, " "), code, stderr, stdout)
+		}
+	}
+	p, err := n.admin.PackageServerPolicy(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Version != 0 || *p.Settings.LinuxLocation != api.LocationDefault || *p.Settings.WindowsLocation != api.LocationDefault {
+		t.Errorf("refused locations were saved: %+v", p)
+	}
+	// Another OS's folder is no system folder: a Linux path under /Windows
+	// is fine, and so is D:\Users on Windows.
+	if code, _, stderr := n.wharf("policy", "set", "--linux-location", "/Windows/wharf", "--windows-location", `D:\Users\Wharf`); code != exitOK {
+		t.Errorf("locations outside the known folders refused: %s", stderr)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/knownfolder"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -41,10 +42,14 @@ func checkPackageServerSettings(s api.PackageServerSettings) error {
 	if v := s.LinuxLocation; v != nil && *v != api.LocationDefault {
 		if err := checkLinuxPath(*v); err != nil {
 			errs = append(errs, fmt.Errorf("linux_location: %v", err))
+		} else if err := checkNotKnown(*v, knownfolder.Linux, false); err != nil {
+			errs = append(errs, fmt.Errorf("linux_location: %v", err))
 		}
 	}
 	if v := s.WindowsLocation; v != nil && *v != api.LocationDefault {
 		if err := checkWindowsPath(*v); err != nil {
+			errs = append(errs, fmt.Errorf("windows_location: %v", err))
+		} else if err := checkNotKnown(*v, knownfolder.WindowsDefaults, true); err != nil {
 			errs = append(errs, fmt.Errorf("windows_location: %v", err))
 		}
 	}
@@ -52,6 +57,17 @@ func checkPackageServerSettings(s api.PackageServerSettings) error {
 		errs = append(errs, fmt.Errorf("relocation_mode: %q, want online or exclusive", *v))
 	}
 	return joinInvalid(errs)
+}
+
+// checkNotKnown refuses a storage location in or below a known system
+// folder (SPEC §6.1.4), which every Package Server of that OS refuses: the
+// administrator hears it when saving, not after the attempt. The Package
+// Server still checks what the path resolves to on its own machine.
+func checkNotKnown(p string, set knownfolder.Set, windows bool) error {
+	if known, which := knownfolder.Match(p, set, windows); known {
+		return fmt.Errorf("%s is the system folder %s or below it, which Package Servers refuse to keep packages in (known-folder); choose a folder outside the system folders, or default", p, which)
+	}
+	return nil
 }
 
 func checkSiteServerSettings(s api.SiteServerSettings) error {

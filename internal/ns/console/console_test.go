@@ -443,6 +443,11 @@ func TestPackageServerSettingsForm(t *testing.T) {
 		{"custom", "", "default", "", "linux_location", "enter the path of the custom location"},
 		{"custom", "default", "default", "", "linux_location", "choose Default instead"},
 		{"default", "", "custom", `\\server\share`, "windows_location", "network share"},
+		// Known folders (SPEC §6.1.4), refused at save time, each by its OS's rules.
+		{"custom", "/etc/wharf", "default", "", "linux_location", "/etc/wharf is the system folder /etc or below it"},
+		{"custom", "/var/lib/wharf", "default", "", "linux_location", "system folder /var/lib"},
+		{"default", "", "custom", `C:\Windows\Wharf`, "windows_location", `C:\Windows\Wharf is the system folder C:\Windows or below it`},
+		{"default", "", "custom", `c:\program files\wharf\store`, "windows_location", `system folder C:\Program Files`},
 	} {
 		r := send(bad.linuxMode, bad.linuxPath, bad.windowsMode, bad.windowsPath, 0)
 		if r.code != http.StatusBadRequest {

@@ -65,8 +65,9 @@ type Check struct {
 	Bit  wharf.RelocationStatus `json:"bit"`
 	OK   bool                   `json:"ok"`
 	// Skipped marks a check that could not be made because the target
-	// is not an absolute path (which fails invalid-target); it sets no
-	// bit.
+	// is not an absolute path (which fails invalid-target), or, for the
+	// valid-target check, because a name in it is too long (which fails
+	// path-too-long); it sets no bit.
 	Skipped bool   `json:"skipped,omitempty"`
 	Detail  string `json:"detail,omitempty"`
 }
@@ -177,6 +178,9 @@ func (e *Engine) Plan(ctx context.Context, req Request) (*Plan, error) {
 		}
 	}
 	pass := map[wharf.RelocationStatus]string{}
+	// skip holds the checks that could not be made, with why; they set no
+	// bit (another check reports the cause).
+	skip := map[wharf.RelocationStatus]string{}
 
 	// 1, 2: fixed media, supported filesystem — from the volume facts.
 	var info volume.Info
@@ -223,7 +227,7 @@ func (e *Engine) Plan(ctx context.Context, req Request) (*Plan, error) {
 
 	// 6: a valid target, as far as the target alone tells.
 	if abs {
-		e.checkTargetFolder(target, req, info, verr, failf, pass)
+		e.checkTargetFolder(target, req, info, verr, failf, pass, skip)
 	} else {
 		failf(wharf.RelocationInvalidTarget, "%q is not an absolute path", req.Target)
 	}
@@ -329,6 +333,8 @@ func (e *Engine) Plan(ctx context.Context, req Request) (*Plan, error) {
 			p.Status |= bit
 		} else if !abs {
 			c.OK, c.Skipped, c.Detail = false, true, "not checked: the target is not an absolute path"
+		} else if why, skipped := skip[bit]; skipped {
+			c.OK, c.Skipped, c.Detail = false, true, why
 		}
 		p.Prerequisites = append(p.Prerequisites, c)
 	}
@@ -359,7 +365,7 @@ type devAnswer struct {
 // writable volume, not inside the current location, not a file, empty or a
 // store of this PS, creatable and writable.
 func (e *Engine) checkTargetFolder(target string, req Request, info volume.Info, verr error,
-	failf func(wharf.RelocationStatus, string, ...any), pass map[wharf.RelocationStatus]string) {
+	failf func(wharf.RelocationStatus, string, ...any), pass, skip map[wharf.RelocationStatus]string) {
 	bit := wharf.RelocationInvalidTarget
 	if verr == nil && info.ReadOnly {
 		failf(bit, "volume %s is read-only", info.Root)
@@ -394,6 +400,10 @@ func (e *Engine) checkTargetFolder(target string, req Request, info volume.Info,
 			return
 		}
 		pass[bit] = fmt.Sprintf("%s will be created", target)
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		// A name longer than the file system takes: the path-length
+		// check refuses it, and nothing more can be told of the folder.
+		skip[bit] = fmt.Sprintf("not checked: a name in %s is too long for the file system (see path length)", target)
 	default:
 		failf(bit, "%s: %v", target, err)
 	}

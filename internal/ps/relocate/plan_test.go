@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/wharf-project/wharf/internal/ps/fsys/faultfs"
@@ -106,6 +107,15 @@ func TestPrerequisites(t *testing.T) {
 		}, wharf.RelocationPathTooLong, "limit 4095"},
 		{"path element too long", func(w *world) relocate.Request {
 			return req("/vol/b/" + strings.Repeat("x", 256) + "/store")
+		}, wharf.RelocationPathTooLong, "limit 255"},
+		{"path element too long for the file system", func(w *world) relocate.Request {
+			// As the kernel does: a name over 255 bytes is ENAMETOOLONG,
+			// not "does not exist". Only path-too-long fails (issue 16:
+			// the valid-target check failed too).
+			long := "/vol/b/" + strings.Repeat("x", 300)
+			w.ffs.Fail(faultfs.Rule{Op: faultfs.OpAny, Path: long, Err: syscall.ENAMETOOLONG})
+			w.ffs.Fail(faultfs.Rule{Op: faultfs.OpAny, Path: long + "/", Err: syscall.ENAMETOOLONG})
+			return req(long + "/store")
 		}, wharf.RelocationPathTooLong, "limit 255"},
 		{"relative", at("store"), wharf.RelocationInvalidTarget, "not an absolute path"},
 		{"a file", func(w *world) relocate.Request {

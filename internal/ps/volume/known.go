@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+
+	"github.com/wharf-project/wharf/internal/knownfolder"
 )
 
 // IsKnownFolder reports whether path is a known system folder or lies below
@@ -29,14 +31,8 @@ import (
 // under C:\Program Files) is always allowed: callers do not ask about it.
 func IsKnownFolder(path string) (bool, string) {
 	ks := knownFolders()
-	ks.trees = withResolved(ks.trees)
-	return matchKnown(resolvePath(path), ks, runtime.GOOS == "windows")
-}
-
-// knownSet lists the known folders of one OS: exact matches only, and
-// folders that cover everything below them.
-type knownSet struct {
-	exact, trees []string
+	ks.Trees = withResolved(ks.Trees)
+	return knownfolder.Match(resolvePath(path), ks, runtime.GOOS == "windows")
 }
 
 // withResolved adds the resolved name of every folder that is a symlink
@@ -51,46 +47,6 @@ func withResolved(dirs []string) []string {
 		out = append(out, r)
 	}
 	return out
-}
-
-// matchKnown reports whether the absolute, resolved path p is one of ks,
-// comparing on path-element boundaries; windows selects `\` (and `/`) as
-// separators, case-insensitive comparison and ignores a `\\?\` prefix. It
-// returns the folder as listed in ks.
-func matchKnown(p string, ks knownSet, windows bool) (bool, string) {
-	sep := "/"
-	norm := func(s string) string {
-		if windows {
-			sep = `\`
-			s = strings.ReplaceAll(s, "/", `\`)
-			if rest, ok := strings.CutPrefix(s, `\\?\UNC\`); ok {
-				s = `\\` + rest
-			} else {
-				s = strings.TrimPrefix(s, `\\?\`)
-			}
-			s = strings.ToLower(s)
-		}
-		for len(s) > 1 && strings.HasSuffix(s, sep) && !(windows && len(s) == 3 && s[1] == ':') {
-			s = s[:len(s)-1]
-		}
-		return s
-	}
-	np := norm(p)
-	for _, d := range ks.exact {
-		if np == norm(d) {
-			return true, d
-		}
-	}
-	for _, d := range ks.trees {
-		nd := norm(d)
-		if nd == "" {
-			continue
-		}
-		if np == nd || strings.HasPrefix(np, strings.TrimSuffix(nd, sep)+sep) {
-			return true, d
-		}
-	}
-	return false, ""
 }
 
 // resolvePath makes p absolute and resolves it as the OS would when creating
@@ -126,7 +82,7 @@ const maxLinks = 40
 // rest names nothing that exists, so it holds no symlinks and the caller may
 // join it lexically. A dangling symlink is followed by hand, so a link to a
 // folder not created yet counts as its target. The error is one other than
-// "does not exist" from resolving.
+// "does not exist" (or "name too long") from resolving.
 func resolveExisting(p string, links int) (dir string, rest []string, err error) {
 	vol := filepath.VolumeName(p)
 	sep := string(filepath.Separator)
@@ -137,7 +93,10 @@ func resolveExisting(p string, links int) (dir string, rest []string, err error)
 		if err == nil {
 			return r, elems[k:], nil
 		}
-		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+		// A name too long for the file system cannot exist either: the
+		// path is judged by what of it exists (its length is the
+		// path-length check's to refuse, not this one's).
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) && !errors.Is(err, syscall.ENAMETOOLONG) {
 			return "", nil, err
 		}
 		if k == 0 || links >= maxLinks {

@@ -5,68 +5,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/wharf-project/wharf/internal/knownfolder"
 )
-
-func TestMatchKnownLinux(t *testing.T) {
-	ks := knownSet{exact: []string{"/"}, trees: []string{"/usr", "/var/lib", "/home"}}
-	tests := []struct {
-		path   string
-		want   bool
-		folder string
-	}{
-		{"/", true, "/"},
-		{"/usr", true, "/usr"},
-		{"/usr/", true, "/usr"},
-		{"/usr/local/wharf", true, "/usr"},
-		{"/usrx", false, ""},
-		{"/usr2/wharf", false, ""},
-		{"/var/lib", true, "/var/lib"},
-		{"/var/lib/wharf", true, "/var/lib"},
-		{"/var/libx", false, ""},
-		{"/var", false, ""},
-		{"/var/cache/wharf", false, ""},
-		{"/homework", false, ""},
-		{"/opt/wharf/Package Delivery", false, ""},
-		{"/USR/local", false, ""}, // Linux is case-sensitive
-	}
-	for _, tt := range tests {
-		got, folder := matchKnown(tt.path, ks, false)
-		if got != tt.want || folder != tt.folder {
-			t.Errorf("matchKnown(%q) = %v, %q; want %v, %q", tt.path, got, folder, tt.want, tt.folder)
-		}
-	}
-}
-
-func TestMatchKnownWindows(t *testing.T) {
-	ks := knownSet{trees: []string{`C:\Windows`, `C:\Program Files`, `C:\Program Files (x86)`, `C:\ProgramData`, `C:\Users`}}
-	tests := []struct {
-		path   string
-		want   bool
-		folder string
-	}{
-		{`C:\Windows`, true, `C:\Windows`},
-		{`c:\windows\system32`, true, `C:\Windows`},
-		{`C:\WINDOWS\Temp\Wharf`, true, `C:\Windows`},
-		{`C:\WindowsApps`, false, ""},
-		{`C:\Program Files\Wharf`, true, `C:\Program Files`},
-		{`C:\Program Files (x86)\Wharf`, true, `C:\Program Files (x86)`},
-		{`C:\Program Filesystem`, false, ""},
-		{`C:/Program Files/Wharf`, true, `C:\Program Files`},
-		{`\\?\C:\ProgramData\Wharf`, true, `C:\ProgramData`},
-		{`C:\Users\`, true, `C:\Users`},
-		{`C:\Users\Public\Wharf`, true, `C:\Users`},
-		{`D:\Users`, false, ""},
-		{`C:\`, false, ""},
-		{`D:\Wharf`, false, ""},
-		{`\\server\share\Windows`, false, ""},
-	}
-	for _, tt := range tests {
-		got, folder := matchKnown(tt.path, ks, true)
-		if got != tt.want || folder != tt.folder {
-			t.Errorf("matchKnown(%q) = %v, %q; want %v, %q", tt.path, got, folder, tt.want, tt.folder)
-		}
-	}
-}
 
 func TestIsKnownFolderResolves(t *testing.T) {
 	if runtime.GOOS != "linux" {
@@ -152,11 +93,11 @@ func TestWithResolved(t *testing.T) {
 	rootLink := filepath.Join(dir, "rootlink")
 	symlinkForTest(t, string(filepath.Separator), rootLink)
 	got := withResolved([]string{home, rootLink, filepath.Join(dir, "missing")})
-	ks := knownSet{trees: got}
-	if ok, folder := matchKnown(filepath.Join(real, "alice"), ks, false); !ok || folder != real {
+	ks := knownfolder.Set{Trees: got}
+	if ok, folder := knownfolder.Match(filepath.Join(real, "alice"), ks, false); !ok || folder != real {
 		t.Errorf("path below the resolved folder: %v, %q; want true, %q (list %q)", ok, folder, real, got)
 	}
-	if ok, folder := matchKnown("/opt/wharf", ks, false); ok {
+	if ok, folder := knownfolder.Match("/opt/wharf", ks, false); ok {
 		t.Errorf("a folder linking to / covers everything: matched %q", folder)
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"os"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/wharf-project/wharf/internal/knownfolder"
 )
 
 // knownFolders returns the Windows known folders of SPEC §6.1.4, asking the
 // shell (SHGetKnownFolderPath) and falling back to the environment for a
 // folder the shell cannot name.
-func knownFolders() knownSet {
+func knownFolders() knownfolder.Set {
 	ids := []struct {
 		id       *windows.KNOWNFOLDERID
 		fallback string
@@ -20,14 +22,14 @@ func knownFolders() knownSet {
 		{windows.FOLDERID_ProgramData, os.Getenv("ProgramData")},
 		{windows.FOLDERID_UserProfiles, userProfilesFallback()},
 	}
-	var ks knownSet
+	var ks knownfolder.Set
 	for _, f := range ids {
 		p, err := windows.KnownFolderPath(f.id, windows.KF_FLAG_DEFAULT)
 		if err != nil || p == "" {
 			p = f.fallback
 		}
 		if p != "" {
-			ks.trees = append(ks.trees, p)
+			ks.Trees = append(ks.Trees, p)
 		}
 	}
 	return ks

@@ -318,3 +318,31 @@ func TestVolumesSkipsPseudoFilesystems(t *testing.T) {
 		t.Error("Volumes does not list /")
 	}
 }
+
+// TestStatOfATooLongName: a path with a name longer than the file system
+// takes is on the volume of what of it exists; its length is for the path
+// check to refuse, not a reason to know nothing of its volume (issue 16: the
+// plan then also reported fixed-media, file-system and space failures).
+func TestStatOfATooLongName(t *testing.T) {
+	dir := t.TempDir()
+	want, err := volume.New().Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{
+		filepath.Join(dir, strings.Repeat("n", 300)),
+		filepath.Join(dir, strings.Repeat("n", 300), "store"),
+	} {
+		got, err := volume.New().Stat(p)
+		if err != nil {
+			t.Errorf("Stat of a %d-byte name: %v", 300, err)
+			continue
+		}
+		if got.Root != want.Root || got.DevID != want.DevID || got.Fixed != want.Fixed {
+			t.Errorf("Stat(%s...) = %s (dev %d), want the volume of %s: %s (dev %d)", p[:len(dir)+10], got.Root, got.DevID, dir, want.Root, want.DevID)
+		}
+	}
+	if known, _ := volume.IsKnownFolder(filepath.Join("/etc", strings.Repeat("n", 300))); !known {
+		t.Error("a too-long name below /etc is not in a known folder")
+	}
+}

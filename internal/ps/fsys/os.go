@@ -16,16 +16,16 @@ type OS struct{}
 var _ FS = OS{}
 
 // Open implements [FS].
-func (OS) Open(name string) (File, error) { return os.Open(name) }
+func (OS) Open(name string) (File, error) { return openFile(name, os.O_RDONLY, 0) }
 
 // Create implements [FS] (O_CREATE|O_EXCL).
 func (OS) Create(name string, perm fs.FileMode) (File, error) {
-	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	return openFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 }
 
 // Append implements [FS] (O_RDWR|O_CREATE|O_APPEND).
 func (OS) Append(name string, perm fs.FileMode) (File, error) {
-	return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, perm)
+	return openFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, perm)
 }
 
 // Mkdir implements [FS].

@@ -125,9 +125,11 @@ var _ VolumeSyncer = OS{}
 // mount, writable and searchable by this process (access(2), which also
 // sees a read-only mount) and neither immutable nor append-only; every
 // folder below name must be writable and searchable, and no file or folder
-// in the tree immutable or append-only. Attributes are read with
-// FS_IOC_GETFLAGS; a filesystem without them (tmpfs before Linux 6.0, FAT
-// through FUSE) has none.
+// in the tree immutable or append-only. Each entry costs one statx(2),
+// which gives its type and, on the filesystems that keep them (ext4, XFS,
+// Btrfs, tmpfs since Linux 6.0), its attributes; elsewhere they are asked
+// with FS_IOC_GETFLAGS, and a filesystem without them (FAT through FUSE)
+// has none.
 func (OS) CanRemove(name string) error {
 	parent := filepath.Dir(name)
 	var st unix.Statfs_t
@@ -140,31 +142,75 @@ func (OS) CanRemove(name string) error {
 	if err := checkDirAccess(parent); err != nil {
 		return err
 	}
-	return WalkLstat(OS{}, name, func(path string, fi fs.FileInfo) error {
-		if IsLink(fi) {
-			return nil
-		}
-		if err := checkFlags(path); err != nil {
+	return canRemoveTree(name)
+}
+
+// canRemoveTree checks path and, for a folder, everything below it.
+func canRemoveTree(path string) error {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE|unix.STATX_MODE, &stx); err != nil {
+		return &fs.PathError{Op: "statx", Path: path, Err: err}
+	}
+	switch stx.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
+		return nil // a link goes with its folder; its target is not ours
+	case unix.S_IFDIR:
+	default:
+		return checkAttributes(path, &stx)
+	}
+	if err := checkAttributes(path, &stx); err != nil {
+		return err // before access(2), which fails on an immutable folder too but says less
+	}
+	if err := unix.Access(path, unix.W_OK|unix.X_OK); err != nil {
+		return dirAccessError(path, err)
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := canRemoveTree(filepath.Join(path, e.Name())); err != nil {
 			return err
 		}
-		if fi.IsDir() {
-			return checkDirAccess(path)
-		}
-		return nil
-	})
+	}
+	return nil
+}
+
+// checkAttributes fails when the entry statx described has the immutable
+// or append-only attribute; where the filesystem does not report them
+// through statx, it asks with checkFlags.
+func checkAttributes(path string, stx *unix.Statx_t) error {
+	const both = unix.STATX_ATTR_IMMUTABLE | unix.STATX_ATTR_APPEND
+	if stx.Attributes_mask&both != both {
+		return checkFlags(path)
+	}
+	switch {
+	case stx.Attributes&unix.STATX_ATTR_IMMUTABLE != 0:
+		return &RemovalError{Path: path, Reason: "it is immutable (chattr +i)", Err: fs.ErrPermission}
+	case stx.Attributes&unix.STATX_ATTR_APPEND != 0:
+		return &RemovalError{Path: path, Reason: "it is append-only (chattr +a)", Err: fs.ErrPermission}
+	}
+	return nil
 }
 
 // checkDirAccess checks that entries of folder dir can be removed: write
 // and search permission, and no immutable or append-only attribute.
 func checkDirAccess(dir string) error {
-	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
-		reason := "no permission to remove entries from it"
-		if err == unix.EROFS {
-			reason = "its filesystem is read-only"
-		}
-		return &RemovalError{Path: dir, Reason: reason, Err: err}
+	if err := checkFlags(dir); err != nil {
+		return err
 	}
-	return checkFlags(dir)
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return dirAccessError(dir, err)
+	}
+	return nil
+}
+
+func dirAccessError(dir string, err error) error {
+	reason := "no permission to remove entries from it"
+	if err == unix.EROFS {
+		reason = "its filesystem is read-only"
+	}
+	return &RemovalError{Path: dir, Reason: reason, Err: err}
 }
 
 // checkFlags fails when path has the immutable or append-only attribute.
@@ -211,4 +257,22 @@ func SetImmutable(path string, on bool) error {
 		return &fs.PathError{Op: "chattr", Path: path, Err: fmt.Errorf("set flags %#x: %w", flags, err)}
 	}
 	return nil
+}
+
+// openFile opens a regular file as os.OpenFile does, in two system calls
+// instead of six: os.OpenFile makes every file non-blocking, offers it to
+// the network poller (which refuses regular files on Linux) and makes it
+// blocking again; the package files the store and the relocation engine
+// open are regular files, so open(2) and os.NewFile do.
+func openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	for {
+		fd, err := unix.Open(name, flag|unix.O_CLOEXEC|unix.O_LARGEFILE, uint32(perm.Perm()))
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+		return os.NewFile(uintptr(fd), name), nil
+	}
 }

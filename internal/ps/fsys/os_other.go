@@ -43,3 +43,8 @@ func (OS) Readlink(name string) (string, error) { return os.Readlink(name) }
 func (o OS) CanRemove(name string) error {
 	return WalkLstat(o, name, func(string, fs.FileInfo) error { return nil })
 }
+
+// openFile is os.OpenFile.
+func openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag, perm)
+}

@@ -204,3 +204,8 @@ func longPath(p string) string {
 	}
 	return `\\?\` + p
 }
+
+// openFile is os.OpenFile.
+func openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag, perm)
+}

@@ -92,7 +92,7 @@ func (s *benchState) add(p relocate.Package, files []wharf.File) {
 	}
 }
 
-func (s *benchState) engine(b *testing.B) *relocate.Engine {
+func (s *benchState) engine(b testing.TB) *relocate.Engine {
 	opt := relocate.Options{FS: fsys.OS{}, Facts: volume.New(), Server: "bench", Parallel: benchParallel}
 	if s.mem != nil {
 		opt.Index, opt.Journal = s.mem, &relocatetest.Journal{}
@@ -108,7 +108,7 @@ func (s *benchState) engine(b *testing.B) *relocate.Engine {
 
 // generate writes the store below root, one folder per package, and fills
 // the index with its packages and manifests.
-func generate(b *testing.B, root string, st benchStore, idx interface {
+func generate(b testing.TB, root string, st benchStore, idx interface {
 	add(relocate.Package, []wharf.File)
 }) []wharf.PackageID {
 	b.Helper()

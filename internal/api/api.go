@@ -86,8 +86,12 @@ const (
 
 // PackageState is one Package Server's state for one package.
 type PackageState struct {
-	Server    string    `json:"server,omitempty"`
-	PackageID string    `json:"package_id"`
+	Server    string `json:"server,omitempty"`
+	PackageID string `json:"package_id"`
+	// Name and Version of the package, filled by the NS in GET
+	// /servers/{name} (a Package Server reports ids only).
+	Name      string    `json:"name,omitempty"`
+	Version   string    `json:"version,omitempty"`
 	State     string    `json:"state"`
 	Reason    string    `json:"reason,omitempty"`
 	Path      string    `json:"path,omitempty"` // where the PS keeps it

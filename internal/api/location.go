@@ -77,9 +77,12 @@ const (
 // RelocationPackage is one package's relocation state.
 type RelocationPackage struct {
 	PackageID string `json:"package_id"`
-	State     string `json:"state"`
-	Reason    string `json:"reason,omitempty"`
-	Path      string `json:"path,omitempty"`
+	// Name and Version are filled by the NS in GET /servers/{name}.
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	State   string `json:"state"`
+	Reason  string `json:"reason,omitempty"`
+	Path    string `json:"path,omitempty"`
 }
 
 // MaxEventPackages bounds the per-package rows of one Package Location

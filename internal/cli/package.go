@@ -11,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/client"
 	"github.com/wharf-project/wharf/internal/publish"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 func init() { register(newPackageCmd) }
@@ -145,15 +147,20 @@ func assignmentText(a api.Assignment) string {
 
 func newPackageShowCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "show ID",
+		Use:   "show ID | NAME[@VERSION]",
 		Short: "Show a package: files, assignment and the state on each Package Server",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show a package, named by its id or, as ` + "`wharf get`" + ` takes it, by NAME@VERSION
+(NAME alone: its newest version).`,
+		Example: `  wharf package show agent@1.4.2
+  wharf package show agent
+  wharf package show 6f1c2a4e-0b1d-4c3e-9f00-0123456789ab`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			c, err := e.client()
 			if err != nil {
 				return err
 			}
-			p, err := c.Package(e.ctx, args[0])
+			p, err := client.Resolve(e.ctx, c, args[0])
 			if err != nil {
 				return err
 			}
@@ -185,19 +192,39 @@ func newPackageShowCmd(e *env) *cobra.Command {
 
 func newPackageRmCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "rm ID",
+		Use:   "rm ID | NAME@VERSION",
 		Short: "Delete a package; Package Servers remove it on their next configuration",
-		Args:  cobra.ExactArgs(1),
+		Long: `Delete a package, named by its id or by NAME@VERSION (a version is required:
+a name alone could mean another version than the one meant).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			c, err := e.client()
 			if err != nil {
 				return err
 			}
-			if err := c.DeletePackage(e.ctx, args[0]); err != nil {
+			id, label := args[0], args[0]
+			if _, perr := wharf.ParsePackageID(args[0]); perr != nil {
+				name, version, err := client.ParseSpec(args[0])
+				if err != nil {
+					return usageError{err}
+				}
+				if version == "" {
+					return usageError{fmt.Errorf("give the package as ID or NAME@VERSION, not %q alone", name)}
+				}
+				p, err := client.Resolve(e.ctx, c, args[0])
+				if err != nil {
+					return err
+				}
+				if p.Name != name || p.Version != version {
+					return fmt.Errorf("%q names package %s@%s (%s), not version %q of %q: give its id", args[0], p.Name, p.Version, p.ID, version, name)
+				}
+				id, label = p.ID, fmt.Sprintf("%s@%s (%s)", p.Name, p.Version, p.ID)
+			}
+			if err := c.DeletePackage(e.ctx, id); err != nil {
 				return err
 			}
-			return e.print(map[string]string{"deleted": args[0]}, func(w io.Writer) {
-				fmt.Fprintf(w, "Deleted package %s\n", args[0])
+			return e.print(map[string]string{"deleted": id}, func(w io.Writer) {
+				fmt.Fprintf(w, "Deleted package %s\n", label)
 			})
 		},
 	}

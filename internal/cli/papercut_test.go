@@ -1,10 +1,17 @@
 package cli
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 // Tests of the papercuts of issue 16, as an administrator meets them.
@@ -239,5 +246,162 @@ func TestPolicyRefusesAKnownFolderAtSave(t *testing.T) {
 	// is fine, and so is D:\Users on Windows.
 	if code, _, stderr := n.wharf("policy", "set", "--linux-location", "/Windows/wharf", "--windows-location", `D:\Users\Wharf`); code != exitOK {
 		t.Errorf("locations outside the known folders refused: %s", stderr)
+	}
+}
+
+// publish publishes a one-file package through `wharf package add` and
+// returns its id.
+func (n *testNS) publish(name, version string) string {
+	n.t.Helper()
+	dir := n.t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f.txt"), []byte(name+" "+version), 0o644); err != nil {
+		n.t.Fatal(err)
+	}
+	code, stdout, stderr := n.wharf("package", "add", dir, "--name", name, "--version", version, "--json")
+	if code != exitOK {
+		n.t.Fatalf("package add: exit %d %s", code, stderr)
+	}
+	var res struct {
+		Package api.PackageSummary `json:"package"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil || res.Package.ID == "" {
+		n.t.Fatalf("package add output %q: %v", stdout, err)
+	}
+	return res.Package.ID
+}
+
+func TestServerShowNamesPackages(t *testing.T) {
+	n := newTestNS(t)
+	agent := n.enroll("ps-a", "linux")
+	tool, agentPkg := n.publish("tool", "2.0"), n.publish("agent", "1.4.2")
+	if err := agent.PutPackageStates(t.Context(), "ps-a", []api.PackageState{
+		{PackageID: tool, State: api.StateReady, Path: "/srv/a/" + tool},
+		{PackageID: agentPkg, State: api.StateReady, Path: "/data/Package Delivery/" + agentPkg},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n.event(agent, "ps-a", api.LocationStatus{StoragePath: "/srv/a", StoragePathInEffect: "/srv/a", LastStatus: 0x002,
+		Outcome: api.OutcomeWarning, Message: wharf.RelocationWarning,
+		Packages: []api.RelocationPackage{{PackageID: agentPkg, State: api.RelocationLinked, Reason: "file held"}}})
+	code, stdout, stderr := n.wharf("server", "show", "ps-a")
+	if code != exitOK {
+		t.Fatalf("server show: exit %d %s", code, stderr)
+	}
+	for _, want := range []string{`tool +2\.0 +` + tool + ` +ready`, `agent +1\.4\.2 +` + agentPkg + ` +ready`,
+		`agent +1\.4\.2 +` + agentPkg + ` +linked +file held`} {
+		if !regexp.MustCompile(want).MatchString(stdout) {
+			t.Errorf("server show lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestPackageShowTakesNameAtVersion(t *testing.T) {
+	n := newTestNS(t)
+	v1, v2 := n.publish("tool", "1.0"), n.publish("tool", "2.0")
+	for spec, want := range map[string]string{"tool@1.0": v1, "tool@2.0": v2, "tool": v2, v1: v1} {
+		code, stdout, stderr := n.wharf("package", "show", spec)
+		if code != exitOK || !strings.Contains(stdout, "ID:          "+want) {
+			t.Errorf("package show %s: exit %d, %q %q; want package %s", spec, code, stdout, stderr, want)
+		}
+	}
+	if code, _, stderr := n.wharf("package", "show", "tool@3.0"); code != exitError || !strings.Contains(stderr, "has no version") {
+		t.Errorf("package show tool@3.0: exit %d %q", code, stderr)
+	}
+	if code, _, _ := n.wharf("package", "rm", "tool"); code != exitUsage {
+		t.Errorf("package rm of a name without a version: exit %d, want %d", code, exitUsage)
+	}
+	if code, stdout, stderr := n.wharf("package", "rm", "tool@1.0"); code != exitOK || !strings.Contains(stdout, v1) {
+		t.Fatalf("package rm tool@1.0: exit %d %q %q", code, stdout, stderr)
+	}
+	if list, _ := n.admin.ListPackages(t.Context(), "tool", ""); len(list) != 1 || list[0].ID != v2 {
+		t.Errorf("after rm tool@1.0: %+v", list)
+	}
+}
+
+// syncBuf is a strings.Builder safe for a command running on another
+// goroutine.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestServerWatchFollowsARelocation(t *testing.T) {
+	n := newTestNS(t)
+	agent := n.enroll("ps-a", "linux")
+	n.event(agent, "ps-a", api.LocationStatus{StoragePath: "/srv/a", LastStatus: 0x001, Outcome: api.OutcomeSuccess})
+
+	watch := func(args ...string) (*syncBuf, chan int) {
+		out, errOut := &syncBuf{}, &syncBuf{}
+		done := make(chan int, 1)
+		go func() {
+			args = append(append([]string{"server", "watch", "ps-a", "--interval", "10ms"}, args...), "--ns", n.url, "--token", n.token)
+			done <- Main(t.Context(), args, Stdio{In: strings.NewReader(""), Out: out, Err: errOut})
+		}()
+		return out, done
+	}
+	waitOutput := func(out *syncBuf, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("watch output lacks %q:\n%s", want, out.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	progress := func(target string, done int64) api.LocationStatus {
+		return api.LocationStatus{StoragePath: target, StoragePathInEffect: "/srv/a", LastStatus: 0x004,
+			Progress: &api.RelocationProgress{BytesDone: done << 20, BytesTotal: 4 << 20, PackagesDone: int(done), PackagesTotal: 4}}
+	}
+
+	// The last attempt ended already: the watch waits for the next one,
+	// follows a canceled attempt into the next, and ends with it.
+	out, done := watch()
+	n.event(agent, "ps-a", progress("/srv/b", 1))
+	waitOutput(out, "ps-a: relocating to /srv/b: 25%, 1 of 4 packages, 1MiB of 4MiB")
+	n.event(agent, "ps-a", api.LocationStatus{StoragePath: "/srv/b", StoragePathInEffect: "/srv/a", Outcome: api.OutcomeCanceled,
+		Message: "relocation to /srv/b stopped between packages: the storage location changed to /srv/c"})
+	waitOutput(out, "ps-a: canceled:")
+	n.event(agent, "ps-a", progress("/srv/c", 2))
+	waitOutput(out, "ps-a: relocating to /srv/c: 50%")
+	n.event(agent, "ps-a", api.LocationStatus{StoragePath: "/srv/c", StoragePathInEffect: "/srv/c", LastStatus: 0x001, Outcome: api.OutcomeSuccess})
+	select {
+	case code := <-done:
+		if code != exitOK || !strings.Contains(out.String(), "ps-a: success: every package is at /srv/c") {
+			t.Errorf("watch: exit %d, output:\n%s", code, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("watch did not end with the attempt:\n%s", out.String())
+	}
+
+	// An attempt that ends with a warning ends the watch with exit 1.
+	out, done = watch()
+	n.event(agent, "ps-a", progress("/srv/d", 3))
+	waitOutput(out, "relocating to /srv/d")
+	n.event(agent, "ps-a", api.LocationStatus{StoragePath: "/srv/d", StoragePathInEffect: "/srv/d", LastStatus: 0x002,
+		Outcome: api.OutcomeWarning, Message: wharf.RelocationWarning})
+	if code := <-done; code != exitError || !strings.Contains(out.String(), "ps-a: warning: "+wharf.RelocationWarning) {
+		t.Errorf("watch of a warning: exit %d, output:\n%s", code, out.String())
+	}
+
+	// --no-wait: the last attempt, at once; show --follow prints the server first.
+	if code, stdout, _ := n.wharf("server", "watch", "ps-a", "--no-wait"); code != exitError || !strings.Contains(stdout, "warning") {
+		t.Errorf("watch --no-wait after a warning: exit %d %q", code, stdout)
+	}
+	if code, _, stderr := n.wharf("server", "watch", "ps-a", "--timeout", "50ms", "--interval", "10ms"); code != exitError ||
+		!strings.Contains(stderr, "no relocation attempt ended within 50ms") {
+		t.Errorf("watch --timeout: exit %d %q", code, stderr)
 	}
 }

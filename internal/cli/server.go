@@ -18,7 +18,7 @@ func init() { register(newServerCmd) }
 
 func newServerCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "server", Short: "List and inspect Package Servers"}
-	cmd.AddCommand(newServerLsCmd(e), newServerShowCmd(e), newServerRetryCmd(e), newServerCheckCmd(e))
+	cmd.AddCommand(newServerLsCmd(e), newServerShowCmd(e), newServerWatchCmd(e), newServerRetryCmd(e), newServerCheckCmd(e))
 	return cmd
 }
 
@@ -50,12 +50,16 @@ func newServerLsCmd(e *env) *cobra.Command {
 
 func newServerShowCmd(e *env) *cobra.Command {
 	var offset, limit int
+	var follow bool
 	cmd := &cobra.Command{
-		Use:   "show NAME [--offset N] [--limit N]",
+		Use:   "show NAME [--offset N] [--limit N] [--follow]",
 		Short: "Show a Package Server and the state of its packages",
-		Long: `Show a Package Server: its latest Package Location Status, the count of
-the package states it reported by state, and a page of those states by
-package id (--limit N from --offset N; 0 for none).`,
+		Long: `Show a Package Server: the storage path in effect, its latest Package
+Location Status, the count of the package states it reported by state, and a
+page of those states by package id (--limit N from --offset N; 0 for none),
+with each package's name and version.
+
+With --follow, then follow its relocation as ` + "`wharf server watch`" + ` does.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if offset < 0 || limit < 0 {
@@ -69,7 +73,7 @@ package id (--limit N from --offset N; 0 for none).`,
 			if err != nil {
 				return err
 			}
-			return e.print(s, func(w io.Writer) {
+			err = e.print(s, func(w io.Writer) {
 				fmt.Fprintf(w, "Name:          %s\nOS:            %s\nURL:           %s\nEnrolled:      %s\nLast contact:  %s\nStorage path:  %s\n",
 					s.Name, s.OS, s.URL, s.EnrolledAt.Local().Format("2006-01-02 15:04:05"), ago(s.LastContact), storagePathText(s))
 				if ls := s.LocationStatus; ls != nil {
@@ -93,16 +97,24 @@ package id (--limit N from --offset N; 0 for none).`,
 					fmt.Fprintf(w, "%d to %d of %d (--offset, --limit):\n", offset+1, offset+len(s.Packages), s.PackagesTotal)
 				}
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "  PACKAGE\tSTATE\tPATH\tREASON")
+				fmt.Fprintln(tw, "  NAME\tVERSION\tPACKAGE\tSTATE\tPATH\tREASON")
 				for _, p := range s.Packages {
-					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", p.PackageID, p.State, p.Path, p.Reason)
+					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", orDash(p.Name), orDash(p.Version), p.PackageID, p.State, p.Path, p.Reason)
 				}
 				tw.Flush()
 			})
+			if err != nil || !follow {
+				return err
+			}
+			if !e.json {
+				fmt.Fprintln(e.stdio.Out)
+			}
+			return watchRelocation(e, c, args[0], watchOptions{interval: time.Second, wait: true})
 		},
 	}
 	cmd.Flags().IntVar(&offset, "offset", 0, "skip the first N package states")
 	cmd.Flags().IntVar(&limit, "limit", api.DefaultServerPackages, "list at most N package states (0: only their counts)")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "then follow its relocation until the attempt ends (see wharf server watch)")
 	return cmd
 }
 
@@ -150,6 +162,13 @@ func statusText(ls *api.LocationStatus) string {
 	return fmt.Sprintf("0x%03x %s", ls.LastStatus, strings.Join(words, ", "))
 }
 
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 // ago formats a past time for people: "12s ago", or "never".
 func ago(t time.Time) string {
 	if t.IsZero() {
@@ -193,7 +212,7 @@ func printLocationStatus(w io.Writer, ls *api.LocationStatus) {
 		fmt.Fprintln(w, "  Packages not at the target:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, p := range linked {
-			fmt.Fprintf(tw, "    %s\t%s\t%s\n", p.PackageID, p.State, p.Reason)
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", orDash(p.Name), orDash(p.Version), p.PackageID, p.State, p.Reason)
 		}
 		tw.Flush()
 	}

@@ -471,17 +471,67 @@ func (c *Catalog) ServerPage(ctx context.Context, name string, offset, limit int
 	if len(counts) > 0 {
 		out.PackageCounts = counts
 	}
-	if limit == 0 {
-		return out, nil
+	if limit > 0 {
+		states, err := c.packages.PackageStates(ctx, StateFilter{Server: n, Offset: offset, Limit: limit})
+		if err != nil {
+			return api.Server{}, err
+		}
+		for _, st := range states {
+			out.Packages = append(out.Packages, wireState(st))
+		}
 	}
-	states, err := c.packages.PackageStates(ctx, StateFilter{Server: n, Offset: offset, Limit: limit})
-	if err != nil {
+	if err := c.nameRows(ctx, &out); err != nil {
 		return api.Server{}, err
 	}
-	for _, st := range states {
-		out.Packages = append(out.Packages, wireState(st))
-	}
 	return out, nil
+}
+
+// nameBatch bounds the ids of one name lookup (the databases bound the
+// parameters of a statement).
+const nameBatch = 1000
+
+// nameRows fills in the name and version of the packages a server's page
+// lists by id (its package states and the latest event's packages): one
+// query for the page's ids.
+func (c *Catalog) nameRows(ctx context.Context, s *api.Server) error {
+	var ids []wharf.PackageID
+	for _, st := range s.Packages {
+		if id, err := wharf.ParsePackageID(st.PackageID); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	if ls := s.LocationStatus; ls != nil {
+		for _, p := range ls.Packages {
+			if id, err := wharf.ParsePackageID(p.PackageID); err == nil {
+				ids = append(ids, id)
+			}
+		}
+	}
+	byID := make(map[string]Package, len(ids))
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), nameBatch)]
+		ids = ids[len(batch):]
+		list, err := c.packages.ListPackages(ctx, PackageFilter{IDs: batch})
+		if err != nil {
+			return err
+		}
+		for _, p := range list {
+			byID[string(p.ID)] = p
+		}
+	}
+	for i := range s.Packages {
+		if p, ok := byID[s.Packages[i].PackageID]; ok {
+			s.Packages[i].Name, s.Packages[i].Version = p.Name, p.Version
+		}
+	}
+	if ls := s.LocationStatus; ls != nil {
+		for i := range ls.Packages {
+			if p, ok := byID[ls.Packages[i].PackageID]; ok {
+				ls.Packages[i].Name, ls.Packages[i].Version = p.Name, p.Version
+			}
+		}
+	}
+	return nil
 }
 
 // WaitConfig returns the server's configuration (the JSON of

@@ -103,15 +103,6 @@ func (h *Handler) Close() error {
 	return nil
 }
 
-// statOpen returns the size of the open file and whether it is a regular
-// file.
-func statOpen(f *os.File) (size int64, regular bool, err error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, false, err
-	}
-	return fi.Size(), fi.Mode().IsRegular(), nil
-}
 
 // statOpened describes f for a request.
 func statOpened(f *os.File, shared bool, release func()) (opened, error) {

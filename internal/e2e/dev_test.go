@@ -33,6 +33,11 @@ func TestDevPrintsAWorkingGet(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dest, "data", "numbers.txt")); err != nil {
 		t.Fatal(err)
 	}
+	// Starting up logs no refusal: the demo publish's blob checks (HEAD
+	// 404) are the protocol, not refused requests (issue 16).
+	if log := dev.stderr(); strings.Contains(log, "request refused") || !strings.Contains(log, "package server ready") {
+		t.Errorf("wharf dev logged refused requests while starting:\n%s", log)
+	}
 	if err := dev.stop(t); err != nil {
 		t.Fatalf("wharf dev after SIGTERM: %v", err)
 	}

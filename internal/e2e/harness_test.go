@@ -41,11 +41,12 @@ func TestMain(m *testing.M) {
 
 // proc is a running wharf process whose output goes to the test log.
 type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	mu   sync.Mutex
-	out  bytes.Buffer
-	err  error
+	cmd    *exec.Cmd
+	done   chan struct{}
+	mu     sync.Mutex
+	out    bytes.Buffer
+	errOut bytes.Buffer // its stderr, which also goes to the test log
+	err    error
 }
 
 // start runs `wharf args...` and waits until a line of its stdout matches
@@ -61,7 +62,7 @@ func start(t testing.TB, ready *regexp.Regexp, env []string, args ...string) (*p
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, done: make(chan struct{})}
-	cmd.Stderr = &logWriter{t: t, prefix: filepath.Base(args[0]) + " " + args[1] + ": "}
+	cmd.Stderr = io.MultiWriter(&logWriter{t: t, prefix: filepath.Base(args[0]) + " " + args[1] + ": "}, lockedWriter{&p.mu, &p.errOut})
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +99,25 @@ func start(t testing.TB, ready *regexp.Regexp, env []string, args ...string) (*p
 		t.Fatalf("wharf %s not ready after 60s:\n%s", strings.Join(args, " "), p.output())
 	}
 	return nil, ""
+}
+
+// stderr returns what the process wrote to stderr so far.
+func (p *proc) stderr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.errOut.String()
+}
+
+// lockedWriter writes to w under mu.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
 
 func (p *proc) output() string {

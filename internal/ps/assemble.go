@@ -76,7 +76,7 @@ func assemble(cfg Config, id identity, st *store.Store, client *apiclient.Client
 		Roots: p.roots, NS: client, Store: st, Placer: p.placer, Clock: cfg.Clock, Logger: log,
 	})
 	p.handler = serve.New(st, key, cfg.Clock, log)
-	p.gate = serve.NewGate(p.handler)
+	p.gate = serve.NewGate(p.handler, st)
 	ctl, err := location.New(location.Options{
 		Server: id.name, Default: cfg.PrimaryLocation(), FS: fsys.OS{}, Roots: p.roots, Facts: cfg.Facts,
 		Index: st.RelocationIndex(), Journal: st.RelocationJournal(), State: st, NS: client,

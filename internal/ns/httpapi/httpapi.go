@@ -164,6 +164,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal server error; the notification server's log has the details"
+	} else if code == api.StatusCanceled {
+		// The client went away (a PS stopping ends its long poll).
+		s.log.Debug("request canceled", "method", r.Method, "path", r.URL.Path)
 	} else if r.Method == http.MethodHead && code == http.StatusNotFound {
 		// The protocol's own question, not a refusal: a publish asks
 		// whether the NS has each blob before it uploads the missing

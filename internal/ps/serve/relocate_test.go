@@ -167,7 +167,7 @@ func TestServingGivesUpOnAMissingFolder(t *testing.T) {
 func TestGate(t *testing.T) {
 	var hits atomic.Int64
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1); w.WriteHeader(200) })
-	g := serve.NewGate(next)
+	g := serve.NewGate(next, customIDs{"c1": true})
 	srv := httptest.NewServer(g)
 	defer srv.Close()
 	get := func(path string) *http.Response {
@@ -190,14 +190,24 @@ func TestGate(t *testing.T) {
 	if r := get("/other"); r.StatusCode != 200 {
 		t.Errorf("closed gate, not a package path: %d", r.StatusCode)
 	}
+	// A custom-location package, which relocation never moves, stays
+	// served (issue 16: it answered 503 too).
+	if r := get("/packages/c1/y"); r.StatusCode != 200 {
+		t.Errorf("closed gate, a custom-location package: %d, want 200", r.StatusCode)
+	}
 	g.Available()
 	if r := get("/packages/x/y"); r.StatusCode != 200 {
 		t.Errorf("reopened gate: %d", r.StatusCode)
 	}
-	if hits.Load() != 3 {
-		t.Errorf("%d requests got through, want 3", hits.Load())
+	if hits.Load() != 4 {
+		t.Errorf("%d requests got through, want 4", hits.Load())
 	}
 }
+
+// customIDs is a serve.Custom that knows a fixed set.
+type customIDs map[string]bool
+
+func (c customIDs) IsCustom(id string) bool { return c[id] }
 
 // TestServingDoesNotWaitForALateSwitch: a package renamed to its new
 // folder whose switch has not come yet (the syncs and the commit are slow)

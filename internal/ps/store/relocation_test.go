@@ -149,6 +149,17 @@ func TestRelocationIndex(t *testing.T) {
 	}
 }
 
+func TestIsCustom(t *testing.T) {
+	skipUnixPaths(t)
+	st := openStore(t, filepath.Join(t.TempDir(), "ps.db"))
+	a, c := string(relocatetest.ID(1)), string(relocatetest.ID(2))
+	putReady(t, st, a, "/a/store", map[string]int64{"x": 1}, "")
+	putReady(t, st, c, "/custom", map[string]int64{"z": 7}, "/custom")
+	if st.IsCustom(a) || !st.IsCustom(c) || st.IsCustom("nope") {
+		t.Errorf("IsCustom: %v %v %v, want false true false", st.IsCustom(a), st.IsCustom(c), st.IsCustom("nope"))
+	}
+}
+
 func TestRelocationJournal(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ps.db")

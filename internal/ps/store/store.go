@@ -419,6 +419,15 @@ func (s *Store) State(id string) (state, unavailable string, ok bool) {
 	return e.pkg.State, s.unavailable[e.pkg.Root], true
 }
 
+// IsCustom reports whether package id keeps a custom location (which a
+// relocation never moves), from memory.
+func (s *Store) IsCustom(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.pkgs[id]
+	return ok && e.pkg.CustomLocation != ""
+}
+
 // RootOf returns the store root of package id.
 func (s *Store) RootOf(id string) (root string, ok bool) {
 	s.mu.RLock()

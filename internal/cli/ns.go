@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ type nsFileConfig struct {
 	DB           string `toml:"db"`
 	Blobs        string `toml:"blobs"`
 	MaxBlobBytes int64  `toml:"max_blob_bytes"`
+	MetricsAddr  string `toml:"metrics_addr"`
 }
 
 func loadNSConfig(path string) (nsFileConfig, error) {
@@ -49,9 +51,9 @@ func loadNSConfig(path string) (nsFileConfig, error) {
 }
 
 func newNSServeCmd(e *env) *cobra.Command {
-	var data, addr, db, blobsDir, configPath string
+	var data, addr, db, blobsDir, configPath, metricsAddr string
 	cmd := &cobra.Command{
-		Use:   "serve --data DIR --addr HOST:PORT [--db DSN] [--blobs DIR] [--config FILE]",
+		Use:   "serve --data DIR --addr HOST:PORT [--db DSN] [--blobs DIR] [--metrics-addr HOST:PORT] [--config FILE]",
 		Short: "Run the Notification Server",
 		Long: `Run the Notification Server until interrupted.
 
@@ -61,8 +63,14 @@ to DIR/admin.token (mode 0600) for scripts.
 The store is SQLite in DIR/wharf.db unless --db gives a PostgreSQL DSN
 (postgres://user@host:5432/db). Package content goes to the blob folder,
 DIR/blobs unless --blobs names another. Settings come from the TOML file of
---config (keys: data, addr, db, blobs, max_blob_bytes); flags override the
-file.
+--config (keys: data, addr, db, blobs, max_blob_bytes, metrics_addr); flags
+override the file.
+
+Operations: GET /healthz (liveness) and /readyz (the database answers; 503
+while stopping) need no token; GET /metrics (Prometheus) takes the admin
+token on --addr, and none on the optional --metrics-addr listener, which
+serves the three alone (bind it where only monitoring reaches). Started by
+systemd with Type=notify, it tells systemd when it serves (READY=1).
 
 Replicas: several 'wharf ns serve' on one PostgreSQL database (--db) and
 one shared blob folder (--blobs, on a shared file system), behind any HTTP
@@ -84,6 +92,9 @@ token; give the others its admin.token file if scripts there need it.`,
 				cfg.DataDir, cfg.DB, cfg.BlobsDir, cfg.MaxBlobBytes = fc.Data, fc.DB, fc.Blobs, fc.MaxBlobBytes
 				if !cmd.Flags().Changed("addr") && fc.Addr != "" {
 					addr = fc.Addr
+				}
+				if !cmd.Flags().Changed("metrics-addr") && fc.MetricsAddr != "" {
+					metricsAddr = fc.MetricsAddr
 				}
 			}
 			if cmd.Flags().Changed("data") || cfg.DataDir == "" {
@@ -108,11 +119,20 @@ token; give the others its admin.token file if scripts there need it.`,
 				srv.Close()
 				return fmt.Errorf("listen on %s: %w", addr, err)
 			}
+			var opsLn net.Listener
+			if metricsAddr != "" {
+				if opsLn, err = net.Listen("tcp", metricsAddr); err != nil {
+					ln.Close()
+					srv.Close()
+					return fmt.Errorf("listen on %s (--metrics-addr): %w", metricsAddr, err)
+				}
+			}
 			if srv.NewAdminToken != "" {
 				printAdminToken(e.stdio.Out, srv.NewAdminToken, cfg.DataDir)
 			}
 			fmt.Fprintf(e.stdio.Out, "Notification Server listening on http://%s\n", ln.Addr())
-			return srv.Serve(e.ctx, ln)
+			return serveWithOps(e, log, func(ctx context.Context) error { return srv.Serve(ctx, ln) },
+				opsLn, srv.ServeOps, nil)
 		},
 	}
 	f := cmd.Flags()
@@ -121,6 +141,7 @@ token; give the others its admin.token file if scripts there need it.`,
 	f.StringVar(&db, "db", "", "PostgreSQL DSN; empty for SQLite in the data directory")
 	f.StringVar(&blobsDir, "blobs", "", "blob folder, shared by every replica (default DATA/blobs)")
 	f.StringVar(&configPath, "config", "", "TOML configuration file")
+	f.StringVar(&metricsAddr, "metrics-addr", "", "also serve /metrics, /healthz and /readyz, without a token, on HOST:PORT")
 	return cmd
 }
 

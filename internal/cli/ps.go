@@ -30,7 +30,7 @@ var psCommands []func(*env) *cobra.Command
 
 func newPSServeCmd(e *env) *cobra.Command {
 	var (
-		enroll, installDir, addr, name, configPath, url, tlsCert, tlsKey, service string
+		enroll, installDir, addr, name, configPath, url, tlsCert, tlsKey, service, metricsAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --ns URL --enroll TOKEN --install-dir DIR --addr HOST:PORT [--name NAME] [--config FILE]",
@@ -52,7 +52,7 @@ Windows the registry values of HKLM\SOFTWARE\Wharf\Package Server
 Interval (min)" (REG_DWORD) set relocation.max_attempts and
 relocation.interval below the file: defaults < registry < file < flags.
 
-  ns = "http://ns:8080"        # also: name, addr, url, install_dir, tls_cert, tls_key
+  ns = "http://ns:8080"        # also: name, addr, url, install_dir, tls_cert, tls_key, metrics_addr
   [storage]
   reserve = "5%"               # or a size: "2GiB"
   volumes = ["/data1"]         # the only volumes rotation may use (Linux)
@@ -62,7 +62,11 @@ relocation.interval below the file: defaults < registry < file < flags.
   bandwidth = "200MB/s"
 
 The local admin endpoint is DIR/admin.sock: see ` + "`wharf ps status`" + ` and
-` + "`wharf ps update-config`" + `.`,
+` + "`wharf ps update-config`" + `; it serves the Prometheus metrics at /metrics
+too. --metrics-addr serves them, /healthz and /readyz over TCP without a
+token (bind it where only monitoring reaches); the package port answers
+/healthz and /readyz as well. Started by systemd with Type=notify, the
+Package Server tells systemd when it serves (READY=1).`,
 		Example: `  wharf ps serve --ns http://ns:8080 --enroll 7f3c... --install-dir /opt/wharf --addr :8081
   wharf ps serve --install-dir /opt/wharf --addr :8081    # later starts`,
 		Args: cobra.NoArgs,
@@ -84,6 +88,7 @@ The local admin endpoint is DIR/admin.sock: see ` + "`wharf ps status`" + ` and
 			for flag, dst := range map[string]*string{
 				"install-dir": &cfg.InstallDir, "addr": &cfg.Addr, "name": &cfg.Name, "url": &cfg.URL,
 				"tls-cert": &cfg.TLSCert, "tls-key": &cfg.TLSKey, "enroll": &cfg.EnrollToken,
+				"metrics-addr": &cfg.MetricsAddr,
 			} {
 				if fl.Changed(flag) {
 					v, _ := fl.GetString(flag)
@@ -103,10 +108,13 @@ The local admin endpoint is DIR/admin.sock: see ` + "`wharf ps status`" + ` and
 				select {
 				case <-d.Ready():
 					fmt.Fprintf(e.stdio.Out, "Package Server %s serving on %s\n", d.Name(), d.URL())
+					if a := d.MetricsAddr(); a != "" {
+						fmt.Fprintf(e.stdio.Out, "Metrics and health on http://%s/metrics\n", a)
+					}
 				case <-e.ctx.Done():
 				}
 			}()
-			return d.Serve(e.ctx)
+			return serveWithOps(e, log, d.Serve, nil, nil, d.Ready())
 		},
 	}
 	f := cmd.Flags()
@@ -118,6 +126,7 @@ The local admin endpoint is DIR/admin.sock: see ` + "`wharf ps status`" + ` and
 	f.StringVar(&url, "url", "", "base URL clients download from (default from --addr)")
 	f.StringVar(&tlsCert, "tls-cert", "", "certificate file (PEM): serve HTTPS")
 	f.StringVar(&tlsKey, "tls-key", "", "private key file (PEM) of --tls-cert")
+	f.StringVar(&metricsAddr, "metrics-addr", "", "also serve /metrics, /healthz and /readyz, without a token, on HOST:PORT")
 	f.StringVar(&service, "service", "", "run as the Windows service of this name (set by `wharf ps service install`)")
 	_ = f.MarkHidden("service")
 	return cmd

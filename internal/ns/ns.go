@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharf-project/wharf/internal/ns/blobs"
 	"github.com/wharf-project/wharf/internal/ns/catalog"
 	"github.com/wharf-project/wharf/internal/ns/console"
 	"github.com/wharf-project/wharf/internal/ns/httpapi"
+	"github.com/wharf-project/wharf/internal/ns/metrics"
 	"github.com/wharf-project/wharf/internal/ns/notify"
 	"github.com/wharf-project/wharf/internal/ns/sqlstore"
 )
@@ -55,11 +57,13 @@ const AdminTokenFile = "admin.token"
 
 // Server is an opened Notification Server.
 type Server struct {
-	log     *slog.Logger
-	store   *sqlstore.Store
-	catalog *catalog.Catalog
-	users   *catalog.Users
-	api     *httpapi.Server
+	log      *slog.Logger
+	store    *sqlstore.Store
+	catalog  *catalog.Catalog
+	users    *catalog.Users
+	api      *httpapi.Server
+	metrics  *metrics.Metrics
+	stopping atomic.Bool // set when Serve's context ends: not ready any more
 
 	// NewAdminToken is the admin token when this start created it (the
 	// first start); empty otherwise.
@@ -97,9 +101,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 			return nil, err
 		}
 	}
-	cat := catalog.New(store, bs, notifier, time.Now, log)
+	met := metrics.New(time.Now, log.With("component", "metrics"))
+	cat := catalog.New(store, bs, notifier, time.Now, log, catalog.WithObserver(met))
+	met.RegisterFleet(cat)
 	s := &Server{log: log, store: store, catalog: cat, users: catalog.NewUsers(store, time.Now),
-		api: httpapi.New(cat, bs, log, httpapi.Options{MaxBlobBytes: cfg.MaxBlobBytes})}
+		api: httpapi.New(cat, bs, log, httpapi.Options{MaxBlobBytes: cfg.MaxBlobBytes}), metrics: met}
 	tok, created, err := cat.InitAdminToken(ctx)
 	if err != nil {
 		store.Close()
@@ -168,7 +174,8 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.api.Register(mux)
 	console.New(s.catalog, s.users, s.store, s.log, console.Options{}).Register(mux)
-	return mux
+	s.registerOps(mux, true)
+	return s.metrics.Instrument(mux)
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully (waiting up
@@ -199,6 +206,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
+	s.stopping.Store(true)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil {

@@ -45,9 +45,10 @@ var (
 //	       ├─ placer (place: the one owner of where new downloads go, and of pausing them)
 //	       ├─ fetcher (fetch: downloads into roots the placer picks; holds removals while a relocation runs)
 //	       ├─ location (the relocation controller: moves the store, pauses placements, serving and removals)
-//	       ├─ gate → package handler (serve: 503 in exclusive mode)
+//	       ├─ ops → gate → package handler (serve: 503 in exclusive mode; ops answers /healthz, /readyz, counts codes)
 //	       ├─ poller (loop.go: the config long-poll; hands every configuration to placer, location and fetcher)
-//	       └─ admin (the local endpoint: status, update-config, retry, plan, metrics)
+//	       ├─ admin (the local endpoint: status, update-config, retry, plan, metrics)
+//	       └─ ops (also on --metrics-addr: /metrics, /healthz, /readyz)
 type parts struct {
 	store    *store.Store
 	roots    *storeroot.Roots
@@ -58,6 +59,7 @@ type parts struct {
 	gate     *serve.Gate
 	poller   *poller
 	admin    *adminBackend
+	ops      *ops // /healthz, /readyz, /metrics
 }
 
 // assemble builds every part of a Package Server over an open state DB
@@ -77,6 +79,9 @@ func assemble(cfg Config, id identity, st *store.Store, client *apiclient.Client
 	})
 	p.handler = serve.New(st, key, cfg.Clock, log)
 	p.gate = serve.NewGate(p.handler, st)
+	p.ops = newOps(id.name, reg)
+	reg.MustRegister(&storeCollector{st: st, facts: cfg.Facts,
+		reserve: place.Reserve{Percent: cfg.Storage.Reserve.Percent, Bytes: cfg.Storage.Reserve.Bytes}})
 	ctl, err := location.New(location.Options{
 		Server: id.name, Default: cfg.PrimaryLocation(), FS: fsys.OS{}, Roots: p.roots, Facts: cfg.Facts,
 		Index: st.RelocationIndex(), Journal: st.RelocationJournal(), State: st, NS: client,

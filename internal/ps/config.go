@@ -45,6 +45,10 @@ type Config struct {
 	URL string
 	// TLSCert and TLSKey, both or neither: serve HTTPS instead of HTTP.
 	TLSCert, TLSKey string
+	// MetricsAddr, optional, is a HOST:PORT where the PS also serves its
+	// Prometheus metrics (/metrics), /healthz and /readyz, without a
+	// token, for a scraper that cannot reach the admin socket.
+	MetricsAddr string
 
 	Storage    StorageConfig
 	Relocation RelocationConfig
@@ -121,14 +125,15 @@ func (c Config) PrimaryLocation() string { return filepath.Join(c.InstallDir, st
 
 // fileConfig is the TOML layout of --config files.
 type fileConfig struct {
-	NS         *string `toml:"ns"`
-	Name       *string `toml:"name"`
-	Addr       *string `toml:"addr"`
-	URL        *string `toml:"url"`
-	InstallDir *string `toml:"install_dir"`
-	TLSCert    *string `toml:"tls_cert"`
-	TLSKey     *string `toml:"tls_key"`
-	Storage    struct {
+	NS          *string `toml:"ns"`
+	Name        *string `toml:"name"`
+	Addr        *string `toml:"addr"`
+	URL         *string `toml:"url"`
+	InstallDir  *string `toml:"install_dir"`
+	TLSCert     *string `toml:"tls_cert"`
+	TLSKey      *string `toml:"tls_key"`
+	MetricsAddr *string `toml:"metrics_addr"`
+	Storage     struct {
 		Reserve *string  `toml:"reserve"`
 		Volumes []string `toml:"volumes"`
 	} `toml:"storage"`
@@ -169,6 +174,7 @@ func (c *Config) LoadFile(path string) error {
 	set(&c.InstallDir, f.InstallDir)
 	set(&c.TLSCert, f.TLSCert)
 	set(&c.TLSKey, f.TLSKey)
+	set(&c.MetricsAddr, f.MetricsAddr)
 	if v := f.Storage.Reserve; v != nil {
 		r, err := ParseReserve(*v)
 		if err != nil {
@@ -222,6 +228,11 @@ func (c Config) Validate() error {
 	if c.Name != "" {
 		if _, err := wharf.ParseServerName(c.Name); err != nil {
 			bad("name: %v", err)
+		}
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("metrics_addr %q: want HOST:PORT: %v", c.MetricsAddr, err)
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {

@@ -80,10 +80,11 @@ type Daemon struct {
 
 // identity is who the running daemon is and where it listens.
 type identity struct {
-	name  string
-	nsURL string
-	url   string
-	addr  string
+	name        string
+	nsURL       string
+	url         string
+	addr        string
+	metricsAddr string // "" without a metrics listener
 }
 
 // New checks cfg and returns a Daemon; nothing starts until Serve.
@@ -120,6 +121,10 @@ func (d *Daemon) Addr() string { <-d.ready; return d.id.addr }
 
 // URL returns the base URL the PS enrolled with; it waits for Ready.
 func (d *Daemon) URL() string { <-d.ready; return d.id.url }
+
+// MetricsAddr returns the address of the metrics listener ("" without
+// one); it waits for Ready.
+func (d *Daemon) MetricsAddr() string { <-d.ready; return d.id.metricsAddr }
 
 // Name returns the enrolled name; it waits for Ready.
 func (d *Daemon) Name() string { <-d.ready; return d.id.name }
@@ -158,6 +163,13 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close()
+	var opsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if opsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("listen on %s (metrics_addr): %w", cfg.MetricsAddr, err)
+		}
+		defer opsLn.Close()
+	}
 	url, err := d.advertisedURL(ln.Addr(), tlsCfg != nil)
 	if err != nil {
 		return err
@@ -205,7 +217,7 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 			}
 		}()
 	}
-	web := serve.NewServer(p.gate, base)
+	web := serve.NewServer(p.ops.wrap(p.gate), base)
 	web.TLSConfig = tlsCfg
 	adm := admin.NewServer(p.admin, base)
 	run("serve packages", func() error {
@@ -215,17 +227,26 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 		return web.Serve(ln)
 	})
 	run("admin endpoint", func() error { return adm.Serve(adminLn) })
+	if opsLn != nil {
+		run("metrics listener", func() error { return p.ops.serve(runCtx, opsLn, log) })
+	}
 	run("fetch", func() error { return p.fetcher.Serve(runCtx) })
 	run("relocation", func() error { return p.location.Serve(runCtx) })
 	run("config loop", func() error { p.poller.run(runCtx); return nil })
 
+	if opsLn != nil {
+		id.metricsAddr = opsLn.Addr().String()
+		log.Info("metrics and health listening", "addr", id.metricsAddr)
+	}
 	log.Info("package server ready", "addr", id.addr, "url", url, "ns", nsURL,
 		"install_dir", cfg.InstallDir, "storage_path", p.location.StoragePath(), "primary", p.placer.Primary(),
 		"reserve", cfg.Storage.Reserve.String(), "rotation_volumes", cfg.Storage.Volumes)
 	d.id = id
+	p.ops.ready.Store(true)
 	close(d.ready)
 
 	<-runCtx.Done()
+	p.ops.stopping.Store(true)
 	log.Info("package server stopping")
 	shutCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer stop()

@@ -82,5 +82,5 @@ func (b *adminBackend) PlanRelocation(ctx context.Context, path string) (*reloca
 
 // Metrics serves the PS's own registry.
 func (b *adminBackend) Metrics() http.Handler {
-	return promhttp.HandlerFor(b.registry, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(b.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }

@@ -54,7 +54,8 @@ type Catalog struct {
 	now       func() time.Time
 	log       *slog.Logger
 	fleet     *fleet
-	origin    string // names this catalog in the changes it announces
+	origin    string   // names this catalog in the changes it announces
+	observer  Observer // never nil
 
 	adminMu   sync.Mutex
 	adminHash []byte
@@ -63,11 +64,44 @@ type Catalog struct {
 // New returns a catalog. now is the clock (time.Now in production). Run
 // Serve for as long as it is used: it listens to changes made by other NS
 // processes and writes the servers' last contacts.
-func New(store Store, blobs Blobs, notify Notifier, now func() time.Time, log *slog.Logger) *Catalog {
-	return &Catalog{packages: store, settings: store, servers: store, policies: store, locations: store, tasks: store,
+func New(store Store, blobs Blobs, notify Notifier, now func() time.Time, log *slog.Logger, opts ...Option) *Catalog {
+	c := &Catalog{packages: store, settings: store, servers: store, policies: store, locations: store, tasks: store,
 		blobs: blobs, notify: notify, now: now, log: log.With("component", "catalog"),
-		fleet: newFleet(store), origin: newSecret("")}
+		fleet: newFleet(store), origin: newSecret(""), observer: noObserver{}}
+	for _, o := range opts {
+		o(c)
+	}
+	c.fleet.observer = c.observer
+	return c
 }
+
+// Option changes how New builds a catalog.
+type Option func(*Catalog)
+
+// WithObserver has the catalog tell o what it does (the NS's metrics).
+func WithObserver(o Observer) Option {
+	return func(c *Catalog) {
+		if o != nil {
+			c.observer = o
+		}
+	}
+}
+
+// Observer learns what the catalog does, for metrics. Its methods are
+// called on the goroutine doing the work and must return at once.
+type Observer interface {
+	// ChangeApplied: a change (of part, as Change.Part names it) was
+	// applied to the fleet's memory in took, and woke that many polls.
+	ChangeApplied(part string, took time.Duration, woke int64)
+	// AlertRaised: an alert of level was raised; repeat when it counted
+	// as a repeat of an unread one.
+	AlertRaised(level string, repeat bool)
+}
+
+type noObserver struct{}
+
+func (noObserver) ChangeApplied(string, time.Duration, int64) {}
+func (noObserver) AlertRaised(string, bool)                   {}
 
 // ---- packages
 

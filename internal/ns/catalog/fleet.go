@@ -35,7 +35,8 @@ import (
 // they follow committed, so the last reload leaves the newest state; the
 // polls read under mu.
 type fleet struct {
-	st fleetStore
+	st       fleetStore
+	observer Observer // set once, before use
 
 	reloadMu sync.Mutex
 
@@ -316,6 +317,10 @@ func (f *fleet) isLoaded() bool {
 func (f *fleet) apply(ctx context.Context, c Change) error {
 	f.reloadMu.Lock()
 	defer f.reloadMu.Unlock()
+	if f.observer != nil {
+		start, woke := time.Now(), f.wakes.Load()
+		defer func() { f.observer.ChangeApplied(string(c.Part), time.Since(start), f.wakes.Load()-woke) }()
+	}
 	if !f.isLoaded() {
 		// Nobody polled since the start or the last failed load: the
 		// next poll loads everything (ensureLoaded). Loading now would

@@ -209,7 +209,11 @@ func (c *Catalog) raise(ctx context.Context, a Alert) (Alert, error) {
 	now := c.now().UTC().Truncate(time.Microsecond)
 	a.ID, a.CreatedAt, a.LastSeenAt = string(wharf.NewPackageID()), now, now
 	a.Fingerprint = alertFingerprint(a)
-	return c.locations.RaiseAlert(ctx, a)
+	out, err := c.locations.RaiseAlert(ctx, a)
+	if err == nil {
+		c.observer.AlertRaised(out.Level, out.ID != a.ID)
+	}
+	return out, err
 }
 
 // alertFingerprint identifies an alert by what it says.

@@ -52,31 +52,20 @@ func (r *serverRow) setConfigured(eff api.EffectivePolicy) {
 }
 
 // offlineAfter is how long after its last contact a server counts as
-// offline: two config polls and some slack.
-func (c *Console) offlineAfter(ctx context.Context) time.Duration {
-	poll := 30
-	if p, err := c.cat.SiteServerPolicy(ctx, ""); err == nil && p.Settings.PollIntervalSeconds != nil {
-		poll = *p.Settings.PollIntervalSeconds
-	}
-	return 2*time.Duration(poll)*time.Second + 30*time.Second
-}
+// offline (catalog.OfflineAfter).
+func (c *Console) offlineAfter(ctx context.Context) time.Duration { return c.cat.OfflineAfter(ctx) }
 
+// serverState is catalog.ServerState in words.
 func (c *Console) serverState(s api.Server, offline time.Duration) statusWord {
-	now := c.opts.Now()
-	switch {
-	case s.LastContact.IsZero():
+	switch catalog.ServerState(s, c.opts.Now(), offline) {
+	case catalog.ServerNever:
 		return stateNever
-	case now.Sub(s.LastContact) > offline:
+	case catalog.ServerOffline:
 		return stateOffline
-	}
-	if ls := s.LocationStatus; ls != nil {
-		st := wharf.RelocationStatus(ls.LastStatus)
-		switch {
-		case ls.Progress != nil || st.Has(wharf.RelocationInProgress):
-			return stateRelocating
-		case st&(wharf.RelocationSomeNotMoved|wharf.RelocationRetriesExhausted|wharf.RelocationPrerequisites) != 0:
-			return stateAttention
-		}
+	case catalog.ServerRelocating:
+		return stateRelocating
+	case catalog.ServerAttention:
+		return stateAttention
 	}
 	return stateOnline
 }

@@ -197,6 +197,15 @@ func (s *Store) Close() error {
 // Dialect reports which database the store uses: "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.d.name }
 
+// Ping checks that the database answers a query.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("%s database: %w", s.d.name, err)
+	}
+	return nil
+}
+
 // inTx runs fn in a transaction and commits it if fn returns nil. On SQLite
 // the transaction holds the write lock from its start.
 func (s *Store) inTx(ctx context.Context, fn func(c conn) error) error {

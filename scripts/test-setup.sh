@@ -195,11 +195,23 @@ setup_wine() {
 	fi
 }
 
+# setup_systemd installs systemd-analyze (Debian's systemd package), with
+# which e2e.TestSystemdUnitsVerify checks the units of deploy/systemd; no
+# systemd needs to run.
+setup_systemd() {
+	if command -v systemd-analyze >/dev/null 2>&1; then
+		return 0
+	fi
+	apt_install systemd ||
+		warn "systemd-analyze missing; the systemd unit test will be skipped, saying so"
+}
+
 main() {
 	is_root || warn "not running as root: can check, but cannot install or start anything"
 	setup_postgres
 	setup_volume_tools
 	setup_browser
+	setup_systemd
 	setup_wine
 	log "done"
 }

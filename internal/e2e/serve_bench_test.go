@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -75,8 +76,13 @@ func waitPackageReady(t testing.TB, env []string, server, id string, timeout tim
 	deadline := time.Now().Add(timeout)
 	for {
 		r := run(t, env, "server", "show", server, "--json")
-		if r.code == 0 && regexp.MustCompile(`"package_id": "`+id+`",\s*"state": "ready"`).MatchString(r.stdout) {
-			return
+		var s api.Server
+		if r.code == 0 && json.Unmarshal([]byte(r.stdout), &s) == nil {
+			for _, st := range s.Packages {
+				if st.PackageID == id && st.State == api.StateReady {
+					return
+				}
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("package %s not ready on %s after %s:\n%s%s", id, server, timeout, r.stdout, r.stderr)

@@ -103,7 +103,6 @@ func (h *Handler) Close() error {
 	return nil
 }
 
-
 // statOpened describes f for a request.
 func statOpened(f *os.File, shared bool, release func()) (opened, error) {
 	fi, err := f.Stat()

@@ -98,8 +98,9 @@ func newPackageLsCmd(e *env) *cobra.Command {
 		Short: "List packages, a page at a time",
 		Long: `List the packages in name order, a page at a time (the Notification
 Server pages and filters in its database): --limit N packages (default 1000;
-0 lists all) from --offset N, those whose name, version or id contains
---filter TEXT (ignoring case). The last line says how many match in all.`,
+0 lists all) from --offset N, those where each word of --filter TEXT is in
+the name, the version or the id (ignoring case). The last line says how
+many match in all.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if offset < 0 || limit < 0 {
@@ -132,7 +133,7 @@ Server pages and filters in its database): --limit N packages (default 1000;
 	}
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "only the packages of this name")
-	f.StringVar(&filter, "filter", "", "only packages whose name, version or id contains TEXT")
+	f.StringVar(&filter, "filter", "", "only packages where each word of TEXT is in the name, version or id")
 	f.IntVar(&offset, "offset", 0, "skip the first N packages")
 	f.IntVar(&limit, "limit", 1000, "list at most N packages (0: all)")
 	return cmd

@@ -199,9 +199,9 @@ func (c *Catalog) ListPackages(ctx context.Context, name, version string) ([]api
 	return out, nil
 }
 
-// PackageQuery is a page of the package list: packages whose name, version
-// or id contains Query (ignoring case), from Offset on, at most Limit (all
-// when 0), in name order.
+// PackageQuery is a page of the package list: packages where each word of
+// Query is in the name, the version or the id (ignoring case), from Offset
+// on, at most Limit (all when 0), in name order.
 type PackageQuery struct {
 	Name, Version, Query string
 	Offset, Limit        int
@@ -214,18 +214,33 @@ func (c *Catalog) PackagePage(ctx context.Context, q PackageQuery) (api.PackageL
 		return api.PackageList{}, wharf.Errorf(wharf.ErrInvalid, "offset and limit must not be negative")
 	}
 	f := PackageFilter{Name: q.Name, Version: q.Version, Query: q.Query, Offset: q.Offset, Limit: q.Limit}
+	if q.Limit > 0 {
+		f.Limit++ // one more tells whether this page is the last
+	}
 	list, err := c.packages.ListPackages(ctx, f)
 	if err != nil {
 		return api.PackageList{}, err
+	}
+	last := q.Limit == 0 || len(list) <= q.Limit
+	if !last {
+		list = list[:q.Limit]
+	}
+	out := api.PackageList{Packages: make([]api.PackageSummary, 0, len(list))}
+	for _, p := range list {
+		out.Packages = append(out.Packages, summary(p))
+		out.TotalBytes += p.Size
+	}
+	if last && q.Offset == 0 {
+		// The whole match is in hand (a filter's usual answer): no second
+		// scan to count it.
+		out.Total = len(list)
+		return out, nil
 	}
 	tot, err := c.packages.CountPackages(ctx, f)
 	if err != nil {
 		return api.PackageList{}, err
 	}
-	out := api.PackageList{Packages: make([]api.PackageSummary, 0, len(list)), Total: tot.Count, TotalBytes: tot.Bytes}
-	for _, p := range list {
-		out.Packages = append(out.Packages, summary(p))
-	}
+	out.Total, out.TotalBytes = tot.Count, tot.Bytes
 	return out, nil
 }
 

@@ -50,8 +50,8 @@ type PackageFilter struct {
 	Version string
 	// AssignedTo keeps packages assigned to all servers or naming this one.
 	AssignedTo wharf.ServerName
-	// Query keeps packages whose name, version or id contains it, ignoring
-	// case (ASCII).
+	// Query keeps packages where each of its words is in the name, the
+	// version or the id, ignoring case (ASCII).
 	Query string
 	// IDs keeps these packages only (none when set and empty is not
 	// possible: nil means no filter).

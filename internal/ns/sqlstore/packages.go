@@ -133,7 +133,7 @@ func (c conn) servers(ctx context.Context, id wharf.PackageID) ([]wharf.ServerNa
 // ListPackages returns matching packages without their files, ordered by
 // name, then creation time (then id, so the order is total).
 func (s *Store) ListPackages(ctx context.Context, f catalog.PackageFilter) ([]catalog.Package, error) {
-	where, args := packageWhere(f)
+	where, args := packageWhere(s.d, f)
 	page := ""
 	if f.Limit > 0 {
 		page = fmt.Sprintf(` LIMIT %d OFFSET %d`, f.Limit, max(f.Offset, 0))
@@ -207,7 +207,7 @@ func (s *Store) ListPackages(ctx context.Context, f catalog.PackageFilter) ([]ca
 }
 
 // packageWhere is the WHERE clause of f (without paging) over packages p.
-func packageWhere(f catalog.PackageFilter) (string, []any) {
+func packageWhere(d *dialect, f catalog.PackageFilter) (string, []any) {
 	var conds []string
 	var args []any
 	if f.Name != "" {
@@ -222,10 +222,17 @@ func packageWhere(f catalog.PackageFilter) (string, []any) {
 		conds = append(conds, `(p.assign_all OR EXISTS (SELECT 1 FROM package_servers a WHERE a.package_id = p.id AND a.server_name = ?))`)
 		args = append(args, string(f.AssignedTo))
 	}
-	if q := strings.ToLower(strings.TrimSpace(f.Query)); q != "" {
-		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q)
-		conds = append(conds, `LOWER(p.name || ' ' || p.version || ' ' || p.id) LIKE ? ESCAPE '\'`)
-		args = append(args, "%"+esc+"%")
+	// Each word of the query must be in the name, the version or the id.
+	// SQLite's LIKE ignores the case of ASCII letters; PostgreSQL's ILIKE
+	// does the same.
+	like := "LIKE"
+	if d.name == "postgres" {
+		like = "ILIKE"
+	}
+	for _, word := range strings.Fields(f.Query) {
+		pat := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(word) + "%"
+		conds = append(conds, `(p.name `+like+` ? ESCAPE '\' OR p.version `+like+` ? ESCAPE '\' OR p.id `+like+` ? ESCAPE '\')`)
+		args = append(args, pat, pat, pat)
 	}
 	if f.IDs != nil {
 		if len(f.IDs) == 0 {
@@ -247,7 +254,7 @@ func packageWhere(f catalog.PackageFilter) (string, []any) {
 
 // CountPackages counts the packages f matches and adds up their sizes.
 func (s *Store) CountPackages(ctx context.Context, f catalog.PackageFilter) (catalog.PackageTotals, error) {
-	where, args := packageWhere(f)
+	where, args := packageWhere(s.d, f)
 	var t catalog.PackageTotals
 	if err := s.c().queryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(p.size), 0) FROM packages p`+where, args...).Scan(&t.Count, &t.Bytes); err != nil {
 		return t, fmt.Errorf("count packages: %w", err)

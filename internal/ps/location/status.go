@@ -52,7 +52,7 @@ func (c *Controller) Status(ctx context.Context) Status {
 	if c.haveConfig {
 		out.Location = c.location
 	}
-	if a := c.run; a != nil {
+	if a := c.run; a != nil && !a.ended { // ended: the final event is out; only tidying is left
 		out.Running, out.Kind = true, a.kind
 		s := wharf.RelocationInProgress
 		if a.req.Manual {

@@ -126,6 +126,10 @@ type Server struct {
 	// inventory), when the server sent one; in GET /servers without its
 	// per-package rows.
 	LocationStatus *LocationStatus `json:"location_status,omitempty"`
+	// Health is the latest link audit and the volumes with their
+	// capacity forecast (GET /servers/{name}), when the server reported
+	// them.
+	Health *ServerHealth `json:"health,omitempty"`
 }
 
 // DefaultServerPackages is how many package states GET /servers/{name}

@@ -43,6 +43,8 @@ type LocationStatus struct {
 	PackageCounts *RelocationCounts `json:"package_counts,omitempty"`
 	// Progress is set while the attempt runs.
 	Progress *RelocationProgress `json:"progress,omitempty"`
+	// Links is the PS's latest link audit, when it made one.
+	Links *LinkAudit `json:"links,omitempty"`
 	// ReceivedAt is set by the NS when it stores the event.
 	ReceivedAt time.Time `json:"received_at,omitzero"`
 }

@@ -67,3 +67,8 @@ func (c *Client) MarkAllAlertsRead(ctx context.Context) (int, error) {
 	err := c.call(ctx, http.MethodPost, "/alerts/read", struct{}{}, &out)
 	return out.Marked, err
 }
+
+// PostHealth sends a Package Server's health report.
+func (c *Client) PostHealth(ctx context.Context, server string, r api.HealthReport) error {
+	return c.call(ctx, http.MethodPost, "/agent/"+url.PathEscape(server)+"/health", r, nil)
+}

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
@@ -32,6 +34,8 @@ type nsFileConfig struct {
 	Blobs        string `toml:"blobs"`
 	MaxBlobBytes int64  `toml:"max_blob_bytes"`
 	MetricsAddr  string `toml:"metrics_addr"`
+	// ForecastHorizon such as "14d" or "72h".
+	ForecastHorizon string `toml:"forecast_horizon"`
 }
 
 func loadNSConfig(path string) (nsFileConfig, error) {
@@ -51,7 +55,7 @@ func loadNSConfig(path string) (nsFileConfig, error) {
 }
 
 func newNSServeCmd(e *env) *cobra.Command {
-	var data, addr, db, blobsDir, configPath, metricsAddr string
+	var data, addr, db, blobsDir, configPath, metricsAddr, horizon string
 	cmd := &cobra.Command{
 		Use:   "serve --data DIR --addr HOST:PORT [--db DSN] [--blobs DIR] [--metrics-addr HOST:PORT] [--config FILE]",
 		Short: "Run the Notification Server",
@@ -63,8 +67,13 @@ to DIR/admin.token (mode 0600) for scripts.
 The store is SQLite in DIR/wharf.db unless --db gives a PostgreSQL DSN
 (postgres://user@host:5432/db). Package content goes to the blob folder,
 DIR/blobs unless --blobs names another. Settings come from the TOML file of
---config (keys: data, addr, db, blobs, max_blob_bytes, metrics_addr); flags
-override the file.
+--config (keys: data, addr, db, blobs, max_blob_bytes, metrics_addr,
+forecast_horizon); flags override the file.
+
+Capacity: every Package Server reports its volumes' space hourly; the NS
+forecasts when each will fall under its reserve at the current growth
+(wharf server show, the Resource Manager) and raises an alert when that is
+within --forecast-horizon (default 14d).
 
 Operations: GET /healthz (liveness) and /readyz (the database answers; 503
 while stopping) need no token; GET /metrics (Prometheus) takes the admin
@@ -96,6 +105,9 @@ token; give the others its admin.token file if scripts there need it.`,
 				if !cmd.Flags().Changed("metrics-addr") && fc.MetricsAddr != "" {
 					metricsAddr = fc.MetricsAddr
 				}
+				if !cmd.Flags().Changed("forecast-horizon") && fc.ForecastHorizon != "" {
+					horizon = fc.ForecastHorizon
+				}
 			}
 			if cmd.Flags().Changed("data") || cfg.DataDir == "" {
 				cfg.DataDir = data
@@ -108,6 +120,13 @@ token; give the others its admin.token file if scripts there need it.`,
 			}
 			if addr == "" {
 				return usageError{errors.New("no address: set --addr HOST:PORT")}
+			}
+			if horizon != "" {
+				d, err := parseDays(horizon)
+				if err != nil {
+					return usageError{fmt.Errorf("--forecast-horizon: %v", err)}
+				}
+				cfg.ForecastHorizon = d
 			}
 			log := e.logger()
 			srv, err := ns.Open(e.ctx, cfg, log)
@@ -142,7 +161,24 @@ token; give the others its admin.token file if scripts there need it.`,
 	f.StringVar(&blobsDir, "blobs", "", "blob folder, shared by every replica (default DATA/blobs)")
 	f.StringVar(&configPath, "config", "", "TOML configuration file")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "also serve /metrics, /healthz and /readyz, without a token, on HOST:PORT")
+	f.StringVar(&horizon, "forecast-horizon", "14d", "alert when a Package Server's volume is forecast to reach its reserve sooner (such as 14d or 72h)")
 	return cmd
+}
+
+// parseDays reads a duration such as 72h, or a number of days such as 14d.
+func parseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseFloat(n, 64)
+		if err != nil || days <= 0 || days > 3650 {
+			return 0, fmt.Errorf("%q: want days such as 14d, or a duration such as 72h", s)
+		}
+		return time.Duration(days * 24 * float64(time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q: want days such as 14d, or a duration such as 72h", s)
+	}
+	return d, nil
 }
 
 func printAdminToken(w io.Writer, token, dataDir string) {

@@ -405,3 +405,33 @@ func TestServerWatchFollowsARelocation(t *testing.T) {
 		t.Errorf("watch --timeout: exit %d %q", code, stderr)
 	}
 }
+
+func TestServerShowPrintsLinksAndCapacity(t *testing.T) {
+	n := newTestNS(t)
+	agent := n.enroll("ps-a", "linux")
+	now := time.Now().UTC()
+	for i := 24; i >= 0; i-- { // a day of hourly reports, 1 GiB a day
+		err := agent.PostHealth(t.Context(), "ps-a", api.HealthReport{At: now.Add(-time.Duration(i) * time.Hour),
+			Volumes: []api.VolumeUsage{{Volume: "/data", TotalMB: 100 << 10, FreeMB: 20<<10 + int64(i)*1024/24, ReserveMB: 5 << 10}},
+			Links: &api.LinkAudit{At: now, Links: 2, Counts: map[string]int{api.LinkTargetUnavailable: 1},
+				Problems: []api.LinkProblem{{PackageID: "p1", Kind: api.LinkTargetUnavailable, Link: "/srv/a/p1",
+					Folder: "/mnt/old/Package Delivery/p1", Detail: "the package is not served: store root /mnt/old/Package Delivery has no marker"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, stdout, stderr := n.wharf("server", "show", "ps-a")
+	if code != exitOK {
+		t.Fatalf("server show: %d %s", code, stderr)
+	}
+	for _, want := range []string{"Links:         2 packages behind links, 1 with problems: 1 target-unavailable",
+		"target-unavailable", "mount it back", "/data", "+1024 MiB/day  under the reserve in 15.0 days"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("server show lacks %q:\n%s", want, stdout)
+		}
+	}
+	alerts, _ := n.admin.Alerts(t.Context(), true)
+	if len(alerts) != 1 || !strings.Contains(alerts[0].Message, "not served: the volume holding them is unavailable") {
+		t.Errorf("alerts after 25 reports of one link problem: %+v; want one", alerts)
+	}
+}

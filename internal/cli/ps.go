@@ -183,6 +183,7 @@ func printPSStatus(w io.Writer, st admin.Status) {
 	if st.Relocation != nil {
 		printRelocationStatus(w, st.Relocation)
 	}
+	printLinkAudit(w, "Links:         ", st.Links)
 	var parts []string
 	for _, s := range []string{"ready", "downloading", "failed", "unavailable"} {
 		if st.States[s] > 0 {

@@ -79,6 +79,11 @@ With --follow, then follow its relocation as ` + "`wharf server watch`" + ` does
 				if ls := s.LocationStatus; ls != nil {
 					printLocationStatus(w, ls)
 				}
+				if h := s.Health; h != nil {
+					fmt.Fprintln(w)
+					printLinkAudit(w, "Links:         ", h.Links)
+					printCapacity(w, "Capacity:      ", h)
+				}
 				if s.PackagesTotal == 0 {
 					fmt.Fprintln(w, "\nNo package states reported yet.")
 					return

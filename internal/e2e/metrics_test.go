@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/testenv/promtext"
 )
 
@@ -41,6 +42,17 @@ func TestMetricsOfRealProcesses(t *testing.T) {
 		t.Errorf("download of no file: %d", code)
 	}
 
+	// The PS's health report with its first link audit has reached the NS.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		var srv api.Server
+		mustJSON(t, env, &srv, "server", "show", "ps1")
+		if srv.Health != nil && srv.Health.Links != nil && len(srv.Health.Capacity) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no health report with a link audit from ps1 within a minute: %+v", srv.Health)
+		}
+	}
 	ns := promtext.Scrape(t, "http://"+nsMetrics+"/metrics", "")
 	ps := promtext.Scrape(t, "http://"+psMetrics+"/metrics", "")
 	if v, ok := ns.Value("wharf_ns_servers", "state", "online"); !ok || v != 1 {
@@ -83,7 +95,8 @@ func TestMetricsOfRealProcesses(t *testing.T) {
 		t.Fatalf("the dashboard has %d queries", len(exprs))
 	}
 	// Present only in some states: the progress of a relocation under way.
-	onlyWhile := map[string]string{"wharf_ns_server_relocation_progress_ratio": "a relocation runs"}
+	onlyWhile := map[string]string{"wharf_ns_server_relocation_progress_ratio": "a relocation runs",
+		"wharf_ns_volume_forecast_days": "a volume is filling (a day of history at least)"}
 	names := regexp.MustCompile(`\b(?:wharf|process|go)_[a-z0-9_]+`)
 	seen := map[string]bool{}
 	for _, e := range exprs {

@@ -37,6 +37,9 @@ type Config struct {
 	BlobsDir string
 	// MaxBlobBytes bounds one uploaded file; 0 means the API's default.
 	MaxBlobBytes int64
+	// ForecastHorizon: a Package Server's volume forecast to fall under
+	// its reserve sooner raises an alert; 0 means 14 days.
+	ForecastHorizon time.Duration
 }
 
 // Validate reports every problem of the configuration at once.
@@ -47,6 +50,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBlobBytes < 0 {
 		errs = append(errs, fmt.Errorf("max blob bytes: %d is negative", c.MaxBlobBytes))
+	}
+	if c.ForecastHorizon < 0 {
+		errs = append(errs, fmt.Errorf("forecast horizon: %s is negative", c.ForecastHorizon))
 	}
 	return errors.Join(errs...)
 }
@@ -102,7 +108,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 	met := metrics.New(time.Now, log.With("component", "metrics"))
-	cat := catalog.New(store, bs, notifier, time.Now, log, catalog.WithObserver(met))
+	cat := catalog.New(store, bs, notifier, time.Now, log, catalog.WithObserver(met), catalog.WithForecastHorizon(cfg.ForecastHorizon))
 	met.RegisterFleet(cat)
 	s := &Server{log: log, store: store, catalog: cat, users: catalog.NewUsers(store, time.Now),
 		api: httpapi.New(cat, bs, log, httpapi.Options{MaxBlobBytes: cfg.MaxBlobBytes}), metrics: met}

@@ -12,6 +12,8 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/admin"
 	"github.com/wharf-project/wharf/internal/ps/fetch"
 	"github.com/wharf-project/wharf/internal/ps/fsys"
+	"github.com/wharf-project/wharf/internal/ps/healthreport"
+	"github.com/wharf-project/wharf/internal/ps/linkaudit"
 	"github.com/wharf-project/wharf/internal/ps/location"
 	"github.com/wharf-project/wharf/internal/ps/place"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
@@ -33,6 +35,11 @@ var (
 	_ location.Serving   = (*serve.Gate)(nil)
 	_ location.State     = (*store.Store)(nil)
 	_ location.NS        = (*apiclient.Client)(nil)
+	_ location.Links     = (*linkaudit.Auditor)(nil)
+	_ linkaudit.Index    = (*store.Store)(nil)
+	_ linkaudit.Markers  = (*storeroot.Roots)(nil)
+	_ healthreport.NS    = (*apiclient.Client)(nil)
+	_ healthreport.Store = (*store.Store)(nil)
 	_ admin.Backend      = (*adminBackend)(nil)
 	_ admin.Relocator    = (*adminBackend)(nil)
 	_ admin.Metrics      = (*adminBackend)(nil)
@@ -47,6 +54,8 @@ var (
 //	       ├─ location (the relocation controller: moves the store, pauses placements, serving and removals)
 //	       ├─ ops → gate → package handler (serve: 503 in exclusive mode; ops answers /healthz, /readyz, counts codes)
 //	       ├─ poller (loop.go: the config long-poll; hands every configuration to placer, location and fetcher)
+//	       ├─ links (linkaudit: checks the packages behind links on start and every interval)
+//	       ├─ health (healthreport: volumes' space and the latest link audit to the NS)
 //	       ├─ admin (the local endpoint: status, update-config, retry, plan, metrics)
 //	       └─ ops (also on --metrics-addr: /metrics, /healthz, /readyz)
 type parts struct {
@@ -60,14 +69,16 @@ type parts struct {
 	poller   *poller
 	admin    *adminBackend
 	ops      *ops // /healthz, /readyz, /metrics
+	links    *linkaudit.Auditor
+	health   *healthreport.Reporter
 }
 
 // assemble builds every part of a Package Server over an open state DB
 // and an NS client; it touches nothing on disk.
-func assemble(cfg Config, id identity, st *store.Store, client *apiclient.Client, key []byte, log *slog.Logger) (*parts, error) {
+func assemble(cfg Config, id identity, st *store.Store, client *apiclient.Client, key []byte, log *slog.Logger) (p *parts, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p := &parts{store: st}
+	p = &parts{store: st}
 	p.roots = storeroot.New(fsys.OS{}, id.name, cfg.Clock)
 	p.placer = place.NewRotating(place.Options{
 		Primary: cfg.PrimaryLocation(), Facts: cfg.Facts,
@@ -80,12 +91,21 @@ func assemble(cfg Config, id identity, st *store.Store, client *apiclient.Client
 	p.handler = serve.New(st, key, cfg.Clock, log)
 	p.gate = serve.NewGate(p.handler, st)
 	p.ops = newOps(id.name, reg)
+	if p.health, err = healthreport.New(healthreport.Options{Server: id.name, NS: client, Store: st, Facts: cfg.Facts,
+		Primary: p.placer, Reserve: place.Reserve{Percent: cfg.Storage.Reserve.Percent, Bytes: cfg.Storage.Reserve.Bytes},
+		Interval: cfg.Health.ReportInterval, Clock: cfg.Clock, Log: log}); err != nil {
+		return nil, err
+	}
+	if p.links, err = linkaudit.New(linkaudit.Options{Index: st, FS: fsys.OS{}, Markers: p.roots,
+		Interval: cfg.Health.LinkAuditInterval, Clock: cfg.Clock, Log: log, Registry: reg, OnAudit: p.health.SetLinks}); err != nil {
+		return nil, err
+	}
 	reg.MustRegister(&storeCollector{st: st, facts: cfg.Facts,
 		reserve: place.Reserve{Percent: cfg.Storage.Reserve.Percent, Bytes: cfg.Storage.Reserve.Bytes}})
 	ctl, err := location.New(location.Options{
 		Server: id.name, Default: cfg.PrimaryLocation(), FS: fsys.OS{}, Roots: p.roots, Facts: cfg.Facts,
 		Index: st.RelocationIndex(), Journal: st.RelocationJournal(), State: st, NS: client,
-		Placer: p.placer, Downloads: p.fetcher, Serving: p.gate,
+		Placer: p.placer, Downloads: p.fetcher, Serving: p.gate, Links: p.links,
 		Reserve:     relocate.Reserve{Percent: cfg.Storage.Reserve.Percent, Bytes: cfg.Storage.Reserve.Bytes},
 		MaxAttempts: cfg.Relocation.MaxAttempts, Interval: cfg.Relocation.Interval, Bandwidth: cfg.Relocation.Bandwidth,
 		Clock: cfg.Clock, Log: log, Registry: reg,
@@ -96,7 +116,7 @@ func assemble(cfg Config, id identity, st *store.Store, client *apiclient.Client
 	p.location = ctl
 	p.poller = newPoller(client, id.name, cfg.Clock, log, p.apply)
 	p.admin = &adminBackend{id: id, defaultLocation: cfg.PrimaryLocation(), store: st, fetcher: p.fetcher,
-		placer: p.placer, location: ctl, poller: p.poller, registry: reg, log: log.With("component", "ps")}
+		placer: p.placer, location: ctl, links: p.links, poller: p.poller, registry: reg, log: log.With("component", "ps")}
 	return p, nil
 }
 

@@ -52,6 +52,7 @@ type Config struct {
 
 	Storage    StorageConfig
 	Relocation RelocationConfig
+	Health     HealthConfig
 
 	// Clock paces retries and backoffs; default the wall clock. Not in
 	// files: for tests.
@@ -85,6 +86,14 @@ type RelocationConfig struct {
 	Bandwidth   int64         // copy rate limit in bytes per second; 0: none
 }
 
+// HealthConfig is the [health] section: how often the PS audits the links
+// of packages left behind by a relocation, and reports its volumes' space
+// and the latest audit to the NS (which forecasts when each volume fills).
+type HealthConfig struct {
+	LinkAuditInterval time.Duration // default (and when 0) 1h
+	ReportInterval    time.Duration // default (and when 0) 1h
+}
+
 // Reserve is free space to keep: Percent of the volume, or Bytes.
 type Reserve struct {
 	Percent float64
@@ -116,6 +125,7 @@ func DefaultConfig() Config {
 		Addr:       DefaultAddr,
 		Storage:    StorageConfig{Reserve: Reserve{Percent: 5}},
 		Relocation: RelocationConfig{MaxAttempts: 3, Interval: 15 * time.Minute},
+		Health:     HealthConfig{LinkAuditInterval: time.Hour, ReportInterval: time.Hour},
 	}
 }
 
@@ -142,6 +152,10 @@ type fileConfig struct {
 		Interval    *string `toml:"interval"`
 		Bandwidth   *string `toml:"bandwidth"`
 	} `toml:"relocation"`
+	Health struct {
+		LinkAuditInterval *string `toml:"link_audit_interval"`
+		ReportInterval    *string `toml:"report_interval"`
+	} `toml:"health"`
 }
 
 // LoadFile reads the TOML file at path over c: keys present in the file
@@ -194,6 +208,23 @@ func (c *Config) LoadFile(path string) error {
 			errs = append(errs, fmt.Errorf("config %s: relocation.interval: %w", path, err))
 		}
 		c.Relocation.Interval = d
+	}
+	for _, d := range []struct {
+		key string
+		v   *string
+		dst *time.Duration
+	}{
+		{"health.link_audit_interval", f.Health.LinkAuditInterval, &c.Health.LinkAuditInterval},
+		{"health.report_interval", f.Health.ReportInterval, &c.Health.ReportInterval},
+	} {
+		if d.v == nil {
+			continue
+		}
+		v, err := time.ParseDuration(*d.v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config %s: %s: %w", path, d.key, err))
+		}
+		*d.dst = v
 	}
 	if v := f.Relocation.Bandwidth; v != nil {
 		b, err := wharf.ParseRate(*v)
@@ -254,6 +285,11 @@ func (c Config) Validate() error {
 	}
 	if c.Relocation.Bandwidth < 0 {
 		bad("relocation.bandwidth: want a positive rate")
+	}
+	for key, d := range map[string]time.Duration{"link_audit_interval": c.Health.LinkAuditInterval, "report_interval": c.Health.ReportInterval} {
+		if d < 0 || d > 0 && d < time.Second {
+			bad("health.%s %s: want a second or more (0: the default, 1h)", key, d)
+		}
 	}
 	return errors.Join(errs...)
 }

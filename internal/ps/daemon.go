@@ -232,6 +232,8 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 	}
 	run("fetch", func() error { return p.fetcher.Serve(runCtx) })
 	run("relocation", func() error { return p.location.Serve(runCtx) })
+	run("link audit", func() error { return p.links.Serve(runCtx) })
+	run("health reports", func() error { return p.health.Serve(runCtx) })
 	run("config loop", func() error { p.poller.run(runCtx); return nil })
 
 	if opsLn != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/admin"
 	"github.com/wharf-project/wharf/internal/ps/fetch"
+	"github.com/wharf-project/wharf/internal/ps/linkaudit"
 	"github.com/wharf-project/wharf/internal/ps/location"
 	"github.com/wharf-project/wharf/internal/ps/place"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
@@ -26,6 +27,7 @@ type adminBackend struct {
 	fetcher         *fetch.Fetcher
 	placer          *place.Rotating
 	location        *location.Controller
+	links           *linkaudit.Auditor
 	poller          *poller
 	registry        *prometheus.Registry
 	log             *slog.Logger
@@ -55,6 +57,7 @@ func (b *adminBackend) Status(ctx context.Context, limit int) (admin.Status, err
 			State: state, Reason: reason, Path: p.Path, Link: p.Link, Size: p.Size, FileCount: p.FileCount})
 	}
 	st.PackagesOmitted = sum.Packages - len(page)
+	st.Links = b.links.Latest()
 	for _, fl := range b.fetcher.Failures() {
 		st.PackageCount++
 		st.States[api.StateFailed]++

@@ -49,13 +49,15 @@ type Catalog struct {
 	policies  PolicyStore
 	locations LocationStore
 	tasks     TaskStore
+	health    HealthStore
 	blobs     Blobs
 	notify    Notifier
 	now       func() time.Time
 	log       *slog.Logger
 	fleet     *fleet
-	origin    string   // names this catalog in the changes it announces
-	observer  Observer // never nil
+	origin    string        // names this catalog in the changes it announces
+	observer  Observer      // never nil
+	horizon   time.Duration // capacity forecasts closer than this raise an alert
 
 	adminMu   sync.Mutex
 	adminHash []byte
@@ -66,8 +68,8 @@ type Catalog struct {
 // processes and writes the servers' last contacts.
 func New(store Store, blobs Blobs, notify Notifier, now func() time.Time, log *slog.Logger, opts ...Option) *Catalog {
 	c := &Catalog{packages: store, settings: store, servers: store, policies: store, locations: store, tasks: store,
-		blobs: blobs, notify: notify, now: now, log: log.With("component", "catalog"),
-		fleet: newFleet(store), origin: newSecret(""), observer: noObserver{}}
+		health: store, blobs: blobs, notify: notify, now: now, log: log.With("component", "catalog"),
+		fleet: newFleet(store), origin: newSecret(""), observer: noObserver{}, horizon: DefaultForecastHorizon}
 	for _, o := range opts {
 		o(c)
 	}
@@ -83,6 +85,16 @@ func WithObserver(o Observer) Option {
 	return func(c *Catalog) {
 		if o != nil {
 			c.observer = o
+		}
+	}
+}
+
+// WithForecastHorizon sets how close a volume may be forecast to reach
+// its reserve before an alert is raised (default DefaultForecastHorizon).
+func WithForecastHorizon(d time.Duration) Option {
+	return func(c *Catalog) {
+		if d > 0 {
+			c.horizon = d
 		}
 	}
 }
@@ -508,6 +520,9 @@ func (c *Catalog) ServerPage(ctx context.Context, name string, offset, limit int
 		return api.Server{}, err
 	}
 	if out.StoragePath, err = c.storagePathInEffect(ctx, n, out.LocationStatus); err != nil {
+		return api.Server{}, err
+	}
+	if out.Health, err = c.serverHealth(ctx, n); err != nil {
 		return api.Server{}, err
 	}
 	counts, err := c.packages.CountStates(ctx, StateFilter{Server: n})

@@ -70,6 +70,9 @@ func (c *Catalog) ReportLocation(ctx context.Context, s Server, ev api.LocationS
 				return err
 			}
 		}
+		if err := c.locationHealth(ctx, s.Name, ev); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -195,6 +195,25 @@ type LocationStore interface {
 	MarkAllAlertsRead(ctx context.Context, at time.Time) (int, error)
 }
 
+// HealthStore keeps the servers' health reports and the volume samples the
+// capacity forecast is drawn from.
+type HealthStore interface {
+	// PutHealth stores data (the JSON of api.ServerHealth) as the
+	// server's latest.
+	PutHealth(ctx context.Context, server wharf.ServerName, at time.Time, data string) error
+	// Health returns the server's latest, or ErrNotFound.
+	Health(ctx context.Context, server wharf.ServerName) (HealthRecord, error)
+	// ListHealth returns every server's latest, ordered by server.
+	ListHealth(ctx context.Context) ([]HealthRecord, error)
+	// AddVolumeSamples stores samples of the server's volumes (one at the
+	// same volume and time replaces the one there) and removes the
+	// server's samples older than before, in one transaction.
+	AddVolumeSamples(ctx context.Context, server wharf.ServerName, samples []VolumeSample, before time.Time) error
+	// VolumeSamples returns the newest limit samples of a volume taken at
+	// since or later, oldest first.
+	VolumeSamples(ctx context.Context, server wharf.ServerName, volume string, since time.Time, limit int) ([]VolumeSample, error)
+}
+
 // TaskStore keeps server tasks.
 type TaskStore interface {
 	// CreateTask stores a new server task.
@@ -234,6 +253,7 @@ type Store interface {
 	PolicyStore
 	LocationStore
 	TaskStore
+	HealthStore
 }
 
 // LocationEvent is a stored Package Location Status event.
@@ -258,6 +278,21 @@ type Alert struct {
 	// time.
 	Count      int
 	LastSeenAt time.Time
+}
+
+// HealthRecord is a server's stored health.
+type HealthRecord struct {
+	Server     wharf.ServerName
+	ReceivedAt time.Time
+	Data       string // JSON of api.ServerHealth
+}
+
+// VolumeSample is the space of one volume of a server at one time, in
+// MiB; ReserveMB is -1 when the sample did not say.
+type VolumeSample struct {
+	Volume                             string
+	At                                 time.Time
+	TotalMB, FreeMB, UsedMB, ReserveMB int64
 }
 
 // Task is a stored server task.

@@ -721,6 +721,34 @@ func TestRefusedAndCanceledAttempts(t *testing.T) {
 	}
 }
 
+func TestCapacityAndLinks(t *testing.T) {
+	f := newFixture(t, console.Options{})
+	c := f.loggedIn()
+	if page := c.get("/servers/ps-lyon"); !strings.Contains(page.body, "has not reported its volumes yet") {
+		t.Error("resource manager before any health report")
+	}
+	now := time.Now().UTC()
+	for i := 48; i >= 0; i-- { // two days of hourly reports, 2 GiB a day, 20 GiB above a 4 GiB reserve
+		rep := api.HealthReport{At: now.Add(-time.Duration(i) * time.Hour),
+			Volumes: []api.VolumeUsage{{Volume: "/data", TotalMB: 80 << 10, FreeMB: 24<<10 + int64(i)*2048/24, ReserveMB: 4 << 10}}}
+		if i == 0 {
+			rep.Links = &api.LinkAudit{At: now, Links: 3, Counts: map[string]int{api.LinkMissing: 1},
+				Problems: []api.LinkProblem{{PackageID: "0b6f0b0e-0000-4000-8000-000000000001", Kind: api.LinkMissing,
+					Link: "/srv/new/x", Folder: "/srv/old/x", Detail: "no link at /srv/new/x"}}}
+		}
+		if _, err := f.cat.ReportHealth(context.Background(), f.server, rep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page := c.get("/servers/ps-lyon")
+	for _, want := range []string{`id="capacity-table"`, `data-volume="/data"`, "Reaches its reserve in 10", `<svg class="chart"`,
+		`class="forecast"`, "fills 2.0 GiB a day", `id="link-problems"`, "link-missing", "no link at /srv/new/x", "1 with problems"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("resource manager lacks %q", want)
+		}
+	}
+}
+
 func TestAlertsPage(t *testing.T) {
 	f := newFixture(t, console.Options{})
 	c := f.loggedIn()

@@ -33,6 +33,7 @@ func funcs(now func() time.Time) template.FuncMap {
 		"join":     strings.Join,
 		"deref":    deref,
 		"prereq":   prerequisiteTitle,
+		"growth":   growthText,
 	}
 }
 

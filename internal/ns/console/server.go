@@ -37,6 +37,10 @@ type serverPage struct {
 	PackageCounts map[string]int
 	Overrides     []overrideForm
 	Effective     api.EffectivePolicy
+	// Health: the latest link audit and each volume's capacity forecast.
+	Health   *api.ServerHealth
+	Capacity []capacityRow
+	Horizon  string
 }
 
 type relocationRow struct {
@@ -147,6 +151,10 @@ func (c *Console) serverPageData(ctx context.Context, name string) (serverPage, 
 	p.PackagesTotal, p.PackageCounts = s.PackagesTotal, s.PackageCounts
 	for _, st := range s.Packages {
 		p.Packages = append(p.Packages, packageStateRow{PackageState: st, Name: names[st.PackageID], State: downloadState(st.State)})
+	}
+	p.Health = s.Health
+	if p.Capacity, err = c.capacityRows(ctx, s.Name, s.Health); err != nil {
+		return p, err
 	}
 	h, err := c.cat.LocationHistory(ctx, s.Name, historyShown)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 func (s *Server) registerLocations(mux *http.ServeMux) {
 	p, admin, agent := api.Prefix, s.requireAdmin, s.requireAgent
 	mux.Handle("POST "+p+"/agent/{name}/events", agent(s.agentEvent))
+	mux.Handle("POST "+p+"/agent/{name}/health", agent(s.agentHealth))
 	mux.Handle("POST "+p+"/agent/{name}/tasks/{id}/result", agent(s.agentTaskResult))
 	mux.Handle("GET "+p+"/servers/{name}/location-history", admin(s.locationHistory))
 	mux.Handle("POST "+p+"/servers/{name}/tasks", admin(s.createTask))
@@ -31,6 +32,18 @@ func (s *Server) agentEvent(w http.ResponseWriter, r *http.Request, ps catalog.S
 	}
 	if ev.Progress == nil {
 		s.log.Info("package location status", "server", ps.Name, "path", ev.StoragePath, "status", ev.LastStatus)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) agentHealth(w http.ResponseWriter, r *http.Request, ps catalog.Server) error {
+	var rep api.HealthReport
+	if err := decode(w, r, MaxManifestBytes, &rep); err != nil {
+		return err
+	}
+	if _, err := s.cat.ReportHealth(r.Context(), ps, rep); err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -46,6 +46,9 @@ type Fleet interface {
 	UnreadAlerts(ctx context.Context) (map[string]int, error)
 	// PollStats counts this process's long polls.
 	PollStats() catalog.PollStats
+	// Healths returns every server's latest health (link audit, capacity
+	// forecast), by name.
+	Healths(ctx context.Context) (map[string]api.ServerHealth, error)
 }
 
 var _ Fleet = (*catalog.Catalog)(nil)
@@ -216,6 +219,7 @@ type snapshot struct {
 	servers []api.Server
 	offline time.Duration
 	alerts  map[string]int
+	health  map[string]api.ServerHealth
 }
 
 var (
@@ -242,13 +246,23 @@ var (
 		"Long polls this NS process answered early because their configuration changed.", nil, nil)
 	descLoads = prometheus.NewDesc("wharf_ns_config_loads_total",
 		"Store reads this NS process made to build configurations.", nil, nil)
+	descDaysLeft = prometheus.NewDesc("wharf_ns_volume_forecast_days",
+		"Days until a Package Server's volume is forecast to fall under its reserve at its current growth (0: under it now), for the volumes filling.",
+		[]string{"server", "volume"}, nil)
+	descVolFree = prometheus.NewDesc("wharf_ns_volume_free_bytes",
+		"Free space of each volume of each Package Server, as its last health report said.", []string{"server", "volume"}, nil)
+	descVolAlert = prometheus.NewDesc("wharf_ns_volume_forecast_alert",
+		"1 when a volume is forecast to reach its reserve within the horizon (or is under it), else 0.", []string{"server", "volume"}, nil)
+	descLinkProblems = prometheus.NewDesc("wharf_ns_link_problems",
+		"Problems of the packages left behind links, by kind, as each Package Server's last link audit found them.",
+		[]string{"server", "kind"}, nil)
 	descSnapshotOK = prometheus.NewDesc("wharf_ns_fleet_snapshot_ok",
 		"1 when the fleet's gauges could be read from the store at the last scrape, else 0 (the NS log says why).", nil, nil)
 )
 
 func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descServers, descRelocation, descStatus, descProgress, descContact, descUnread,
-		descPolls, descWakes, descLoads, descSnapshotOK} {
+		descPolls, descWakes, descLoads, descSnapshotOK, descDaysLeft, descVolFree, descVolAlert, descLinkProblems} {
 		ch <- d
 	}
 }
@@ -297,6 +311,27 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, level := range []string{api.AlertInfo, api.AlertWarning} {
 		ch <- prometheus.MustNewConstMetric(descUnread, prometheus.GaugeValue, float64(s.alerts[level]), level)
 	}
+	for server, h := range s.health {
+		for _, f := range h.Capacity {
+			ch <- prometheus.MustNewConstMetric(descVolFree, prometheus.GaugeValue, float64(f.FreeMB)*(1<<20), server, f.Volume)
+			alert := 0.0
+			if f.Alert {
+				alert = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descVolAlert, prometheus.GaugeValue, alert, server, f.Volume)
+			switch f.State {
+			case api.ForecastFilling:
+				ch <- prometheus.MustNewConstMetric(descDaysLeft, prometheus.GaugeValue, f.DaysLeft, server, f.Volume)
+			case api.ForecastUnderReserve:
+				ch <- prometheus.MustNewConstMetric(descDaysLeft, prometheus.GaugeValue, 0, server, f.Volume)
+			}
+		}
+		if l := h.Links; l != nil {
+			for _, k := range []string{api.LinkTargetUnavailable, api.LinkTargetMissing, api.LinkMissing, api.LinkStale} {
+				ch <- prometheus.MustNewConstMetric(descLinkProblems, prometheus.GaugeValue, float64(l.Counts[k]), server, k)
+			}
+		}
+	}
 }
 
 // read takes a snapshot of the fleet; c.mu is held.
@@ -311,5 +346,9 @@ func (c *fleetCollector) read(now time.Time) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &snapshot{at: now, servers: servers, offline: c.src.OfflineAfter(ctx), alerts: alerts}, nil
+	health, err := c.src.Healths(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &snapshot{at: now, servers: servers, offline: c.src.OfflineAfter(ctx), alerts: alerts, health: health}, nil
 }

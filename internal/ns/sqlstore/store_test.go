@@ -63,6 +63,7 @@ var suite = []suiteCase{
 	{"ConcurrentWrites", testConcurrentWrites},
 	{"Policies", testPolicies},
 	{"LocationsAlertsTasks", testLocationsAlertsTasks},
+	{"HealthAndVolumeSamples", testHealth},
 }
 
 func runSuite(t *testing.T, newStore func(t *testing.T) *sqlstore.Store) {
@@ -1249,5 +1250,49 @@ func testLoginBuckets(t *testing.T, s *sqlstore.Store) {
 	}
 	if ok, _, err := s.TakeLoginToken(ctx, "10.0.0.1", 3, time.Minute, t0.Add(time.Minute)); err != nil || !ok {
 		t.Errorf("after a minute: %v, %v; want one more attempt", ok, err)
+	}
+}
+
+func testHealth(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	if _, err := s.Health(ctx, "ps-a"); !errors.Is(err, wharf.ErrNotFound) {
+		t.Fatalf("health of nothing: %v", err)
+	}
+	for i, srv := range []wharf.ServerName{"ps-b", "ps-a", "ps-a"} {
+		if err := s.PutHealth(ctx, srv, t0.Add(time.Duration(i)*time.Minute), fmt.Sprintf(`{"n":%d}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, err := s.Health(ctx, "ps-a"); err != nil || h.Data != `{"n":2}` || !h.ReceivedAt.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("health: %+v %v", h, err)
+	}
+	if list, err := s.ListHealth(ctx); err != nil || len(list) != 2 || list[0].Server != "ps-a" || list[1].Data != `{"n":0}` {
+		t.Fatalf("list health: %+v %v", list, err)
+	}
+	sample := func(vol string, h int, free int64) catalog.VolumeSample {
+		return catalog.VolumeSample{Volume: vol, At: t0.Add(time.Duration(h) * time.Hour), TotalMB: 1000, FreeMB: free, UsedMB: 10, ReserveMB: 50}
+	}
+	var batch []catalog.VolumeSample
+	for h := range 10 {
+		batch = append(batch, sample("/data", h, int64(900-h)), sample("/other", h, 5))
+	}
+	if err := s.AddVolumeSamples(ctx, "ps-a", batch, t0); err != nil {
+		t.Fatal(err)
+	}
+	// The same time again replaces; samples older than before go.
+	if err := s.AddVolumeSamples(ctx, "ps-a", []catalog.VolumeSample{sample("/data", 9, 1)}, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.VolumeSamples(ctx, "ps-a", "/data", t0, 100)
+	if err != nil || len(got) != 8 || !got[0].At.Equal(t0.Add(2*time.Hour)) || got[7].FreeMB != 1 || got[0].ReserveMB != 50 {
+		t.Fatalf("samples after a replace and a prune: %+v %v", got, err)
+	}
+	got, _ = s.VolumeSamples(ctx, "ps-a", "/data", t0.Add(5*time.Hour), 3)
+	if len(got) != 3 || !got[0].At.Equal(t0.Add(7*time.Hour)) || !got[2].At.Equal(t0.Add(9*time.Hour)) {
+		t.Fatalf("the newest 3 since hour 5, oldest first: %+v", got)
+	}
+	if got, _ := s.VolumeSamples(ctx, "ps-b", "/data", t0, 100); len(got) != 0 {
+		t.Fatalf("another server's samples: %+v", got)
 	}
 }

@@ -68,6 +68,9 @@ type Status struct {
 	// failed before reaching the store; PackagesOmitted counts the rest.
 	Packages        []PackageStatus `json:"packages"`
 	PackagesOmitted int             `json:"packages_omitted,omitempty"`
+	// Links is the latest audit of the packages behind links (nil before
+	// the first).
+	Links *api.LinkAudit `json:"links,omitempty"`
 }
 
 // DefaultPackages is how many packages GET /status lists when not told:

@@ -131,6 +131,9 @@ func (c *Controller) runAttempt(parent, ctx context.Context, a *attempt) {
 		if c.opt.Downloads != nil {
 			c.opt.Downloads.ReleaseRemovals()
 		}
+		if c.opt.Links != nil {
+			c.opt.Links.Poke()
+		}
 		c.wakeUp()
 	}()
 	decided := false
@@ -534,6 +537,9 @@ func (c *Controller) finish(ctx context.Context, a *attempt, res *relocate.Resul
 	ev := c.event(nc, a.req.Target, a.started, status, attempts, msg, plan, pkgs, nil)
 	ev.PackageCounts, ev.PackagesOmitted = counts, omitted
 	ev.StoragePathInEffect, ev.Outcome = inEffect, result
+	if c.opt.Links != nil {
+		ev.Links = c.opt.Links.Latest()
+	}
 	c.mu.Lock()
 	st.LastEvent, st.EventSent = &ev, false
 	if serr := c.opt.State.SaveRelocationState(nc, *st); serr != nil {

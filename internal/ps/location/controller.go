@@ -75,6 +75,15 @@ type Serving interface {
 	Available()
 }
 
+// Links is the link audit as the controller uses it (*linkaudit.Auditor):
+// the event that ends an attempt carries its latest result, and an attempt
+// that ended asks for a new audit (it may have moved, linked or relinked
+// packages). Both return at once.
+type Links interface {
+	Latest() *api.LinkAudit
+	Poke()
+}
+
 // NS is what the controller sends to the Notification Server;
 // *apiclient.Client implements it. Calls are made from the controller's own
 // goroutines and retried on failure.
@@ -104,8 +113,10 @@ type Options struct {
 
 	// Downloads, optional, holds back removals while an attempt runs.
 	// Serving, optional, answers 503 during an attempt in exclusive mode.
+	// Links, optional, is the link audit.
 	Downloads Downloads
 	Serving   Serving
+	Links     Links
 
 	// Reserve is storage.reserve: the free space the target volume keeps.
 	Reserve relocate.Reserve

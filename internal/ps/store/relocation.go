@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
@@ -200,6 +202,22 @@ func (s *Store) Links(context.Context) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// LinkedPackages returns, without their files, the packages behind a link
+// (left at their place by a relocation), by id: one pass over the index in
+// memory, copying only those (the link audit's input).
+func (s *Store) LinkedPackages() []Package {
+	s.mu.RLock()
+	var out []Package
+	for _, e := range s.pkgs {
+		if e.pkg.Link != "" {
+			out = append(out, s.copyOut(e, false))
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Package) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }
 
 // RelocationJournal is the state DB as the relocation engine's

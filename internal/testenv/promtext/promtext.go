@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -92,4 +93,22 @@ next:
 		}
 	}
 	return 0, false
+}
+
+// Gather writes what g gathers in the text format, as a scrape would get
+// it, and parses that.
+func Gather(t testing.TB, g prometheus.Gatherer) Families {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather metrics: %v", err)
+	}
+	var b strings.Builder
+	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatalf("encode metrics: %v", err)
+		}
+	}
+	return Parse(t, strings.NewReader(b.String()))
 }

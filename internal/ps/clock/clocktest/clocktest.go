@@ -115,3 +115,11 @@ func (c *Manual) Advance(d time.Duration) {
 	}
 	c.waiters = keep
 }
+
+// Waiting returns how many After waits are pending (a test advances the
+// clock once the code under test waits on it).
+func (c *Manual) Waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.waiters)
+}

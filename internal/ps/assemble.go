@@ -38,6 +38,7 @@ var (
 	_ location.Links     = (*linkaudit.Auditor)(nil)
 	_ linkaudit.Index    = (*store.Store)(nil)
 	_ linkaudit.Markers  = (*storeroot.Roots)(nil)
+	_ linkaudit.Roots    = (*fetch.Fetcher)(nil)
 	_ healthreport.NS    = (*apiclient.Client)(nil)
 	_ healthreport.Store = (*store.Store)(nil)
 	_ admin.Backend      = (*adminBackend)(nil)
@@ -96,7 +97,7 @@ func assemble(cfg Config, id identity, st *store.Store, client *apiclient.Client
 		Interval: cfg.Health.ReportInterval, Clock: cfg.Clock, Log: log}); err != nil {
 		return nil, err
 	}
-	if p.links, err = linkaudit.New(linkaudit.Options{Index: st, FS: fsys.OS{}, Markers: p.roots,
+	if p.links, err = linkaudit.New(linkaudit.Options{Index: st, FS: fsys.OS{}, Markers: p.roots, Roots: p.fetcher,
 		Interval: cfg.Health.LinkAuditInterval, Clock: cfg.Clock, Log: log, Registry: reg, OnAudit: p.health.SetLinks}); err != nil {
 		return nil, err
 	}

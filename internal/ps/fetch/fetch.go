@@ -269,6 +269,10 @@ func (f *Fetcher) poke() {
 	}
 }
 
+// CheckRoots has the fetcher check the markers of the store roots again
+// soon (the link audit saw one come back or go); it returns at once.
+func (f *Fetcher) CheckRoots() { f.poke() }
+
 // HoldRemovals keeps every package in the store until ReleaseRemovals: an
 // unassigned package is not removed (a relocation is moving the store, and
 // must not find a package gone from under it). Calls nest.

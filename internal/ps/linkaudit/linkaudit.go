@@ -54,11 +54,23 @@ type Markers interface {
 	HasMarker(root string) (bool, error)
 }
 
+// Roots re-checks the availability of the store roots; *fetch.Fetcher
+// implements it (the owner of that availability: it stops and resumes
+// serving and downloads).
+type Roots interface {
+	// CheckRoots asks for the markers to be checked again soon; it
+	// returns at once.
+	CheckRoots()
+}
+
 // Options configure an Auditor. Index, FS and Markers are required.
 type Options struct {
 	Index   Index
 	FS      fsys.FS
 	Markers Markers
+	// Roots, optional, is told when an audit sees a root's marker come
+	// back or go before the index knows.
+	Roots Roots
 	// Interval is the time between two audits after the first; default
 	// 1h.
 	Interval time.Duration
@@ -131,27 +143,39 @@ func (a *Auditor) Poke() {
 	}
 }
 
+// recheckDelay is how soon an audit that saw a root's availability change
+// before the index knew runs again, once the fetcher looked.
+const recheckDelay = 5 * time.Second
+
 // Serve audits at once, then every Interval and when poked, until ctx
 // ends; it returns nil then.
 func (a *Auditor) Serve(ctx context.Context) error {
 	for {
-		a.run(ctx)
+		wait := a.opt.Interval
+		if a.run(ctx) {
+			wait = min(wait, recheckDelay)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-a.wake:
-		case <-a.opt.Clock.After(a.opt.Interval):
+		case <-a.opt.Clock.After(wait):
 		}
 	}
 }
 
-func (a *Auditor) run(ctx context.Context) {
+// run audits, keeps and reports the result; it reports whether a root's
+// availability changed before the index knew (then Roots rechecks it).
+func (a *Auditor) run(ctx context.Context) (changed bool) {
 	if ctx.Err() != nil {
-		return
+		return false
 	}
-	au := a.Audit(ctx)
+	au, changed := a.audit(ctx)
 	if ctx.Err() != nil {
-		return // cut short: not an audit of every link
+		return false // cut short: not an audit of every link
+	}
+	if changed && a.opt.Roots != nil {
+		a.opt.Roots.CheckRoots()
 	}
 	a.mu.Lock()
 	prev := a.latest
@@ -176,18 +200,23 @@ func (a *Auditor) run(ctx context.Context) {
 	if a.opt.OnAudit != nil {
 		a.opt.OnAudit(au)
 	}
+	return changed
 }
 
 // Audit checks every package behind a link once and returns what it found.
 // It only reads the file system: a Readlink and a Stat or two per package,
 // and one marker check per root.
 func (a *Auditor) Audit(ctx context.Context) api.LinkAudit {
-	au := api.LinkAudit{At: a.opt.Clock.Now().UTC(), Counts: map[string]int{}}
+	au, _ := a.audit(ctx)
+	return au
+}
+
+// audit is Audit; changed reports a root whose marker says otherwise than
+// the index's availability.
+func (a *Auditor) audit(ctx context.Context) (au api.LinkAudit, changed bool) {
+	au = api.LinkAudit{At: a.opt.Clock.Now().UTC(), Counts: map[string]int{}}
 	marked := map[string]string{} // root → why it is unavailable, "" when it is fine
 	rootState := func(p store.Package) string {
-		if p.Unavailable != "" {
-			return p.Unavailable
-		}
 		why, ok := marked[p.Root]
 		if !ok {
 			has, err := a.opt.Markers.HasMarker(p.Root)
@@ -198,6 +227,13 @@ func (a *Auditor) Audit(ctx context.Context) api.LinkAudit {
 				why = fmt.Sprintf("store root %s has no marker (volume not mounted?)", p.Root)
 			}
 			marked[p.Root] = why
+		}
+		switch {
+		case why != "" && p.Unavailable == "":
+			changed = true // gone: not served as soon as the fetcher sees it
+		case why == "" && p.Unavailable != "":
+			changed = true // back: served again once the fetcher sees it
+			why = p.Unavailable + "; the volume is back, it is served again once the Package Server has checked its store roots"
 		}
 		return why
 	}
@@ -221,7 +257,7 @@ func (a *Auditor) Audit(ctx context.Context) api.LinkAudit {
 	if len(au.Counts) == 0 {
 		au.Counts = nil
 	}
-	return au
+	return au, changed
 }
 
 // check audits one package behind a link: its folder first (a package that

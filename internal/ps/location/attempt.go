@@ -408,6 +408,29 @@ func (a *attempt) settlePending(where map[wharf.PackageID]relocate.Location, tar
 	a.order = order
 }
 
+// addUnseen lists as linked the packages still behind a link at target
+// that the attempt did not see: the relocation index leaves out packages
+// on an unavailable store root (a volume not mounted), so an attempt never
+// touches them, yet they are not at the target; without them an attempt
+// would report success while packages are not there. Controller.mu is held.
+func (a *attempt) addUnseen(behind map[string]string, where map[wharf.PackageID]relocate.Location, target string) {
+	if where == nil {
+		return // the index could not be read: nothing to tell seen from unseen
+	}
+	for id, link := range behind {
+		pid := wharf.PackageID(id)
+		if _, seen := a.pkgs[pid]; seen || !samePath(filepath.Dir(filepath.Clean(link)), target) {
+			continue
+		}
+		if _, indexed := where[pid]; indexed {
+			continue // available, and behind its link because it was never moved: not this attempt's business
+		}
+		a.pkgs[pid] = &api.RelocationPackage{PackageID: id, State: api.RelocationLinked, Path: link,
+			Reason: "not moved: its folder is on a store root that is unavailable (volume not mounted?)"}
+		a.order = append(a.order, pid)
+	}
+}
+
 // eventPackagesLocked returns the per-package rows of an event, in the
 // order the packages were met, their counts by state, and how many rows
 // were left out: every package while there are at most
@@ -470,8 +493,13 @@ func (c *Controller) finish(ctx context.Context, a *attempt, res *relocate.Resul
 	if res != nil && !res.Canceled && err == nil && res.Status&wharf.RelocationPrerequisites == 0 {
 		c.mu.Unlock()
 		where := c.locations(nc)
+		behind, lerr := c.opt.State.Links(nc)
 		c.mu.Lock()
 		a.settlePending(where, a.req.Target)
+		if lerr != nil {
+			c.log.Warn("list the packages behind links after an attempt", "err", lerr)
+		}
+		a.addUnseen(behind, where, a.req.Target)
 	}
 	linked, failed := 0, 0
 	for _, p := range a.pkgs {

@@ -284,3 +284,37 @@ func detach(t testing.TB, losetup, img string) {
 		}
 	}
 }
+
+// Unmount unmounts the loop-mounted volume at dir while the test goes on
+// (as an administrator pulling a disk would), retrying while it is busy,
+// and returns a function that mounts the same image there again. The
+// mount's own cleanup still unmounts it at the end of the test.
+func Unmount(t testing.TB, dir string) (remount func()) {
+	t.Helper()
+	RequireRoot(t)
+	out, err := exec.Command(tool(t, "findmnt", "util-linux"), "-n", "-o", "SOURCE", "--mountpoint", dir).Output()
+	if err != nil {
+		t.Fatalf("loopfs: findmnt %s: %v", dir, err)
+	}
+	dev := strings.TrimSpace(string(out))
+	backing, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "loop", "backing_file"))
+	if err != nil || !strings.HasPrefix(dev, "/dev/loop") {
+		t.Fatalf("loopfs: %s is not a loop mount (source %q): %v", dir, dev, err)
+	}
+	img := strings.TrimSpace(string(backing))
+	var msg []byte
+	for range 100 {
+		if msg, err = exec.Command(tool(t, "umount", "mount"), dir).CombinedOutput(); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // busy: a handle closes soon
+	}
+	if err != nil {
+		t.Fatalf("loopfs: unmount %s: %v\n%s", dir, err, msg)
+	}
+	return func() {
+		t.Helper()
+		run(t, tool(t, "mount", "mount"), "-o", "loop", img, dir)
+		waitMounted(t, dir)
+	}
+}

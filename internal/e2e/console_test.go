@@ -168,6 +168,8 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// The Resource Manager while a relocation runs and ends.
 	driveRelocationByEvents(t, c, target)
+	// Its capacity forecast, from ten days of the PS's volume reports.
+	driveCapacity(t, c)
 
 	// Alerts: the informational alert of the success; mark it read.
 	b.open("/alerts")
@@ -308,6 +310,48 @@ func driveRelocationByEvents(t *testing.T, c *consoleRun, target string) {
 	b.waitText("#ls-status", "Success: every package is at the target")
 	b.waitText("#storage-path", target)
 	b.shot("resource-manager")
+}
+
+// driveCapacity posts ten days of hourly health reports of a volume that
+// fills at 5 GiB a day, with noise, as the PS would send them (its own
+// credential, times in the past), and checks the Resource Manager's
+// capacity forecast: about 6 days to the reserve, within a day, and an
+// alert under the 14-day horizon.
+func driveCapacity(t *testing.T, c *consoleRun) {
+	b := c.browser
+	agent := c.agent()
+	now := time.Now().UTC()
+	const vol, totalMB, reserveMB, rateMB, endFreeMB = "/srv/wharf-data", 200 << 10, 10 << 10, 5 << 10, 40 << 10
+	noise := []int64{-900, 400, 1200, -300, 0, 700, -1100, 250}
+	for i := 240; i >= 0; i-- {
+		free := int64(endFreeMB) + int64(rateMB)*int64(i)/24 + noise[i%len(noise)]
+		rep := api.HealthReport{At: now.Add(-time.Duration(i) * time.Hour), Volumes: []api.VolumeUsage{{Volume: vol,
+			Roots: []string{vol + "/store"}, TotalMB: totalMB, FreeMB: free, UsedMB: totalMB - free - 20<<10, ReserveMB: reserveMB}}}
+		if err := agent.PostHealth(context.Background(), c.ps, rep); err != nil {
+			t.Fatalf("post health report: %v", err)
+		}
+	}
+	srv, err := c.admin().Server(context.Background(), c.ps)
+	if err != nil || srv.Health == nil {
+		t.Fatalf("server health: %+v %v", srv.Health, err)
+	}
+	var f *api.VolumeForecast
+	for i := range srv.Health.Capacity {
+		if srv.Health.Capacity[i].Volume == vol {
+			f = &srv.Health.Capacity[i]
+		}
+	}
+	want := float64(endFreeMB-reserveMB) / rateMB
+	if f == nil || f.State != api.ForecastFilling || f.DaysLeft < want-1 || f.DaysLeft > want+1 || !f.Alert {
+		t.Fatalf("forecast of %s: %+v; want about %.1f days (within a day) and an alert", vol, f, want)
+	}
+	t.Logf("forecast of %s: %.2f days to the reserve (true %.2f), %.0f MiB a day (true %d)", vol, f.DaysLeft, want, f.GrowthMBPerDay, rateMB)
+	b.open("/servers/" + c.ps)
+	b.waitText("#capacity", "Reaches its reserve in")
+	if b.count(`#capacity-table svg.chart`) == 0 {
+		t.Error("no capacity chart on the Resource Manager")
+	}
+	b.shot("resource-manager-capacity")
 }
 
 // waitOwnAttempt waits until the PS reports an ended manual attempt of its

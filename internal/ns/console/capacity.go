@@ -117,8 +117,8 @@ func capacityChart(samples []catalog.VolumeSample, f api.VolumeForecast, now tim
 		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(s.At), y(float64(s.FreeMB))))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="free space of %s over %s">`,
-		w, h, w, h, template.HTMLEscapeString(f.Volume), now.Sub(t0).Round(time.Hour))
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" preserveAspectRatio="none" role="img" aria-label="free space of %s over %s">`,
+		w, h, template.HTMLEscapeString(f.Volume), now.Sub(t0).Round(time.Hour))
 	fmt.Fprintf(&b, `<line class="reserve" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"><title>reserve %d MiB</title></line>`,
 		pad, y(float64(f.ReserveMB)), w-pad, y(float64(f.ReserveMB)), f.ReserveMB)
 	fmt.Fprintf(&b, `<polyline class="free" points="%s"><title>free space</title></polyline>`, strings.Join(pts, " "))

@@ -41,7 +41,15 @@ type PackageManifest struct {
 	Files          []File     `json:"files"`
 	Assignment     Assignment `json:"assignment"`
 	CustomLocation string     `json:"custom_location,omitempty"`
-	Signed         bool       `json:"signed,omitempty"`
+	// Public packages need no credential: their manifest and codebases
+	// are readable without a token, and Package Servers serve them to
+	// anybody (for bootstrapping machines). Every other package is
+	// signed: readable with a client token or the admin token, and
+	// downloadable from a Package Server only through the signed URLs the
+	// NS hands out with its codebases. Signed is the default and may be
+	// set for clarity; setting both is refused.
+	Public bool `json:"public,omitempty"`
+	Signed bool `json:"signed,omitempty"`
 }
 
 // PackageSummary describes a package without its file list.
@@ -53,8 +61,11 @@ type PackageSummary struct {
 	FileCount      int        `json:"file_count"`
 	Assignment     Assignment `json:"assignment"`
 	CustomLocation string     `json:"custom_location,omitempty"`
-	Signed         bool       `json:"signed,omitempty"`
-	CreatedAt      time.Time  `json:"created_at"`
+	// Public is !Signed (see PackageManifest); Package Servers read
+	// Signed.
+	Public    bool      `json:"public,omitempty"`
+	Signed    bool      `json:"signed,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Package is a package with its files and, on the admin API, the state each
@@ -220,4 +231,39 @@ type PollStats struct {
 	// Loads counts the store reads made to build configurations (a full
 	// load, the shared parts, or one server's), since the process started.
 	Loads int64 `json:"loads"`
+}
+
+// ClientTokenRequest is the body of POST /client-tokens.
+type ClientTokenRequest struct {
+	Name string `json:"name"`
+}
+
+// ClientToken is a client token: a read-only credential of the machines
+// that download packages (wharf get). Token is set only in the answer to
+// its creation; the NS keeps its hash alone.
+type ClientToken struct {
+	Name      string    `json:"name"`
+	Token     string    `json:"token,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ClientTokenList is the body of GET /client-tokens.
+type ClientTokenList struct {
+	Tokens []ClientToken `json:"tokens"`
+}
+
+// AdminToken is the answer to POST /admin-token: the new admin token,
+// shown once.
+type AdminToken struct {
+	Token string `json:"token"`
+}
+
+// CredentialRotation is the body of POST /agent/{name}/credential: the
+// credential a Package Server chose to replace its own (at least 32
+// random bytes, "wharf-ps-" and base64url), and the rotate-credential
+// task it answers, if any. The old credential stops working as the NS
+// answers 204.
+type CredentialRotation struct {
+	Credential string `json:"credential"`
+	TaskID     string `json:"task_id,omitempty"`
 }

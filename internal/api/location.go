@@ -152,6 +152,10 @@ type AlertList struct {
 const (
 	TaskRetryRelocation = "retry-relocation"
 	TaskCheckLocation   = "check-location"
+	// TaskRotateCredential: the Package Server picks a new credential and
+	// sends it (POST /agent/{name}/credential); its old one stops working
+	// as the NS takes the new one.
+	TaskRotateCredential = "rotate-credential"
 )
 
 // TaskRequest is the body of POST /servers/{name}/tasks.

@@ -30,7 +30,17 @@ func (c *Client) Enroll(ctx context.Context, r api.EnrollRequest) (api.Enrollmen
 // when it did not (HTTP 304), and then cfg is zero and newETag is etag. A
 // zero wait asks for an immediate answer.
 func (c *Client) AgentConfig(ctx context.Context, name, etag string, wait time.Duration) (cfg api.AgentConfig, newETag string, changed bool, err error) {
+	return c.AgentConfigAt(ctx, name, "", etag, wait)
+}
+
+// AgentConfigAt is AgentConfig for a Package Server that also reports the
+// base URL it serves packages at (?url=), which the NS records for its
+// codebases when it changed; "" reports none.
+func (c *Client) AgentConfigAt(ctx context.Context, name, serveURL, etag string, wait time.Duration) (cfg api.AgentConfig, newETag string, changed bool, err error) {
 	path := "/agent/" + url.PathEscape(name) + "/config?wait=" + strconv.Itoa(int(wait/time.Second))
+	if serveURL != "" {
+		path += "&url=" + url.QueryEscape(serveURL)
+	}
 	req, err := c.NewRequest(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return cfg, etag, false, err
@@ -75,4 +85,13 @@ func (c *Client) PollStats(ctx context.Context) (api.PollStats, error) {
 	var out api.PollStats
 	err := c.call(ctx, http.MethodGet, "/stats", nil, &out)
 	return out, err
+}
+
+// RotateCredential replaces the Package Server's credential by cred (POST
+// /agent/{name}/credential), answering the rotate-credential task taskID
+// ("" for none). From its answer on, the NS takes only cred: call
+// SetToken(cred) then.
+func (c *Client) RotateCredential(ctx context.Context, name, cred, taskID string) error {
+	return c.call(ctx, http.MethodPost, "/agent/"+url.PathEscape(name)+"/credential",
+		api.CredentialRotation{Credential: cred, TaskID: taskID}, nil)
 }

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/wharf"
@@ -23,7 +24,7 @@ import (
 // or PS credential). It is safe for concurrent use.
 type Client struct {
 	base  string // scheme://host[:port], no trailing slash
-	token string
+	token atomic.Pointer[string]
 	hc    *http.Client
 }
 
@@ -37,8 +38,14 @@ func New(baseURL, token string, hc *http.Client) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Transport: http.DefaultTransport}
 	}
-	return &Client{base: u.Scheme + "://" + u.Host + strings.TrimRight(u.Path, "/"), token: token, hc: hc}, nil
+	c := &Client{base: u.Scheme + "://" + u.Host + strings.TrimRight(u.Path, "/"), hc: hc}
+	c.token.Store(&token)
+	return c, nil
 }
+
+// SetToken replaces the bearer token of every later call (a Package
+// Server whose credential was rotated).
+func (c *Client) SetToken(token string) { c.token.Store(&token) }
 
 // BaseURL returns the NS URL the client calls.
 func (c *Client) BaseURL() string { return c.base }
@@ -71,8 +78,8 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, body io.Re
 	if err != nil {
 		return nil, err
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if tok := *c.token.Load(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	return req, nil
 }

@@ -72,3 +72,44 @@ func (c *Client) MarkAllAlertsRead(ctx context.Context) (int, error) {
 func (c *Client) PostHealth(ctx context.Context, server string, r api.HealthReport) error {
 	return c.call(ctx, http.MethodPost, "/agent/"+url.PathEscape(server)+"/health", r, nil)
 }
+
+// CreateClientToken makes a client token (its token is in the answer, once).
+func (c *Client) CreateClientToken(ctx context.Context, name string) (api.ClientToken, error) {
+	var out api.ClientToken
+	err := c.call(ctx, http.MethodPost, "/client-tokens", api.ClientTokenRequest{Name: name}, &out)
+	return out, err
+}
+
+// ListClientTokens lists the client tokens (names and dates only).
+func (c *Client) ListClientTokens(ctx context.Context) ([]api.ClientToken, error) {
+	var out api.ClientTokenList
+	err := c.call(ctx, http.MethodGet, "/client-tokens", nil, &out)
+	return out.Tokens, err
+}
+
+// RevokeClientToken removes a client token; it stops working at once.
+func (c *Client) RevokeClientToken(ctx context.Context, name string) error {
+	return c.call(ctx, http.MethodDelete, "/client-tokens/"+url.PathEscape(name), nil, nil)
+}
+
+// RotateAdminToken replaces the admin token and returns the new one; the
+// old one (this client's) stops working.
+func (c *Client) RotateAdminToken(ctx context.Context) (string, error) {
+	var out api.AdminToken
+	err := c.call(ctx, http.MethodPost, "/admin-token", nil, &out)
+	return out.Token, err
+}
+
+// RemoveServer removes an enrolled Package Server; its credential stops
+// working at once.
+func (c *Client) RemoveServer(ctx context.Context, name string) error {
+	return c.call(ctx, http.MethodDelete, "/servers/"+url.PathEscape(name), nil, nil)
+}
+
+// RequestCredentialRotation asks a Package Server to replace its
+// credential with its next poll; the task answers when it did.
+func (c *Client) RequestCredentialRotation(ctx context.Context, name string) (api.Task, error) {
+	var out api.Task
+	err := c.call(ctx, http.MethodPost, "/servers/"+url.PathEscape(name)+"/rotate-credential", nil, &out)
+	return out, err
+}

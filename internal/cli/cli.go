@@ -10,12 +10,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wharf-project/wharf/internal/apiclient"
+	"github.com/wharf-project/wharf/internal/tlsca"
 )
 
 // Stdio are the streams a command reads and writes.
@@ -35,8 +38,9 @@ const (
 type env struct {
 	ctx   context.Context
 	stdio Stdio
-	ns    string // --ns / WHARF_NS
-	token string // --token / WHARF_TOKEN
+	ns    string // --ns; read through nsURL (falls back to WHARF_NS)
+	token string // --token; read through bearer (falls back to WHARF_TOKEN)
+	ca    string // --ca; read through caFile (falls back to WHARF_CA)
 	json  bool   // --json
 }
 
@@ -80,16 +84,23 @@ func newRoot(e *env) *cobra.Command {
 Package Servers (PS), which keep them on their own disks and serve them to
 the machines of their site.
 
-Commands that talk to the NS take its address and the admin token from
---ns and --token, or from the WHARF_NS and WHARF_TOKEN environment variables.
+Commands that talk to the NS take its address and a token from --ns and
+--token, or from the WHARF_NS and WHARF_TOKEN environment variables. The NS
+decides what a token may do: the admin token administers; a client token
+('wharf client-token create') only reads, which is all 'wharf get' needs;
+public packages need none. --ca FILE (or WHARF_CA) adds the certificate
+authority of an NS or Package Server served over HTTPS to the system's.
 
 EXIT STATUS
   0 on success, 1 when the command failed, 2 for a wrong command line;
   the reason is one line on stderr.`,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&e.ns, "ns", os.Getenv("WHARF_NS"), "Notification Server URL (env WHARF_NS)")
-	pf.StringVar(&e.token, "token", os.Getenv("WHARF_TOKEN"), "admin token (env WHARF_TOKEN)")
+	// No default from the environment: a default is printed by --help,
+	// and a token must never be (they are read when used: nsURL, bearer).
+	pf.StringVar(&e.ns, "ns", "", "Notification Server URL (env WHARF_NS)")
+	pf.StringVar(&e.token, "token", "", "admin or client token (env WHARF_TOKEN)")
+	pf.StringVar(&e.ca, "ca", "", "PEM file of a certificate authority to trust besides the system's (env WHARF_CA)")
 	pf.BoolVar(&e.json, "json", false, "print JSON instead of text")
 	for _, add := range commands {
 		root.AddCommand(add(e))
@@ -132,15 +143,70 @@ var commands []func(*env) *cobra.Command
 
 func register(f func(*env) *cobra.Command) { commands = append(commands, f) }
 
-// client returns an API client for --ns with --token.
+// nsURL is --ns, or WHARF_NS.
+func (e *env) nsURL() string {
+	if e.ns != "" {
+		return e.ns
+	}
+	return os.Getenv("WHARF_NS")
+}
+
+// bearer is --token, or WHARF_TOKEN.
+func (e *env) bearer() string {
+	if e.token != "" {
+		return e.token
+	}
+	return os.Getenv("WHARF_TOKEN")
+}
+
+// caFile is --ca, or WHARF_CA.
+func (e *env) caFile() string {
+	if e.ca != "" {
+		return e.ca
+	}
+	return os.Getenv("WHARF_CA")
+}
+
+// httpClient returns the HTTP client of the commands: the system's roots
+// and --ca trusted, response headers awaited at most header (0: as long
+// as it takes, for the commands that follow long polls).
+func (e *env) httpClient(header time.Duration) (*http.Client, error) {
+	t, err := tlsca.Transport(e.caFile(), header)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--ca: %w", err)}
+	}
+	return &http.Client{Transport: t}, nil
+}
+
+// client returns an API client for --ns with --token, which it needs: for
+// the commands that administer (the NS refuses a client token there).
 func (e *env) client() (*apiclient.Client, error) {
-	if e.ns == "" {
+	if e.nsURL() == "" {
 		return nil, usageError{errors.New("no notification server: set --ns or WHARF_NS")}
 	}
-	if e.token == "" {
-		return nil, usageError{errors.New("no admin token: set --token or WHARF_TOKEN")}
+	if e.bearer() == "" {
+		return nil, usageError{errors.New("no token: set --token or WHARF_TOKEN (the admin token)")}
 	}
-	return apiclient.New(e.ns, e.token, nil)
+	hc, err := e.httpClient(0)
+	if err != nil {
+		return nil, err
+	}
+	return apiclient.New(e.nsURL(), e.bearer(), hc)
+}
+
+// readClient returns an API client for --ns with --token when there is
+// one, and without a token otherwise (public packages only): for the
+// commands that only read (wharf get). The NS decides what it may read.
+func (e *env) readClient() (*apiclient.Client, *http.Client, error) {
+	if e.nsURL() == "" {
+		return nil, nil, usageError{errors.New("no notification server: set --ns or WHARF_NS")}
+	}
+	hc, err := e.httpClient(30 * time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := apiclient.New(e.nsURL(), e.bearer(), hc)
+	return c, hc, err
 }
 
 // print writes v as indented JSON with --json, else calls text.

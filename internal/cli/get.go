@@ -37,6 +37,11 @@ with the right content are not downloaded again: running the command again
 finishes an interrupted download. When a Package Server fails in the middle of
 a file, the download goes on from the same byte on the next one.
 
+It needs no admin token: a client token (--token or WHARF_TOKEN, from 'wharf
+client-token create') reads any package, and a public package needs no
+token at all. --ca FILE trusts the authority that signed the NS's and the
+Package Servers' certificates.
+
 A progress bar is drawn on stderr when it is a terminal and --json is not set.
 With --json a summary is printed: package, files, bytes, destination and the
 bytes received from each Package Server.
@@ -55,11 +60,11 @@ EXIT STATUS
 			if parallel < 1 {
 				return usageError{fmt.Errorf("invalid --parallel %d: want 1 or more", parallel)}
 			}
-			c, err := e.client()
+			c, hc, err := e.readClient()
 			if err != nil {
 				return err
 			}
-			opt := client.Options{Parallel: parallel}
+			opt := client.Options{Parallel: parallel, HTTPClient: hc}
 			if !e.json {
 				opt.Progress = getTerminal(e.stdio.Err)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
 
+	"github.com/wharf-project/wharf/internal/httpguard"
 	"github.com/wharf-project/wharf/internal/ns"
 )
 
@@ -21,7 +22,7 @@ func init() { register(newNSCmd) }
 
 func newNSCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "ns", Short: "Run and administer the Notification Server"}
-	cmd.AddCommand(newNSServeCmd(e), newNSEnrollTokenCmd(e))
+	cmd.AddCommand(newNSServeCmd(e), newNSEnrollTokenCmd(e), newNSRotateAdminCmd(e))
 	cmd.AddCommand(nsUserCommands(e)...)
 	return cmd
 }
@@ -36,6 +37,12 @@ type nsFileConfig struct {
 	MetricsAddr  string `toml:"metrics_addr"`
 	// ForecastHorizon such as "14d" or "72h".
 	ForecastHorizon string `toml:"forecast_horizon"`
+	TLSCert         string `toml:"tls_cert"`
+	TLSKey          string `toml:"tls_key"`
+	// BehindTLSProxy: a proxy in front terminates TLS (Secure cookies,
+	// HSTS).
+	BehindTLSProxy bool           `toml:"behind_tls_proxy"`
+	Limits         httpguard.File `toml:"limits"`
 }
 
 func loadNSConfig(path string) (nsFileConfig, error) {
@@ -55,9 +62,10 @@ func loadNSConfig(path string) (nsFileConfig, error) {
 }
 
 func newNSServeCmd(e *env) *cobra.Command {
-	var data, addr, db, blobsDir, configPath, metricsAddr, horizon string
+	var data, addr, db, blobsDir, configPath, metricsAddr, horizon, tlsCert, tlsKey string
+	var behindProxy bool
 	cmd := &cobra.Command{
-		Use:   "serve --data DIR --addr HOST:PORT [--db DSN] [--blobs DIR] [--metrics-addr HOST:PORT] [--config FILE]",
+		Use:   "serve --data DIR --addr HOST:PORT [--db DSN] [--blobs DIR] [--tls-cert FILE --tls-key FILE] [--metrics-addr HOST:PORT] [--config FILE]",
 		Short: "Run the Notification Server",
 		Long: `Run the Notification Server until interrupted.
 
@@ -68,12 +76,25 @@ The store is SQLite in DIR/wharf.db unless --db gives a PostgreSQL DSN
 (postgres://user@host:5432/db). Package content goes to the blob folder,
 DIR/blobs unless --blobs names another. Settings come from the TOML file of
 --config (keys: data, addr, db, blobs, max_blob_bytes, metrics_addr,
-forecast_horizon); flags override the file.
+forecast_horizon, tls_cert, tls_key, behind_tls_proxy, and a [limits]
+section); flags override the file.
 
 Capacity: every Package Server reports its volumes' space hourly; the NS
 forecasts when each will fall under its reserve at the current growth
 (wharf server show, the Resource Manager) and raises an alert when that is
 within --forecast-horizon (default 14d).
+
+TLS: with --tls-cert and --tls-key (PEM) the NS serves HTTPS; give Package
+Servers and clients the authority that signed it with --ca FILE when it is
+not a public one. Behind a proxy that terminates TLS, --behind-tls-proxy
+says so. Either way the console's cookies are Secure and every answer
+carries Strict-Transport-Security.
+
+Slow clients: a request header must arrive within 10 s, a body within 30 s
+plus the time its bytes take at 64 KiB/s, an idle connection closes after
+2 minutes, and past 4096 connections still sending (or idle) the oldest is
+closed. The [limits] section changes them: header_timeout, body_timeout,
+idle_timeout ("10s"), max_pending.
 
 Operations: GET /healthz (liveness) and /readyz (the database answers; 503
 while stopping) need no token; GET /metrics (Prometheus) takes the admin
@@ -99,6 +120,10 @@ token; give the others its admin.token file if scripts there need it.`,
 					return err
 				}
 				cfg.DataDir, cfg.DB, cfg.BlobsDir, cfg.MaxBlobBytes = fc.Data, fc.DB, fc.Blobs, fc.MaxBlobBytes
+				cfg.TLSCert, cfg.TLSKey, cfg.BehindTLSProxy = fc.TLSCert, fc.TLSKey, fc.BehindTLSProxy
+				if err := fc.Limits.Apply(&cfg.Limits); err != nil {
+					return fmt.Errorf("config %s: %w", configPath, err)
+				}
 				if !cmd.Flags().Changed("addr") && fc.Addr != "" {
 					addr = fc.Addr
 				}
@@ -117,6 +142,15 @@ token; give the others its admin.token file if scripts there need it.`,
 			}
 			if cmd.Flags().Changed("blobs") {
 				cfg.BlobsDir = blobsDir
+			}
+			if cmd.Flags().Changed("tls-cert") {
+				cfg.TLSCert = tlsCert
+			}
+			if cmd.Flags().Changed("tls-key") {
+				cfg.TLSKey = tlsKey
+			}
+			if cmd.Flags().Changed("behind-tls-proxy") {
+				cfg.BehindTLSProxy = behindProxy
 			}
 			if addr == "" {
 				return usageError{errors.New("no address: set --addr HOST:PORT")}
@@ -149,7 +183,7 @@ token; give the others its admin.token file if scripts there need it.`,
 			if srv.NewAdminToken != "" {
 				printAdminToken(e.stdio.Out, srv.NewAdminToken, cfg.DataDir)
 			}
-			fmt.Fprintf(e.stdio.Out, "Notification Server listening on http://%s\n", ln.Addr())
+			fmt.Fprintf(e.stdio.Out, "Notification Server listening on %s://%s\n", srv.Scheme(), ln.Addr())
 			return serveWithOps(e, log, func(ctx context.Context) error { return srv.Serve(ctx, ln) },
 				opsLn, srv.ServeOps, nil)
 		},
@@ -162,6 +196,9 @@ token; give the others its admin.token file if scripts there need it.`,
 	f.StringVar(&configPath, "config", "", "TOML configuration file")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "also serve /metrics, /healthz and /readyz, without a token, on HOST:PORT")
 	f.StringVar(&horizon, "forecast-horizon", "14d", "alert when a Package Server's volume is forecast to reach its reserve sooner (such as 14d or 72h)")
+	f.StringVar(&tlsCert, "tls-cert", "", "certificate file (PEM): serve HTTPS")
+	f.StringVar(&tlsKey, "tls-key", "", "private key file (PEM) of --tls-cert")
+	f.BoolVar(&behindProxy, "behind-tls-proxy", false, "a proxy in front terminates TLS: Secure cookies and HSTS")
 	return cmd
 }
 

@@ -26,20 +26,27 @@ func newPackageCmd(e *env) *cobra.Command {
 
 func newPackageAddCmd(e *env) *cobra.Command {
 	var name, version, servers, customLocation string
-	var signed bool
+	var signed, public bool
 	var parallel int
 	cmd := &cobra.Command{
-		Use:   "add DIR --name N --version V [--servers A,B] [--custom-location PATH] [--signed]",
+		Use:   "add DIR --name N --version V [--servers A,B] [--custom-location PATH] [--public]",
 		Short: "Publish the files of a folder as a package",
 		Long: `Publish every regular file below DIR as a package. Files are hashed in
 parallel and only the ones the Notification Server lacks are uploaded, so
 re-running an interrupted or repeated add is cheap. Without --servers the
 package is assigned to all Package Servers.
 
+A package is signed unless --public: clients read it with a client token
+('wharf client-token create'), and Package Servers serve its files only
+through the signed, expiring URLs the Notification Server hands to them. A
+public package needs no credential anywhere: for bootstrapping machines
+that have none yet. (--signed says the default out loud.)
+
 Symbolic links and special files in DIR are refused: a package holds
 regular files only.`,
 		Example: `  wharf package add ./build --name agent --version 1.4.2
-  wharf package add ./drivers --name drivers --version 7 --servers ps-paris,ps-lyon --signed`,
+  wharf package add ./drivers --name drivers --version 7 --servers ps-paris,ps-lyon
+  wharf package add ./bootstrap --name bootstrap --version 1 --public`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if name == "" || version == "" {
@@ -49,7 +56,10 @@ regular files only.`,
 			if err != nil {
 				return err
 			}
-			m := api.PackageManifest{Name: name, Version: version, CustomLocation: customLocation, Signed: signed}
+			if signed && public {
+				return usageError{errors.New("--signed and --public: a package is one or the other")}
+			}
+			m := api.PackageManifest{Name: name, Version: version, CustomLocation: customLocation, Signed: signed, Public: public}
 			if servers == "" {
 				m.Assignment.All = true
 			} else {
@@ -85,7 +95,8 @@ regular files only.`,
 	f.StringVar(&version, "version", "", "package version")
 	f.StringVar(&servers, "servers", "", "comma-separated Package Servers to assign it to (default: all)")
 	f.StringVar(&customLocation, "custom-location", "", "absolute path where Package Servers must keep this package")
-	f.BoolVar(&signed, "signed", false, "require signed, expiring download URLs")
+	f.BoolVar(&public, "public", false, "readable and downloadable without any credential")
+	f.BoolVar(&signed, "signed", false, "downloads need a token and signed, expiring URLs (the default)")
 	f.IntVar(&parallel, "parallel", 4, "concurrent uploads")
 	return cmd
 }
@@ -171,7 +182,11 @@ func newPackageShowCmd(e *env) *cobra.Command {
 				if p.CustomLocation != "" {
 					fmt.Fprintf(w, "Location:    %s (custom)\n", p.CustomLocation)
 				}
-				fmt.Fprintf(w, "Signed:      %v\nCreated:     %s\n", p.Signed, p.CreatedAt.Local().Format("2006-01-02 15:04:05"))
+				access := "signed (a client token reads it)"
+				if p.Public {
+					access = "public (no credential needed)"
+				}
+				fmt.Fprintf(w, "Access:      %s\nCreated:     %s\n", access, p.CreatedAt.Local().Format("2006-01-02 15:04:05"))
 				if len(p.States) > 0 {
 					fmt.Fprintln(w, "\nPackage servers:")
 					tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -44,7 +44,12 @@ The first start enrolls with the one-time token of --enroll (from
 ` + "`wharf ns enroll-token`" + `) under --name (default: the host name) and keeps the
 credential in DIR/credential.json (mode 0600); later starts reuse it, so
 --enroll is only needed once. Clients are told to download from --url
-(default http(s)://HOST:PORT of --addr).
+(default http(s)://HOST:PORT of --addr): the Package Server reports it on
+every poll, so after a restart on another port or with TLS the NS hands out
+the new URL at once. An NS whose certificate a private authority signed is
+trusted with --ca FILE (PEM; also the ca key of the file, or WHARF_CA).
+When the NS asks (wharf server rotate-credential), the Package Server picks
+a new credential and keeps it in credential.json before sending it.
 
 Settings may come from the TOML file of --config; flags override it. On
 Windows the registry values of HKLM\SOFTWARE\Wharf\Package Server
@@ -52,7 +57,7 @@ Windows the registry values of HKLM\SOFTWARE\Wharf\Package Server
 Interval (min)" (REG_DWORD) set relocation.max_attempts and
 relocation.interval below the file: defaults < registry < file < flags.
 
-  ns = "http://ns:8080"        # also: name, addr, url, install_dir, tls_cert, tls_key, metrics_addr
+  ns = "https://ns:8443"       # also: name, addr, url, install_dir, tls_cert, tls_key, ca, metrics_addr
   [storage]
   reserve = "5%"               # or a size: "2GiB"
   volumes = ["/data1"]         # the only volumes rotation may use (Linux)
@@ -81,8 +86,11 @@ Package Server tells systemd when it serves (READY=1).`,
 					return err
 				}
 			}
-			if e.ns != "" {
-				cfg.NS = e.ns
+			if e.nsURL() != "" {
+				cfg.NS = e.nsURL()
+			}
+			if e.caFile() != "" {
+				cfg.CAFile = e.caFile() // --ca / WHARF_CA: the NS's authority
 			}
 			fl := cmd.Flags()
 			for flag, dst := range map[string]*string{

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wharf-project/wharf/internal/httpguard"
 	"github.com/wharf-project/wharf/internal/ps"
 	"github.com/wharf-project/wharf/internal/ps/admin"
 )
@@ -48,7 +49,7 @@ of the machine cannot use the port. Stop with Ctrl-C.`,
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", addr, err)
 			}
-			srv := &http.Server{Handler: admin.ConsoleProxy(sock, token), ReadHeaderTimeout: 10 * time.Second}
+			srv := httpguard.Limits{}.Server(admin.ConsoleProxy(sock, token), e.logger())
 			fmt.Fprintf(e.stdio.Out, "Package Server status page: http://%s/?token=%s\n", ln.Addr(), token)
 			go func() {
 				<-e.ctx.Done()

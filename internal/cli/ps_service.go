@@ -103,7 +103,7 @@ func newPSServiceInstallCmd(e *env) *cobra.Command {
 			if exe, err = filepath.Abs(exe); err != nil {
 				return fmt.Errorf("find wharf.exe: %w", err)
 			}
-			args, err := serviceServeArgs(cmd, name, e.ns)
+			args, err := serviceServeArgs(cmd, name, e.nsURL())
 			if err != nil {
 				return usageError{err}
 			}

@@ -17,8 +17,9 @@ import (
 func init() { register(newServerCmd) }
 
 func newServerCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "server", Short: "List and inspect Package Servers"}
-	cmd.AddCommand(newServerLsCmd(e), newServerShowCmd(e), newServerWatchCmd(e), newServerRetryCmd(e), newServerCheckCmd(e))
+	cmd := &cobra.Command{Use: "server", Short: "List, inspect, remove Package Servers and rotate their credentials"}
+	cmd.AddCommand(newServerLsCmd(e), newServerShowCmd(e), newServerWatchCmd(e), newServerRetryCmd(e), newServerCheckCmd(e),
+		newServerRmCmd(e), newServerRotateCmd(e))
 	return cmd
 }
 

@@ -272,7 +272,7 @@ func publishSmall(b *testing.B, env []string, n int) []pkgContent {
 				list = append(list, api.File{Path: rel, Size: int64(len(data)), SHA256: d})
 			}
 			p, _, err := c.CreatePackage(ctx, api.PackageManifest{Name: fmt.Sprintf("large%06d", i), Version: "1",
-				Files: list, Assignment: api.Assignment{All: true}})
+				Files: list, Assignment: api.Assignment{All: true}, Public: true}) // clients read it straight from the PS
 			if err != nil {
 				return fmt.Errorf("publish package %d: %w", i, err)
 			}

@@ -110,7 +110,7 @@ func TestCLIRefusals(t *testing.T) {
 		code    int
 		message string
 	}{
-		{"no token", []string{"WHARF_NS=" + url, "WHARF_TOKEN="}, []string{"package", "ls"}, 2, "no admin token"},
+		{"no token", []string{"WHARF_NS=" + url, "WHARF_TOKEN="}, []string{"package", "ls"}, 2, "no token"},
 		{"wrong token", []string{"WHARF_NS=" + url, "WHARF_TOKEN=wharf-admin-nope"}, []string{"package", "ls"}, 1, "wrong admin token"},
 		{"missing version", env, []string{"package", "add", tree, "--name", "x"}, 2, "--version"},
 		{"not a folder", env, []string{"package", "add", "/nonexistent", "--name", "x", "--version", "1"}, 1, "/nonexistent"},

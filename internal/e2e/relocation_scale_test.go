@@ -69,7 +69,7 @@ func publishMany(t testing.TB, env []string, prefix string, n int, sizes func(i 
 				list = append(list, api.File{Path: rel, Size: int64(size), SHA256: d})
 			}
 			p, _, err := c.CreatePackage(ctx, api.PackageManifest{Name: fmt.Sprintf("%s%05d", prefix, i), Version: "1",
-				Files: list, Assignment: api.Assignment{All: true}})
+				Files: list, Assignment: api.Assignment{All: true}, Public: true}) // clients read it straight from the PS
 			if err != nil {
 				return fmt.Errorf("publish package %d: %w", i, err)
 			}

@@ -69,7 +69,8 @@ func publishPackage(t testing.TB, env []string, dir, name string, nfiles, size i
 		}
 	}
 	var res publish.Result
-	mustJSON(t, env, &res, "package", "add", tree, "--name", name, "--version", "1")
+	// Public: the tests download straight from the PS, without a token.
+	mustJSON(t, env, &res, "package", "add", tree, "--name", name, "--version", "1", "--public")
 	return pkgContent{id: res.Package.ID, files: files}
 }
 

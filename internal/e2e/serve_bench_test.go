@@ -149,7 +149,7 @@ func BenchmarkServeVsNginx(b *testing.B) {
 	rand.Read(big)
 	os.WriteFile(filepath.Join(tree, "big.bin"), big, 0o644)
 	var res publish.Result
-	mustJSON(b, env, &res, "package", "add", tree, "--name", "bench", "--version", "1")
+	mustJSON(b, env, &res, "package", "add", tree, "--name", "bench", "--version", "1", "--public")
 	id := res.Package.ID
 	waitPackageReady(b, env, "bench-ps", id, 2*time.Minute)
 	waitPackageReady(b, env, "bench-tls", id, 2*time.Minute)
@@ -168,7 +168,7 @@ func BenchmarkServeVsNginx(b *testing.B) {
 	}
 	gf.Close()
 	var gig publish.Result
-	mustJSON(b, env, &gig, "package", "add", gigTree, "--name", "bench-gig", "--version", "1", "--servers", "bench-ps")
+	mustJSON(b, env, &gig, "package", "add", gigTree, "--name", "bench-gig", "--version", "1", "--servers", "bench-ps", "--public")
 	waitPackageReady(b, env, "bench-ps", gig.Package.ID, 5*time.Minute)
 
 	nginxAddr, nginxTLSAddr := freePort(b), freePort(b)

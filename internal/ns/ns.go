@@ -4,6 +4,7 @@ package ns
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wharf-project/wharf/internal/httpguard"
 	"github.com/wharf-project/wharf/internal/ns/blobs"
 	"github.com/wharf-project/wharf/internal/ns/catalog"
 	"github.com/wharf-project/wharf/internal/ns/console"
@@ -40,7 +42,21 @@ type Config struct {
 	// ForecastHorizon: a Package Server's volume forecast to fall under
 	// its reserve sooner raises an alert; 0 means 14 days.
 	ForecastHorizon time.Duration
+	// TLSCert and TLSKey, both or neither: Serve speaks HTTPS with this
+	// certificate and key (PEM files).
+	TLSCert, TLSKey string
+	// BehindTLSProxy says a proxy in front terminates TLS: the console's
+	// cookies are Secure and every answer carries HSTS, as when serving
+	// TLS itself.
+	BehindTLSProxy bool
+	// Limits bound what a slow or idle client costs (zero: the defaults
+	// of package httpguard).
+	Limits httpguard.Limits
 }
+
+// HTTPS reports whether clients reach the NS over TLS: it serves TLS, or
+// a proxy in front does.
+func (c Config) HTTPS() bool { return c.TLSCert != "" || c.BehindTLSProxy }
 
 // Validate reports every problem of the configuration at once.
 func (c Config) Validate() error {
@@ -54,6 +70,9 @@ func (c Config) Validate() error {
 	if c.ForecastHorizon < 0 {
 		errs = append(errs, fmt.Errorf("forecast horizon: %s is negative", c.ForecastHorizon))
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls: give both a certificate and a key (--tls-cert, --tls-key), or neither"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -63,6 +82,8 @@ const AdminTokenFile = "admin.token"
 
 // Server is an opened Notification Server.
 type Server struct {
+	cfg      Config
+	tls      *tls.Config // nil: plain HTTP
 	log      *slog.Logger
 	store    *sqlstore.Store
 	catalog  *catalog.Catalog
@@ -110,16 +131,28 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	met := metrics.New(time.Now, log.With("component", "metrics"))
 	cat := catalog.New(store, bs, notifier, time.Now, log, catalog.WithObserver(met), catalog.WithForecastHorizon(cfg.ForecastHorizon))
 	met.RegisterFleet(cat)
-	s := &Server{log: log, store: store, catalog: cat, users: catalog.NewUsers(store, time.Now),
-		api: httpapi.New(cat, bs, log, httpapi.Options{MaxBlobBytes: cfg.MaxBlobBytes}), metrics: met}
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("load TLS certificate %s and key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	tokenFile := filepath.Join(cfg.DataDir, AdminTokenFile)
+	s := &Server{cfg: cfg, tls: tlsCfg, log: log, store: store, catalog: cat, users: catalog.NewUsers(store, time.Now), metrics: met}
+	s.api = httpapi.New(cat, bs, log, httpapi.Options{MaxBlobBytes: cfg.MaxBlobBytes,
+		// A rotation through this NS rewrites its admin.token, for the
+		// scripts of this machine; other replicas' files keep the old one.
+		AdminTokenRotated: func(tok string) error { return writeSecret(tokenFile, tok+"\n") }})
 	tok, created, err := cat.InitAdminToken(ctx)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("init admin token: %w", err)
 	}
 	if created {
-		path := filepath.Join(cfg.DataDir, AdminTokenFile)
-		if err := writeSecret(path, tok+"\n"); err != nil {
+		if err := writeSecret(tokenFile, tok+"\n"); err != nil {
 			store.Close()
 			return nil, fmt.Errorf("write admin token: %w", err)
 		}
@@ -179,21 +212,39 @@ var _ console.SessionStore = (*sqlstore.Store)(nil)
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.api.Register(mux)
-	console.New(s.catalog, s.users, s.store, s.log, console.Options{}).Register(mux)
+	console.New(s.catalog, s.users, s.store, s.log, console.Options{SecureCookies: s.cfg.HTTPS()}).Register(mux)
 	s.registerOps(mux, true)
-	return s.metrics.Instrument(mux)
+	var h http.Handler = mux
+	if s.cfg.HTTPS() {
+		h = hsts(h)
+	}
+	return s.metrics.Instrument(h)
+}
+
+// hsts tells browsers to reach this NS over HTTPS only, for a year.
+func hsts(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Scheme is "https" when the NS serves TLS, else "http".
+func (s *Server) Scheme() string {
+	if s.tls != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully (waiting up
 // to 10 s for requests in flight) and closes the stores.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer s.store.Close()
-	hs := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	hs := s.cfg.Limits.Server(s.Handler(), s.log)
+	hs.BaseContext = func(net.Listener) context.Context { return ctx }
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
 	}
 	catCtx, stopCatalog := context.WithCancel(context.WithoutCancel(ctx))
 	catDone := make(chan error, 1)
@@ -206,7 +257,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	s.log.Info("notification server listening", "addr", ln.Addr().String())
+	s.log.Info("notification server listening", "addr", ln.Addr().String(), "scheme", s.Scheme())
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)

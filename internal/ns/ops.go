@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -82,12 +81,7 @@ func writeOps(w http.ResponseWriter, code int, v any) {
 func (s *Server) ServeOps(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	s.registerOps(mux, false)
-	hs := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	hs := s.cfg.Limits.Server(mux, s.log)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("metrics and health listening", "addr", ln.Addr().String())

@@ -57,6 +57,7 @@ var (
 //	       ├─ poller (loop.go: the config long-poll; hands every configuration to placer, location and fetcher)
 //	       ├─ links (linkaudit: checks the packages behind links on start and every interval)
 //	       ├─ health (healthreport: volumes' space and the latest link audit to the NS)
+//	       ├─ keyring (credential.go: the credential in effect; answers rotate-credential tasks)
 //	       ├─ admin (the local endpoint: status, update-config, retry, plan, metrics)
 //	       └─ ops (also on --metrics-addr: /metrics, /healthz, /readyz)
 type parts struct {
@@ -72,11 +73,12 @@ type parts struct {
 	ops      *ops // /healthz, /readyz, /metrics
 	links    *linkaudit.Auditor
 	health   *healthreport.Reporter
+	keyring  *keyring // the credential, and its rotation
 }
 
 // assemble builds every part of a Package Server over an open state DB
 // and an NS client; it touches nothing on disk.
-func assemble(cfg Config, id identity, st *store.Store, client *apiclient.Client, key []byte, log *slog.Logger) (p *parts, err error) {
+func assemble(cfg Config, id identity, cred credential, st *store.Store, client *apiclient.Client, key []byte, log *slog.Logger) (p *parts, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p = &parts{store: st}
@@ -115,7 +117,8 @@ func assemble(cfg Config, id identity, st *store.Store, client *apiclient.Client
 		return nil, err
 	}
 	p.location = ctl
-	p.poller = newPoller(client, id.name, cfg.Clock, log, p.apply)
+	p.keyring = newKeyring(cfg.InstallDir, cred, client, cfg.Clock.Now, log)
+	p.poller = newPoller(client, id.name, id.url, cfg.Clock, log, p.apply, p.keyring.switchToPending)
 	p.admin = &adminBackend{id: id, defaultLocation: cfg.PrimaryLocation(), store: st, fetcher: p.fetcher,
 		placer: p.placer, location: ctl, links: p.links, poller: p.poller, registry: reg, log: log.With("component", "ps")}
 	return p, nil
@@ -141,6 +144,16 @@ func (p *parts) apply(cfg api.AgentConfig, forced bool) {
 	if p.placer.SetAllFixedDrives(cfg.Settings.AllFixedDrives) {
 		p.admin.log.Info("allow usage of all fixed drives changed", "all_fixed_drives", cfg.Settings.AllFixedDrives)
 	}
-	p.location.Apply(location.Config{Location: cfg.Settings.StorageLocation, Mode: cfg.Settings.RelocationMode, Tasks: cfg.Tasks})
+	// Credential rotations are the keyring's; every other task goes to
+	// the relocation controller.
+	tasks := cfg.Tasks[:0:0]
+	for _, t := range cfg.Tasks {
+		if t.Type == api.TaskRotateCredential {
+			p.keyring.rotate(t.ID)
+			continue
+		}
+		tasks = append(tasks, t)
+	}
+	p.location.Apply(location.Config{Location: cfg.Settings.StorageLocation, Mode: cfg.Settings.RelocationMode, Tasks: tasks})
 	p.fetcher.Apply(cfg, forced)
 }

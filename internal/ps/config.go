@@ -16,6 +16,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/wharf-project/wharf/internal/httpguard"
 	"github.com/wharf-project/wharf/internal/ps/clock"
 	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
@@ -45,6 +46,9 @@ type Config struct {
 	URL string
 	// TLSCert and TLSKey, both or neither: serve HTTPS instead of HTTP.
 	TLSCert, TLSKey string
+	// CAFile, optional, is a PEM file of certificate authorities trusted
+	// besides the system's when calling the NS over HTTPS.
+	CAFile string
 	// MetricsAddr, optional, is a HOST:PORT where the PS also serves its
 	// Prometheus metrics (/metrics), /healthz and /readyz, without a
 	// token, for a scraper that cannot reach the admin socket.
@@ -53,12 +57,15 @@ type Config struct {
 	Storage    StorageConfig
 	Relocation RelocationConfig
 	Health     HealthConfig
+	// Limits bound what slow or idle clients cost the package listener
+	// (the [limits] section; zero: httpguard's defaults).
+	Limits httpguard.Limits
 
 	// Clock paces retries and backoffs; default the wall clock. Not in
 	// files: for tests.
 	Clock clock.Clock
-	// HTTPClient calls the NS; default a client on http.DefaultTransport.
-	// Not in files: for tests and dev.
+	// HTTPClient calls the NS; default a client on http.DefaultTransport
+	// trusting CAFile too. Not in files: for tests and dev.
 	HTTPClient *http.Client
 	// Facts answers questions about volumes (free space, fixed media) for
 	// placement; default volume.New(). Not in files: for tests.
@@ -142,11 +149,13 @@ type fileConfig struct {
 	InstallDir  *string `toml:"install_dir"`
 	TLSCert     *string `toml:"tls_cert"`
 	TLSKey      *string `toml:"tls_key"`
+	CAFile      *string `toml:"ca"`
 	MetricsAddr *string `toml:"metrics_addr"`
 	Storage     struct {
 		Reserve *string  `toml:"reserve"`
 		Volumes []string `toml:"volumes"`
 	} `toml:"storage"`
+	Limits     httpguard.File `toml:"limits"`
 	Relocation struct {
 		MaxAttempts *int    `toml:"max_attempts"`
 		Interval    *string `toml:"interval"`
@@ -188,7 +197,11 @@ func (c *Config) LoadFile(path string) error {
 	set(&c.InstallDir, f.InstallDir)
 	set(&c.TLSCert, f.TLSCert)
 	set(&c.TLSKey, f.TLSKey)
+	set(&c.CAFile, f.CAFile)
 	set(&c.MetricsAddr, f.MetricsAddr)
+	if err := f.Limits.Apply(&c.Limits); err != nil {
+		errs = append(errs, fmt.Errorf("config %s: %w", path, err))
+	}
 	if v := f.Storage.Reserve; v != nil {
 		r, err := ParseReserve(*v)
 		if err != nil {

@@ -66,6 +66,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/serve"
 	"github.com/wharf-project/wharf/internal/ps/store"
 	"github.com/wharf-project/wharf/internal/ps/volume"
+	"github.com/wharf-project/wharf/internal/tlsca"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -101,7 +102,11 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		cfg.Clock = clock.Real{}
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Transport: http.DefaultTransport}
+		t, err := tlsca.Transport(cfg.CAFile, 0)
+		if err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+		cfg.HTTPClient = &http.Client{Transport: t}
 	}
 	if cfg.Facts == nil {
 		cfg.Facts = volume.New()
@@ -194,7 +199,7 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 	id := identity{name: cred.Name, nsURL: nsURL, url: url, addr: ln.Addr().String()}
 	base := d.base.With("server", cred.Name)
 	log := base.With("component", "ps")
-	p, err := assemble(cfg, id, st, client, key, base)
+	p, err := assemble(cfg, id, cred, st, client, key, base)
 	if err != nil {
 		return err
 	}
@@ -217,7 +222,7 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 			}
 		}()
 	}
-	web := serve.NewServer(p.ops.wrap(p.gate), base)
+	web := serve.NewServer(p.ops.wrap(p.gate), cfg.Limits, base)
 	web.TLSConfig = tlsCfg
 	adm := admin.NewServer(p.admin, base)
 	run("serve packages", func() error {
@@ -235,6 +240,7 @@ func (d *Daemon) Serve(ctx context.Context) (err error) {
 	run("link audit", func() error { return p.links.Serve(runCtx) })
 	run("health reports", func() error { return p.health.Serve(runCtx) })
 	run("config loop", func() error { p.poller.run(runCtx); return nil })
+	run("credential", func() error { return p.keyring.Serve(runCtx) })
 
 	if opsLn != nil {
 		id.metricsAddr = opsLn.Addr().String()

@@ -33,14 +33,21 @@ type pollResult struct {
 type poller struct {
 	client *apiclient.Client
 	name   string
-	clock  clock.Clock
-	log    *slog.Logger
-	apply  func(cfg api.AgentConfig, forced bool)
-	wake   chan chan error // UpdateConfig requests
+	url    string // where this PS serves packages, reported on every poll
+	// unauthorized is called when the NS refuses the credential; it
+	// returns true when it switched to another one (a rotation the NS
+	// took before this PS could record it), and the poll is retried at
+	// once.
+	unauthorized func() bool
+	clock        clock.Clock
+	log          *slog.Logger
+	apply        func(cfg api.AgentConfig, forced bool)
+	wake         chan chan error // UpdateConfig requests
 }
 
-func newPoller(client *apiclient.Client, name string, c clock.Clock, log *slog.Logger, apply func(api.AgentConfig, bool)) *poller {
-	return &poller{client: client, name: name, clock: c, log: log.With("component", "config"), apply: apply, wake: make(chan chan error)}
+func newPoller(client *apiclient.Client, name, url string, c clock.Clock, log *slog.Logger, apply func(api.AgentConfig, bool), unauthorized func() bool) *poller {
+	return &poller{client: client, name: name, url: url, clock: c, log: log.With("component", "config"), apply: apply,
+		unauthorized: unauthorized, wake: make(chan chan error)}
 }
 
 // UpdateConfig makes the loop ask the NS now; it returns once the answer
@@ -99,7 +106,7 @@ func (p *poller) run(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, wait+pollSlack)
 		res := make(chan pollResult, 1)
 		go func() {
-			cfg, newTag, changed, err := p.client.AgentConfig(pctx, p.name, tag, wait)
+			cfg, newTag, changed, err := p.client.AgentConfigAt(pctx, p.name, p.url, tag, wait)
 			res <- pollResult{cfg, newTag, changed, err}
 		}()
 		var r pollResult
@@ -129,6 +136,12 @@ func (p *poller) run(ctx context.Context) {
 		case r.err != nil:
 			if ctx.Err() != nil {
 				return
+			}
+			if errors.Is(r.err, wharf.ErrUnauthorized) && p.unauthorized != nil && p.unauthorized() {
+				// The credential changed under this poll: ask again with
+				// the one in effect now.
+				waiting, serving = append(serving, waiting...), nil
+				continue
 			}
 			answer(r.err)
 			delay := pollBackoff.Delay(failures)

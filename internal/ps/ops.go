@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/httpguard"
 	"github.com/wharf-project/wharf/internal/ps/place"
 	"github.com/wharf-project/wharf/internal/ps/store"
 	"github.com/wharf-project/wharf/internal/ps/volume"
@@ -105,8 +106,7 @@ func (o *ops) wrap(next http.Handler) http.Handler {
 
 // serve runs the --metrics-addr listener until ctx ends.
 func (o *ops) serve(ctx context.Context, ln net.Listener, log *slog.Logger) error {
-	hs := &http.Server{Handler: o.handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := httpguard.Limits{}.Server(o.handler(), log)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -15,9 +15,11 @@ const (
 
 // ValidateRelPath reports whether p may name a file inside a package. A valid
 // path is relative, uses '/' as its only separator, has no empty, "." or
-// ".." elements, and no element that Windows could not store or would alias
-// (reserved device names, trailing dots or spaces, the characters <>:"|?*\
-// and control characters). The error names the path and the rule it broke.
+// ".." elements, no element that Windows could not store or would alias
+// (reserved device names, trailing dots or spaces, the characters <>:"|?*\),
+// and no character CheckText refuses (control, format and bidirectional
+// characters, invisible ones, spaces other than U+0020). The error names the
+// path and the rule it broke.
 func ValidateRelPath(p string) error {
 	bad := func(why string) error { return fmt.Errorf("invalid file path %q: %s", truncate(p, 200), why) }
 	switch {
@@ -56,8 +58,8 @@ func validateElem(elem string) error {
 		return fmt.Errorf("element %q ends in a dot or space, which Windows drops", elem)
 	}
 	for _, r := range elem {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("control character %U", r)
+		if !TextRuneAllowed(r) {
+			return fmt.Errorf("%s %U is not allowed", runeKind(r), r)
 		}
 		if strings.ContainsRune(`<>:"|?*`, r) {
 			return fmt.Errorf("character %q is not allowed", r)
@@ -80,12 +82,13 @@ func validateElem(elem string) error {
 }
 
 // FoldPath returns the key under which two paths collide on a
-// case-insensitive file system (Windows, macOS).
-func FoldPath(p string) string { return strings.ToLower(p) }
+// case-insensitive file system (NTFS; see FoldName).
+func FoldPath(p string) string { return FoldName(p) }
 
 // ValidateFileSet checks every path with ValidateRelPath and then the set as
-// a whole: no duplicates, no two paths that differ only in case, and no path
-// that is both a file and a folder of another file ("a" and "a/b").
+// a whole: no duplicates, no two entries that NTFS would take for one (two
+// files, or two folders, whose names differ only in case: FoldPath), and no
+// path that is both a file and a folder of another file ("a" and "a/b").
 func ValidateFileSet(paths []string) error {
 	seen := make(map[string]string, len(paths))
 	for _, p := range paths {
@@ -101,12 +104,29 @@ func ValidateFileSet(paths []string) error {
 		}
 		seen[k] = p
 	}
+	folders := map[string]string{} // folded folder path → the folder as first written
 	for _, p := range paths {
 		k := FoldPath(p)
 		for i := strings.LastIndexByte(k, '/'); i > 0; i = strings.LastIndexByte(k[:i], '/') {
 			if prev, ok := seen[k[:i]]; ok {
 				return fmt.Errorf("invalid file path %q: %q is a file, not a folder", truncate(p, 200), truncate(prev, 200))
 			}
+		}
+		// The same folder written two ways ("Docs/a", "docs/b") is two
+		// folders on Linux and one on NTFS: refused, so a package has one
+		// layout everywhere.
+		for i := strings.IndexByte(p, '/'); i > 0; {
+			dir := p[:i]
+			fk := FoldPath(dir)
+			if prev, ok := folders[fk]; ok && prev != dir {
+				return fmt.Errorf("invalid file path %q: folder %q collides with %q on a case-insensitive file system", truncate(p, 200), truncate(dir, 200), truncate(prev, 200))
+			}
+			folders[fk] = dir
+			j := strings.IndexByte(p[i+1:], '/')
+			if j < 0 {
+				break
+			}
+			i += 1 + j
 		}
 	}
 	return nil

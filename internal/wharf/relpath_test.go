@@ -16,7 +16,7 @@ func TestValidateRelPath(t *testing.T) {
 		"", "/abs", "../x", "a/../../b", "a/..", "./a", "a/./b", "a//b", "a/", `C:\x`, "C:x", `a\..\..\b`, `a\b`,
 		"a\x00b", "a\x01", "x:y", "a|b", "a?", "a*", `a"b`, "<a>", "CON", "con.txt", "dir/NUL", "Aux.tar.gz",
 		"COM1", "lpt9.log", "trailing.", "trailing ", strings.Repeat("x", 256), strings.Repeat("a/", 600) + "b",
-		"\xff\xfe",
+		"\xff\xfe", "evil\u202etxt.exe", "a/b\u0085c", "zero\u200bwidth", "bom\ufeff", "nb\u00a0sp", "sep\u2028x", "x\ufffd",
 	}
 	for _, p := range bad {
 		if err := ValidateRelPath(p); err == nil {
@@ -39,6 +39,13 @@ func TestValidateFileSet(t *testing.T) {
 		{[]string{"a", "a/b"}, false},
 		{[]string{"A/b", "a"}, false},
 		{[]string{"ab", "a/b"}, true},
+		{[]string{"kelvin", "\u212aelvin"}, false},
+		{[]string{"dir/file", "DIR/x", "Dir/File"}, false},
+		{[]string{"Σ/a", "σ/b"}, false},
+		{[]string{"Docs/a", "docs/b"}, false},
+		{[]string{"docs/a", "docs/b", "docs/sub/c"}, true},
+		{[]string{"a/B/x", "a/b/y"}, false},
+		{[]string{"Σ", "σ/b"}, false},
 	}
 	for _, c := range cases {
 		err := ValidateFileSet(c.paths)

@@ -86,11 +86,27 @@ func (d *Disk) Open(dg wharf.Digest) (io.ReadSeekCloser, error) {
 var ErrDigestMismatch = wharf.Errorf(wharf.ErrInvalid, "content does not match its sha256")
 
 // Put stores exactly size bytes read from r as blob dg. It reports whether
-// it stored them (false: the blob was there already). A body that is
-// shorter or longer than size, or does not hash to dg, is discarded.
+// it stored them (false: the blob was there already, and the bytes sent
+// again were checked against it). A body that is shorter or longer than
+// size, or does not hash to dg, is discarded and answered with an error
+// wrapping wharf.ErrInvalid (a body that ends early, or whose reading
+// fails, is the sender's fault too); only a failure of the disk is not.
 func (d *Disk) Put(dg wharf.Digest, r io.Reader, size int64) (created bool, err error) {
-	if _, err := d.Size(dg); err == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(r, size))
+	body := &bodyReader{r: r}
+	if have, err := d.Size(dg); err == nil {
+		// Known already: the upload must still be the same bytes, or the
+		// client that sent them learns its file is not what it claims.
+		if size != have {
+			return false, wharf.Errorf(wharf.ErrInvalid, "put blob %s: %d bytes, but the stored blob has %d", dg, size, have)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, io.LimitReader(body, size+1))
+		if err := body.check(dg, err, n, size); err != nil {
+			return false, err
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != string(dg) {
+			return false, fmt.Errorf("put blob %s: body hashes to %s: %w", dg, got, ErrDigestMismatch)
+		}
 		return false, nil
 	}
 	tmp, err := os.CreateTemp(d.tmpDir(), string(dg[:16])+"-*")
@@ -104,12 +120,9 @@ func (d *Disk) Put(dg wharf.Digest, r io.Reader, size int64) (created bool, err 
 		}
 	}()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, size+1))
-	if err != nil {
-		return false, fmt.Errorf("put blob %s: receive: %w", dg, err)
-	}
-	if n != size {
-		return false, wharf.Errorf(wharf.ErrInvalid, "put blob %s: got %d bytes, want %d", dg, n, size)
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(body, size+1))
+	if err := body.check(dg, err, n, size); err != nil {
+		return false, err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != string(dg) {
 		return false, fmt.Errorf("put blob %s: body hashes to %s: %w", dg, got, ErrDigestMismatch)
@@ -141,6 +154,35 @@ func (d *Disk) Put(dg wharf.Digest, r io.Reader, size int64) (created bool, err 
 func (d *Disk) Delete(dg wharf.Digest) error {
 	if err := os.Remove(d.path(dg)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete blob %s: %w", dg, err)
+	}
+	return nil
+}
+
+// bodyReader remembers whether an error came from reading the body (the
+// sender's fault) rather than from writing it (the disk's).
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// check turns the outcome of copying n bytes of a body of size bytes into
+// Put's error: nil when all size bytes and no more came.
+func (b *bodyReader) check(dg wharf.Digest, err error, n, size int64) error {
+	switch {
+	case err != nil && b.err != nil:
+		return wharf.Errorf(wharf.ErrInvalid, "put blob %s: body cut short or failed after %d of %d bytes: %v", dg, n, size, b.err)
+	case err != nil:
+		return fmt.Errorf("put blob %s: receive: %w", dg, err)
+	case n != size:
+		return wharf.Errorf(wharf.ErrInvalid, "put blob %s: got %d bytes, want %d", dg, n, size)
 	}
 	return nil
 }

@@ -132,3 +132,70 @@ func TestOpenCleansInterruptedUploads(t *testing.T) {
 		t.Fatalf("stale upload survived Open: %v", err)
 	}
 }
+
+// TestPutAgainChecksTheBytes: uploading a blob the store has already is
+// checked like a first upload — other bytes, a cut body or another size
+// are refused (ErrInvalid) and the stored blob stays as it was.
+func TestPutAgainChecksTheBytes(t *testing.T) {
+	d, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("stored once "), 1000)
+	dg := digestOf(body)
+	if _, err := d.Put(dg, bytes.NewReader(body), int64(len(body))); err != nil {
+		t.Fatal(err)
+	}
+	other := bytes.Repeat([]byte("STORED ONCE "), 1000)
+	cases := []struct {
+		name string
+		r    io.Reader
+		size int64
+	}{
+		{"other bytes, same size", bytes.NewReader(other), int64(len(other))},
+		{"other size", bytes.NewReader(body[:100]), 100},
+		{"cut short", bytes.NewReader(body[:len(body)-1]), int64(len(body))},
+		{"failing reader", io.MultiReader(bytes.NewReader(body[:10]), iotestErr{}), int64(len(body))},
+		{"longer", io.MultiReader(bytes.NewReader(body), strings.NewReader("x")), int64(len(body))},
+	}
+	for _, c := range cases {
+		created, err := d.Put(dg, c.r, c.size)
+		if created || !errors.Is(err, wharf.ErrInvalid) {
+			t.Errorf("%s: Put = %v, %v; want false and ErrInvalid", c.name, created, err)
+		}
+	}
+	f, err := d.Open(dg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got, _ := io.ReadAll(f); !bytes.Equal(got, body) {
+		t.Fatal("the stored blob changed")
+	}
+}
+
+// TestPutCutShortIsInvalid: a first upload whose body ends early or fails
+// is the sender's fault (ErrInvalid), and nothing is kept.
+func TestPutCutShortIsInvalid(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("some content")
+	dg := digestOf(body)
+	if _, err := d.Put(dg, io.MultiReader(bytes.NewReader(body[:4]), iotestErr{}), int64(len(body))); !errors.Is(err, wharf.ErrInvalid) {
+		t.Fatalf("Put with a failing body = %v, want ErrInvalid", err)
+	}
+	if _, err := d.Size(dg); !errors.Is(err, wharf.ErrNotFound) {
+		t.Fatalf("after a failed Put: Size = %v, want ErrNotFound", err)
+	}
+	if left, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(left) != 0 {
+		t.Fatalf("temp files left: %v", left)
+	}
+}
+
+// iotestErr fails every read, as a body whose connection broke.
+type iotestErr struct{}
+
+func (iotestErr) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }

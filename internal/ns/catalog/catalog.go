@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -43,24 +42,27 @@ const adminTokenKey = "admin_token_sha256"
 // Catalog applies the NS's rules over a Store. It is safe for concurrent
 // use.
 type Catalog struct {
-	packages  PackageStore
-	settings  SettingStore
-	servers   ServerStore
-	policies  PolicyStore
-	locations LocationStore
-	tasks     TaskStore
-	health    HealthStore
-	blobs     Blobs
-	notify    Notifier
-	now       func() time.Time
-	log       *slog.Logger
-	fleet     *fleet
-	origin    string        // names this catalog in the changes it announces
-	observer  Observer      // never nil
-	horizon   time.Duration // capacity forecasts closer than this raise an alert
+	packages    PackageStore
+	settings    SettingStore
+	servers     ServerStore
+	policies    PolicyStore
+	locations   LocationStore
+	tasks       TaskStore
+	clientStore ClientStore
+	health      HealthStore
+	blobs       Blobs
+	notify      Notifier
+	now         func() time.Time
+	log         *slog.Logger
+	fleet       *fleet
+	origin      string        // names this catalog in the changes it announces
+	observer    Observer      // never nil
+	horizon     time.Duration // capacity forecasts closer than this raise an alert
 
 	adminMu   sync.Mutex
-	adminHash []byte
+	adminHash []byte // nil: read it from the store
+	adminGen  uint64 // bumped when the admin token is replaced
+	clients   clientCache
 }
 
 // New returns a catalog. now is the clock (time.Now in production). Run
@@ -68,7 +70,7 @@ type Catalog struct {
 // processes and writes the servers' last contacts.
 func New(store Store, blobs Blobs, notify Notifier, now func() time.Time, log *slog.Logger, opts ...Option) *Catalog {
 	c := &Catalog{packages: store, settings: store, servers: store, policies: store, locations: store, tasks: store,
-		health: store, blobs: blobs, notify: notify, now: now, log: log.With("component", "catalog"),
+		health: store, clientStore: store, blobs: blobs, notify: notify, now: now, log: log.With("component", "catalog"),
 		fleet: newFleet(store), origin: newSecret(""), observer: noObserver{}, horizon: DefaultForecastHorizon}
 	for _, o := range opts {
 		o(c)
@@ -198,6 +200,29 @@ func (c *Catalog) Package(ctx context.Context, id string) (api.Package, error) {
 	return out, nil
 }
 
+// ReadPackage returns a package with its files, without the states
+// servers reported (where they keep it is the administrator's business):
+// what a client reads. With publicOnly (a caller without a token) a signed
+// package is refused with wharf.ErrUnauthorized.
+func (c *Catalog) ReadPackage(ctx context.Context, id string, publicOnly bool) (api.Package, error) {
+	pid, err := parseID(id)
+	if err != nil {
+		return api.Package{}, err
+	}
+	p, err := c.packages.Package(ctx, pid)
+	if err != nil {
+		return api.Package{}, err
+	}
+	if publicOnly && p.Signed {
+		return api.Package{}, notPublic(pid)
+	}
+	return wirePackage(p), nil
+}
+
+func notPublic(id wharf.PackageID) error {
+	return wharf.Errorf(wharf.ErrUnauthorized, "package %s is not public: reading it takes a client token (--token, WHARF_TOKEN)", id)
+}
+
 // ListPackages lists packages, optionally filtered by name and version.
 func (c *Catalog) ListPackages(ctx context.Context, name, version string) ([]api.PackageSummary, error) {
 	list, err := c.packages.ListPackages(ctx, PackageFilter{Name: name, Version: version})
@@ -217,6 +242,8 @@ func (c *Catalog) ListPackages(ctx context.Context, name, version string) ([]api
 type PackageQuery struct {
 	Name, Version, Query string
 	Offset, Limit        int
+	// PublicOnly lists public packages only (a caller without a token).
+	PublicOnly bool
 }
 
 // PackagePage returns a page of the packages and the count and bytes of all
@@ -225,7 +252,7 @@ func (c *Catalog) PackagePage(ctx context.Context, q PackageQuery) (api.PackageL
 	if q.Offset < 0 || q.Limit < 0 {
 		return api.PackageList{}, wharf.Errorf(wharf.ErrInvalid, "offset and limit must not be negative")
 	}
-	f := PackageFilter{Name: q.Name, Version: q.Version, Query: q.Query, Offset: q.Offset, Limit: q.Limit}
+	f := PackageFilter{Name: q.Name, Version: q.Version, Query: q.Query, Offset: q.Offset, Limit: q.Limit, PublicOnly: q.PublicOnly}
 	if q.Limit > 0 {
 		f.Limit++ // one more tells whether this page is the last
 	}
@@ -338,32 +365,6 @@ func (c *Catalog) InitAdminToken(ctx context.Context) (token string, created boo
 	return token, true, nil
 }
 
-// CheckAdminToken returns nil when token is the admin token and an error
-// wrapping wharf.ErrUnauthorized otherwise.
-func (c *Catalog) CheckAdminToken(ctx context.Context, token string) error {
-	c.adminMu.Lock()
-	want := c.adminHash
-	c.adminMu.Unlock()
-	if want == nil {
-		h, err := c.settings.Setting(ctx, adminTokenKey)
-		if err != nil {
-			return fmt.Errorf("admin token: %w", err)
-		}
-		want, err = hex.DecodeString(h)
-		if err != nil {
-			return fmt.Errorf("admin token hash in store is corrupt: %w", err)
-		}
-		c.adminMu.Lock()
-		c.adminHash = want
-		c.adminMu.Unlock()
-	}
-	got := sha256.Sum256([]byte(token))
-	if token == "" || subtle.ConstantTimeCompare(got[:], want) != 1 {
-		return wharf.Errorf(wharf.ErrUnauthorized, "wrong admin token")
-	}
-	return nil
-}
-
 // MintEnrollToken creates a one-time enrollment token.
 func (c *Catalog) MintEnrollToken(ctx context.Context) (api.EnrollToken, error) {
 	tok := newSecret("wharf-enroll-")
@@ -410,6 +411,12 @@ func (c *Catalog) Enroll(ctx context.Context, req api.EnrollRequest) (api.Enroll
 }
 
 func checkServerURL(s string) error {
+	if len(s) > 2048 {
+		return fmt.Errorf("longer than 2048 bytes")
+	}
+	if err := wharf.CheckText(s); err != nil {
+		return fmt.Errorf("%+q: %v", s, err)
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return err
@@ -689,14 +696,18 @@ var knownStates = map[string]bool{api.StateDownloading: true, api.StateReady: tr
 // MaxStatesPerReport bounds one report.
 const MaxStatesPerReport = 10_000
 
-// ReportStates records what a server says of its packages. States naming
-// packages that no longer exist are dropped.
+// ReportStates records what a server says of its packages. A server may
+// report only on packages assigned to it: a report naming any other
+// package is refused whole (403), nothing stored. States naming packages
+// that no longer exist (deleted while the report was on its way) are
+// dropped.
 func (c *Catalog) ReportStates(ctx context.Context, s Server, in []api.PackageState) error {
 	if len(in) > MaxStatesPerReport {
 		return wharf.Errorf(wharf.ErrInvalid, "states: %d in one report, at most %d", len(in), MaxStatesPerReport)
 	}
 	now := c.now().UTC().Truncate(time.Microsecond)
 	out := make([]PackageState, 0, len(in))
+	ids := make([]wharf.PackageID, 0, len(in))
 	for i, st := range in {
 		if st.Server != "" && !strings.EqualFold(st.Server, string(s.Name)) {
 			return wharf.Errorf(wharf.ErrForbidden, "states[%d]: server %q is not you (%s)", i, st.Server, s.Name)
@@ -711,7 +722,23 @@ func (c *Catalog) ReportStates(ctx context.Context, s Server, in []api.PackageSt
 		if len(st.Reason) > 1024 || len(st.Path) > 8192 {
 			return wharf.Errorf(wharf.ErrInvalid, "states[%d]: reason or path too long", i)
 		}
+		if err := wharf.CheckText(st.Path); err != nil {
+			return wharf.Errorf(wharf.ErrInvalid, "states[%d]: path: %v", i, err)
+		}
+		if err := wharf.CheckText(st.Reason); err != nil {
+			return wharf.Errorf(wharf.ErrInvalid, "states[%d]: reason: %v", i, err)
+		}
 		out = append(out, PackageState{Server: s.Name, PackageID: pid, State: st.State, Reason: st.Reason, Path: st.Path, UpdatedAt: now})
+		ids = append(ids, pid)
+	}
+	pkgs, err := c.fleet.packages(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i, st := range out {
+		if p, ok := pkgs[st.PackageID]; ok && !assignedTo(p, s.Name) {
+			return wharf.Errorf(wharf.ErrForbidden, "states[%d]: package %s is not assigned to %s", i, st.PackageID, s.Name)
+		}
 	}
 	return c.packages.PutPackageStates(ctx, out)
 }
@@ -723,8 +750,9 @@ func (c *Catalog) BlobAllowed(ctx context.Context, s Server, d wharf.Digest) (bo
 }
 
 // Codebases lists the servers that report the package ready, with signed
-// query strings for signed packages.
-func (c *Catalog) Codebases(ctx context.Context, id string) (api.Codebases, error) {
+// query strings for signed packages. With publicOnly (a caller without a
+// token) a signed package is refused with wharf.ErrUnauthorized.
+func (c *Catalog) Codebases(ctx context.Context, id string, publicOnly bool) (api.Codebases, error) {
 	pid, err := parseID(id)
 	if err != nil {
 		return api.Codebases{}, err
@@ -732,6 +760,9 @@ func (c *Catalog) Codebases(ctx context.Context, id string) (api.Codebases, erro
 	p, err := c.packages.Package(ctx, pid)
 	if err != nil {
 		return api.Codebases{}, err
+	}
+	if publicOnly && p.Signed {
+		return api.Codebases{}, notPublic(pid)
 	}
 	states, err := c.packages.PackageStates(ctx, StateFilter{PackageID: pid})
 	if err != nil {

@@ -17,12 +17,18 @@ const (
 	// PartPolicies: the global policies (Server "") or a server's
 	// overrides changed.
 	PartPolicies Part = "policies"
-	// PartServer: a server was enrolled, or its record or credential
-	// changed (removal and rotation, later, are this part too: every NS
-	// then drops the old credential from its cache at once).
+	// PartServer: a server was enrolled, removed, or its record (its
+	// credential, its URL) changed: every NS reloads it, so a removed
+	// server's or a replaced credential stops working at once everywhere.
 	PartServer Part = "server"
 	// PartTasks: a server's pending tasks changed (one created or done).
 	PartTasks Part = "tasks"
+	// PartClients: a client token was revoked: every NS forgets the
+	// client tokens it has checked, so the token stops working at once.
+	PartClients Part = "clients"
+	// PartAdmin: the admin token was replaced: every NS forgets the hash
+	// it keeps of the old one.
+	PartAdmin Part = "admin"
 	// PartAll: anything may have changed (a notifier that reconnected and
 	// may have missed changes says so): reload everything.
 	PartAll Part = "all"

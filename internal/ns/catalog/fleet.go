@@ -67,9 +67,10 @@ type fleetStore interface {
 type shared struct {
 	ps       api.PackageServerSettings // global policies
 	ss       api.SiteServerSettings
-	settings map[string]part // by OS, for servers without overrides
-	packages []pkgEntry      // every package, in packageLess order
-	all      part            // JSON of the summaries of packages assigned to all
+	settings map[string]part         // by OS, for servers without overrides
+	packages []pkgEntry              // every package, in packageLess order
+	byID     map[wharf.PackageID]int // index in packages
+	all      part                    // JSON of the summaries of packages assigned to all
 	listed   map[wharf.ServerName]bool
 }
 
@@ -233,6 +234,40 @@ func (f *fleet) byCredential(ctx context.Context, hash string) (Server, error) {
 		return Server{}, err
 	}
 	return s, nil
+}
+
+// packages returns the packages (without files) of ids that exist, from
+// memory; an id memory lacks is looked up in the store (a package created
+// through another NS whose change has not come yet).
+func (f *fleet) packages(ctx context.Context, ids []wharf.PackageID) (map[wharf.PackageID]Package, error) {
+	if err := f.ensureLoaded(ctx); err != nil {
+		return nil, err
+	}
+	out := make(map[wharf.PackageID]Package, len(ids))
+	var missing []wharf.PackageID
+	f.mu.RLock()
+	sh := f.shared
+	for _, id := range ids {
+		if i, ok := sh.byID[id]; ok {
+			out[id] = sh.packages[i].p
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	f.mu.RUnlock()
+	for len(missing) > 0 {
+		batch := missing[:min(len(missing), nameBatch)]
+		missing = missing[len(batch):]
+		f.loads.Add(1)
+		list, err := f.st.ListPackages(ctx, PackageFilter{IDs: batch})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range list {
+			out[p.ID] = p
+		}
+	}
+	return out, nil
 }
 
 // ---- last contact
@@ -483,8 +518,10 @@ func (f *fleet) loadShared(ctx context.Context, prev *shared, policies, packages
 			slices.SortFunc(entries, func(a, b pkgEntry) int { return packageLess(a.p, b.p) })
 		}
 		sh.packages = entries
+		sh.byID = make(map[wharf.PackageID]int, len(entries))
 		sh.listed = map[wharf.ServerName]bool{}
-		for _, e := range entries {
+		for i, e := range entries {
+			sh.byID[e.p.ID] = i
 			for _, n := range e.p.Servers {
 				sh.listed[n] = true
 			}

@@ -53,6 +53,17 @@ func (c *Catalog) ReportLocation(ctx context.Context, s Server, ev api.LocationS
 	case ev.LastAttempt.IsZero():
 		return wharf.Errorf(wharf.ErrInvalid, "last_attempt: not set")
 	}
+	for _, f := range []struct{ name, v string }{{"storage_path", ev.StoragePath},
+		{"storage_path_in_effect", ev.StoragePathInEffect}, {"message", ev.Message}} {
+		if err := wharf.CheckText(f.v); err != nil {
+			return wharf.Errorf(wharf.ErrInvalid, "%s: %v", f.name, err)
+		}
+	}
+	for i, p := range ev.Packages {
+		if err := errors.Join(wharf.CheckText(p.Path), wharf.CheckText(p.Reason)); err != nil {
+			return wharf.Errorf(wharf.ErrInvalid, "packages[%d]: path or reason: %v", i, err)
+		}
+	}
 	now := c.now().UTC().Truncate(time.Microsecond)
 	ev.LastStatusFlags = statusNames(ev.LastStatus)
 	ev.ReceivedAt = now
@@ -204,14 +215,47 @@ func (c *Catalog) Alerts(ctx context.Context, unreadOnly bool) (api.AlertList, e
 	return out, nil
 }
 
+// Alert limits: a server raises at most AlertsPerServer new alerts in any
+// AlertWindow (repeats of an unread alert are not new: they count on it).
+// Past that, each new one is counted on a single "too many alerts" alert
+// of that server instead, so one server, however it behaves, cannot flood
+// the alert list.
+const (
+	AlertsPerServer = 20
+	AlertWindow     = time.Hour
+)
+
 // raise stores an alert now, or counts a repeat of the same unread alert
 // (same server, level and message): repeated attempts that end alike, or
 // manual retries while the automatic ones are exhausted, make one alert
-// that counts them, not one alert each.
+// that counts them, not one alert each. A server over its limit
+// (AlertsPerServer in AlertWindow) has its new alert counted on its "too
+// many alerts" alert.
 func (c *Catalog) raise(ctx context.Context, a Alert) (Alert, error) {
 	now := c.now().UTC().Truncate(time.Microsecond)
 	a.ID, a.CreatedAt, a.LastSeenAt = string(wharf.NewPackageID()), now, now
 	a.Fingerprint = alertFingerprint(a)
+	if a.Server != "" {
+		out, err := c.locations.RepeatAlert(ctx, a.Fingerprint, now)
+		if err == nil {
+			c.observer.AlertRaised(out.Level, true)
+			return out, nil
+		}
+		if !errors.Is(err, wharf.ErrNotFound) {
+			return Alert{}, err
+		}
+		n, err := c.locations.CountAlertsSince(ctx, a.Server, now.Add(-AlertWindow))
+		if err != nil {
+			return Alert{}, err
+		}
+		if n >= AlertsPerServer {
+			c.log.Warn("alert over the server's limit, counted on its too-many-alerts alert", "server", a.Server, "message", a.Message)
+			a.Level = api.AlertWarning
+			a.Message = fmt.Sprintf("%s: more than %d new alerts within %s; further ones are counted here (its location history has them all)",
+				a.Server, AlertsPerServer, AlertWindow)
+			a.Fingerprint = alertFingerprint(a)
+		}
+	}
 	out, err := c.locations.RaiseAlert(ctx, a)
 	if err == nil {
 		c.observer.AlertRaised(out.Level, out.ID != a.ID)
@@ -257,9 +301,9 @@ func (c *Catalog) CreateTask(ctx context.Context, name string, req api.TaskReque
 		return api.Task{}, err
 	}
 	switch req.Type {
-	case api.TaskRetryRelocation:
+	case api.TaskRetryRelocation, api.TaskRotateCredential:
 		if req.Path != "" {
-			return api.Task{}, wharf.Errorf(wharf.ErrInvalid, "path: a retry-relocation task takes no path")
+			return api.Task{}, wharf.Errorf(wharf.ErrInvalid, "path: a %s task takes no path", req.Type)
 		}
 	case api.TaskCheckLocation:
 		check := checkLinuxPath
@@ -270,7 +314,7 @@ func (c *Catalog) CreateTask(ctx context.Context, name string, req api.TaskReque
 			return api.Task{}, wharf.Errorf(wharf.ErrInvalid, "path: %v", err)
 		}
 	default:
-		return api.Task{}, wharf.Errorf(wharf.ErrInvalid, "type %q: want %s or %s", req.Type, api.TaskRetryRelocation, api.TaskCheckLocation)
+		return api.Task{}, wharf.Errorf(wharf.ErrInvalid, "type %q: want %s, %s or %s", req.Type, api.TaskRetryRelocation, api.TaskCheckLocation, api.TaskRotateCredential)
 	}
 	args, _ := json.Marshal(req)
 	t := Task{ID: string(wharf.NewPackageID()), Server: n, Type: req.Type, Args: string(args),

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/wharf"
@@ -39,7 +37,10 @@ func checkManifest(m api.PackageManifest) (Package, error) {
 	if len(m.Files) > MaxFiles {
 		return invalid("files: %d files, at most %d allowed", len(m.Files), MaxFiles)
 	}
-	p := Package{Name: m.Name, Version: m.Version, Signed: m.Signed, FileCount: len(m.Files)}
+	if m.Public && m.Signed {
+		return invalid("public and signed: a package is one or the other (signed when not public)")
+	}
+	p := Package{Name: m.Name, Version: m.Version, Signed: !m.Public, FileCount: len(m.Files)}
 	paths := make([]string, len(m.Files))
 	p.Files = make([]wharf.File, len(m.Files))
 	for i, f := range m.Files {
@@ -102,17 +103,13 @@ func checkLabel(field, s string, max int) error {
 		return fmt.Errorf("%s: empty", field)
 	case len(s) > max:
 		return fmt.Errorf("%s: longer than %d bytes", field, max)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%s: not valid UTF-8", field)
 	case strings.TrimSpace(s) != s:
 		return fmt.Errorf("%s %q: leading or trailing space", field, s)
 	case strings.ContainsAny(s, `/\@`):
 		return fmt.Errorf(`%s %q: '/', '\' and '@' are not allowed`, field, s)
 	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return fmt.Errorf("%s %q: non-printable character %U", field, s, r)
-		}
+	if err := wharf.CheckText(s); err != nil {
+		return fmt.Errorf("%s %+q: %v", field, s, err)
 	}
 	return nil
 }

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 // Limits on a storage path given by an administrator. The PS checks the
@@ -73,16 +74,11 @@ func checkPathText(p string, max int) error {
 		return fmt.Errorf("empty path")
 	case len(p) > max:
 		return fmt.Errorf("path longer than %d bytes", max)
-	case !utf8.ValidString(p):
-		return fmt.Errorf("path is not valid UTF-8")
+	case strings.IndexByte(p, 0) >= 0:
+		return fmt.Errorf("path contains a NUL byte")
 	}
-	for _, r := range p {
-		if r == 0 {
-			return fmt.Errorf("path contains a NUL byte")
-		}
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%q contains a control character", p)
-		}
+	if err := wharf.CheckText(p); err != nil {
+		return fmt.Errorf("path %+q: %v", p, err)
 	}
 	return nil
 }

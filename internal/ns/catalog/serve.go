@@ -27,12 +27,29 @@ const (
 func (c *Catalog) changed(ctx context.Context, ch Change) {
 	ch.Origin = c.origin
 	ctx = context.WithoutCancel(ctx)
-	if err := c.fleet.apply(ctx, ch); err != nil {
+	if err := c.apply(ctx, ch); err != nil {
 		c.log.Error("apply a change", "part", ch.Part, "server", ch.Server, "err", err)
 	}
 	if err := c.notify.Notify(ctx, ch); err != nil {
 		c.log.Error("announce a change to the other notification servers", "part", ch.Part, "server", ch.Server, "err", err)
 	}
+}
+
+// apply brings this catalog's memory in line with a change: the cached
+// credentials it concerns are forgotten, the fleet reloads what it names.
+func (c *Catalog) apply(ctx context.Context, ch Change) error {
+	switch ch.Part {
+	case PartClients:
+		c.clients.forget()
+		return nil
+	case PartAdmin:
+		c.forgetAdmin()
+		return nil
+	case PartAll:
+		c.clients.forget()
+		c.forgetAdmin()
+	}
+	return c.fleet.apply(ctx, ch)
 }
 
 // Serve applies the changes other NS processes announce, writes the
@@ -46,7 +63,7 @@ func (c *Catalog) Serve(ctx context.Context) error {
 			if ch.Origin == c.origin && ch.Part != PartAll {
 				return // applied before it was announced
 			}
-			if err := c.fleet.apply(ctx, ch); err != nil && ctx.Err() == nil {
+			if err := c.apply(ctx, ch); err != nil && ctx.Err() == nil {
 				c.log.Error("apply a change from another notification server", "part", ch.Part, "server", ch.Server, "err", err)
 			}
 		})
@@ -62,7 +79,7 @@ func (c *Catalog) Serve(ctx context.Context) error {
 				c.log.Warn("write last contacts", "err", err)
 			}
 		case <-resync.C:
-			if err := c.fleet.apply(ctx, Change{Part: PartAll}); err != nil && ctx.Err() == nil {
+			if err := c.apply(ctx, Change{Part: PartAll}); err != nil && ctx.Err() == nil {
 				c.log.Warn("resync configurations", "err", err)
 			}
 		case err := <-listened:

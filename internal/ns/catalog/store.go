@@ -19,8 +19,12 @@ type Package struct {
 	AssignAll      bool
 	Servers        []wharf.ServerName // when !AssignAll; sorted
 	CustomLocation string
-	Signed         bool
-	CreatedAt      time.Time
+	// Signed: downloads from a Package Server need the signed URL the NS
+	// hands to a client allowed to read (a client token or the admin).
+	// A package that is not signed is public: anybody may read it, on the
+	// NS and on the Package Servers, with no credential.
+	Signed    bool
+	CreatedAt time.Time
 }
 
 // Server is an enrolled Package Server.
@@ -48,6 +52,8 @@ type PackageState struct {
 type PackageFilter struct {
 	Name    string
 	Version string
+	// PublicOnly keeps public packages only (those not Signed).
+	PublicOnly bool
 	// AssignedTo keeps packages assigned to all servers or naming this one.
 	AssignedTo wharf.ServerName
 	// Query keeps packages where each of its words is in the name, the
@@ -126,6 +132,8 @@ type SettingStore interface {
 	// InitSetting stores value under key unless the key has a value already;
 	// it reports whether it stored it.
 	InitSetting(ctx context.Context, key, value string) (bool, error)
+	// SetSetting stores value under key, replacing any value.
+	SetSetting(ctx context.Context, key, value string) error
 }
 
 // ServerStore keeps enrollment tokens and enrolled Package Servers.
@@ -148,6 +156,30 @@ type ServerStore interface {
 	// transaction. Like TouchServer, a contact older than the one stored
 	// leaves it; servers that do not exist are skipped.
 	TouchServers(ctx context.Context, contacts map[wharf.ServerName]time.Time) error
+	// DeleteServer removes a server with its package states, overrides,
+	// tasks and location events, in one transaction; ErrNotFound when
+	// there is none.
+	DeleteServer(ctx context.Context, name wharf.ServerName) error
+	// SetServerCredential replaces the credential hash of a server whose
+	// hash is still oldHash; ErrConflict when it is not (any more),
+	// ErrNotFound when there is no such server.
+	SetServerCredential(ctx context.Context, name wharf.ServerName, oldHash, newHash string) error
+	// SetServerURL records a server's base URL; ErrNotFound when there is
+	// no such server.
+	SetServerURL(ctx context.Context, name wharf.ServerName, url string) error
+}
+
+// ClientStore keeps the client tokens (only their hashes).
+type ClientStore interface {
+	// CreateClientToken stores a new token; ErrExists when its name (or
+	// hash) is taken.
+	CreateClientToken(ctx context.Context, t ClientToken) error
+	// ClientTokenByHash returns the token with this hash, or ErrNotFound.
+	ClientTokenByHash(ctx context.Context, hash string) (ClientToken, error)
+	// ListClientTokens returns every token ordered by name.
+	ListClientTokens(ctx context.Context) ([]ClientToken, error)
+	// DeleteClientToken removes a token; ErrNotFound for an unknown name.
+	DeleteClientToken(ctx context.Context, name string) error
 }
 
 // PolicyStore keeps the global policies and the servers' overrides.
@@ -185,6 +217,13 @@ type LocationStore interface {
 	// ListAlerts returns up to limit alerts, the last seen first; only
 	// unread ones when unreadOnly.
 	ListAlerts(ctx context.Context, unreadOnly bool, limit int) ([]Alert, error)
+	// RepeatAlert counts one more occurrence of the unread alert with this
+	// fingerprint (Count grows, LastSeenAt becomes at) and returns it;
+	// ErrNotFound when no unread alert has it.
+	RepeatAlert(ctx context.Context, fingerprint string, at time.Time) (Alert, error)
+	// CountAlertsSince counts the alerts of a server created at since or
+	// later, read or not.
+	CountAlertsSince(ctx context.Context, server wharf.ServerName, since time.Time) (int, error)
 	// CountUnreadAlerts counts the unread alerts by level.
 	CountUnreadAlerts(ctx context.Context) (map[string]int, error)
 	// MarkAlertRead marks an alert read at the given time (once; later
@@ -254,6 +293,15 @@ type Store interface {
 	LocationStore
 	TaskStore
 	HealthStore
+	ClientStore
+}
+
+// ClientToken is a client token as stored: its name and the hex SHA-256 of
+// the token (the token itself is never stored).
+type ClientToken struct {
+	Name      string
+	Hash      string
+	CreatedAt time.Time
 }
 
 // LocationEvent is a stored Package Location Status event.

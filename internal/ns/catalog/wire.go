@@ -32,7 +32,7 @@ func wireFile(f wharf.File) api.File {
 func summary(p Package) api.PackageSummary {
 	s := api.PackageSummary{
 		ID: string(p.ID), Name: p.Name, Version: p.Version, Size: p.Size, FileCount: p.FileCount,
-		CustomLocation: p.CustomLocation, Signed: p.Signed, CreatedAt: p.CreatedAt,
+		CustomLocation: p.CustomLocation, Signed: p.Signed, Public: !p.Signed, CreatedAt: p.CreatedAt,
 		Assignment: api.Assignment{All: p.AssignAll},
 	}
 	for _, n := range p.Servers {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -41,6 +42,9 @@ const (
 type Options struct {
 	// MaxBlobBytes bounds one uploaded blob; 0 means DefaultMaxBlob.
 	MaxBlobBytes int64
+	// AdminTokenRotated, when set, is told the new admin token after
+	// POST /admin-token replaced it (the NS writes its admin.token file).
+	AdminTokenRotated func(token string) error
 }
 
 // Server is the HTTP API. Build it with New and mount Handler.
@@ -57,32 +61,6 @@ func New(cat *catalog.Catalog, blobs BlobStore, log *slog.Logger, opts Options) 
 		opts.MaxBlobBytes = DefaultMaxBlob
 	}
 	return &Server{cat: cat, blobs: blobs, log: log.With("component", "httpapi"), opts: opts}
-}
-
-// Register adds the API's routes to mux.
-func (s *Server) Register(mux *http.ServeMux) {
-	p := api.Prefix
-	admin, agent := s.requireAdmin, s.requireAgent
-	mux.Handle("GET "+p+"/blobs/{digest}", s.adminOrAgent(s.getBlob))
-	mux.Handle("PUT "+p+"/blobs/{digest}", admin(s.putBlob))
-	mux.Handle("POST "+p+"/packages", admin(s.createPackage))
-	mux.Handle("GET "+p+"/packages", admin(s.listPackages))
-	mux.Handle("GET "+p+"/packages/{id}", admin(s.getPackage))
-	mux.Handle("DELETE "+p+"/packages/{id}", admin(s.deletePackage))
-	mux.Handle("GET "+p+"/packages/{id}/codebases", admin(s.codebases))
-	mux.Handle("POST "+p+"/enroll-tokens", admin(s.createEnrollToken))
-	mux.Handle("GET "+p+"/servers", admin(s.listServers))
-	mux.Handle("GET "+p+"/servers/{name}", admin(s.getServer))
-	mux.Handle("GET "+p+"/stats", admin(s.stats))
-	mux.Handle("POST "+p+"/agent/enroll", s.handle(s.enroll))
-	mux.Handle("GET "+p+"/agent/{name}/config", agent(s.agentConfig))
-	mux.Handle("GET "+p+"/agent/{name}/packages/{id}", agent(s.agentPackage))
-	mux.Handle("POST "+p+"/agent/{name}/package-states", agent(s.agentStates))
-	s.registerPolicies(mux)
-	s.registerLocations(mux)
-	mux.Handle(p+"/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		return fmt.Errorf("no such API route: %s %s: %w", r.Method, r.URL.Path, wharf.ErrNotFound)
-	}))
 }
 
 // Handler returns the API alone on a fresh mux.
@@ -112,48 +90,6 @@ func bearer(r *http.Request) string {
 		return strings.TrimSpace(h[7:])
 	}
 	return ""
-}
-
-func (s *Server) requireAdmin(h handlerFunc) http.Handler {
-	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.cat.CheckAdminToken(r.Context(), bearer(r)); err != nil {
-			return err
-		}
-		return h(w, r)
-	})
-}
-
-func (s *Server) requireAgent(h agentHandlerFunc) http.Handler {
-	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		ps, err := s.cat.AuthenticateServer(r.Context(), bearer(r))
-		if err != nil {
-			return err
-		}
-		name, err := wharf.ParseServerName(r.PathValue("name"))
-		if err != nil || name != ps.Name {
-			return wharf.Errorf(wharf.ErrForbidden, "server %s may not act as %q", ps.Name, r.PathValue("name"))
-		}
-		return h(w, r, ps)
-	})
-}
-
-// adminOrAgent accepts the admin token or a server credential; the handler
-// gets the server, or nil for the admin.
-func (s *Server) adminOrAgent(h func(w http.ResponseWriter, r *http.Request, ps *catalog.Server) error) http.Handler {
-	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		tok := bearer(r)
-		if strings.HasPrefix(tok, "wharf-ps-") {
-			ps, err := s.cat.AuthenticateServer(r.Context(), tok)
-			if err != nil {
-				return err
-			}
-			return h(w, r, &ps)
-		}
-		if err := s.cat.CheckAdminToken(r.Context(), tok); err != nil {
-			return err
-		}
-		return h(w, r, nil)
-	})
 }
 
 // writeError answers with the error's status and a JSON body. Server
@@ -190,35 +126,49 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decode reads a JSON body strictly: at most limit bytes, no unknown
-// fields, exactly one value.
+// decode reads a JSON body strictly (api.Unmarshal: no unknown or
+// case-mismatched member, no duplicate member, valid UTF-8 only, exactly
+// one value), at most limit bytes. A body cut short is a 400, one over
+// the limit a 413.
 func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return wharf.Errorf(wharf.ErrInvalid, "content type %q: want application/json", ct)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return wharf.Errorf(wharf.ErrTooLarge, "request body over %d bytes", limit)
-		}
-		return wharf.Errorf(wharf.ErrInvalid, "malformed JSON body: %v", err)
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return bodyError(err, limit)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return wharf.Errorf(wharf.ErrInvalid, "malformed JSON body: data after the JSON value")
+	if err := api.Unmarshal(data, v); err != nil {
+		return wharf.Errorf(wharf.ErrInvalid, "malformed JSON body: %v", err)
 	}
 	return nil
 }
 
+// bodyError says why reading a request body failed: over limit bytes
+// (413), cut short or too slow (400); anything else is the server's.
+func bodyError(err error, limit int64) error {
+	var mb *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mb):
+		return wharf.Errorf(wharf.ErrTooLarge, "request body over %d bytes", limit)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return wharf.Errorf(wharf.ErrInvalid, "request body cut short: fewer bytes than its Content-Length")
+	case errors.As(err, &ne) && ne.Timeout():
+		return wharf.Errorf(wharf.ErrInvalid, "request body too slow: %v", err)
+	}
+	return wharf.Errorf(wharf.ErrInvalid, "read request body: %v", err)
+}
+
 // ---- blobs
 
-func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, ps *catalog.Server) error {
+func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, p catalog.Principal) error {
 	d, err := wharf.ParseDigest(r.PathValue("digest"))
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, wharf.ErrNotFound)
 	}
-	if ps != nil {
+	if p.Role == catalog.RoleServer {
+		ps := &p.Server
 		ok, err := s.cat.BlobAllowed(r.Context(), *ps, d)
 		if err != nil {
 			return err
@@ -281,14 +231,14 @@ func (s *Server) createPackage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) listPackages(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) listPackages(w http.ResponseWriter, r *http.Request, p catalog.Principal) error {
 	q := r.URL.Query()
 	offset, limit, err := pageParams(r, 0)
 	if err != nil {
 		return err
 	}
 	list, err := s.cat.PackagePage(r.Context(), catalog.PackageQuery{Name: q.Get("name"), Version: q.Get("version"),
-		Query: q.Get("q"), Offset: offset, Limit: limit})
+		Query: q.Get("q"), Offset: offset, Limit: limit, PublicOnly: p.Role == catalog.RoleAnonymous})
 	if err != nil {
 		return err
 	}
@@ -315,8 +265,18 @@ func pageParams(r *http.Request, def int) (offset, limit int, err error) {
 	return offset, limit, nil
 }
 
-func (s *Server) getPackage(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.cat.Package(r.Context(), r.PathValue("id"))
+// getPackage answers a package with its files; the admin also gets the
+// states servers reported (where each keeps it), a client does not.
+func (s *Server) getPackage(w http.ResponseWriter, r *http.Request, who catalog.Principal) error {
+	var (
+		p   api.Package
+		err error
+	)
+	if who.Role == catalog.RoleAdmin {
+		p, err = s.cat.Package(r.Context(), r.PathValue("id"))
+	} else {
+		p, err = s.cat.ReadPackage(r.Context(), r.PathValue("id"), who.Role == catalog.RoleAnonymous)
+	}
 	if err != nil {
 		return err
 	}
@@ -333,8 +293,8 @@ func (s *Server) deletePackage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) codebases(w http.ResponseWriter, r *http.Request) error {
-	cb, err := s.cat.Codebases(r.Context(), r.PathValue("id"))
+func (s *Server) codebases(w http.ResponseWriter, r *http.Request, who catalog.Principal) error {
+	cb, err := s.cat.Codebases(r.Context(), r.PathValue("id"), who.Role == catalog.RoleAnonymous)
 	if err != nil {
 		return err
 	}
@@ -411,6 +371,13 @@ func (s *Server) agentConfig(w http.ResponseWriter, r *http.Request, ps catalog.
 			return wharf.Errorf(wharf.ErrInvalid, "wait %q: want whole seconds from 0 to %d", v, int(catalog.MaxPollWait/time.Second))
 		}
 		wait = time.Duration(n) * time.Second
+	}
+	// The PS says where it serves packages on every poll: a PS restarted
+	// on another port or with TLS is in the codebases from its first poll.
+	if u := r.URL.Query().Get("url"); u != "" {
+		if err := s.cat.SetServerURL(r.Context(), ps, u); err != nil {
+			return err
+		}
 	}
 	body, etag, changed, err := s.cat.WaitConfig(r.Context(), ps, r.Header.Get("If-None-Match"), wait)
 	if err != nil {

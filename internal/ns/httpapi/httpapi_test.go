@@ -225,7 +225,8 @@ func TestMalformedRequests(t *testing.T) {
 		{"trailing data", "POST", "/packages", valid + `{}`, nil, 400},
 		{"not json", "POST", "/packages", `name=app`, nil, 400},
 		{"oversized manifest", "POST", "/packages", `{"name":"` + strings.Repeat("a", httpapi.MaxManifestBytes) + `"}`, nil, 413},
-		{"no token", "GET", "/packages", "", []string{""}, 401},
+		{"no token", "GET", "/servers", "", []string{""}, 401},
+		{"no token on an upload", "POST", "/packages", valid, []string{""}, 401},
 		{"wrong token", "GET", "/packages", "", []string{"wharf-admin-wrong"}, 401},
 		{"wrong token on upload", "PUT", "/blobs/" + digest([]byte("x")), "x", []string{"nope"}, 401},
 		{"blob body does not match name", "PUT", "/blobs/" + digest([]byte("expected")), "something else", nil, 400},
@@ -235,7 +236,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"malformed package id", "GET", "/packages/..%2f..%2fetc", "", nil, 404},
 		{"unknown route", "GET", "/nothing", "", nil, 404},
 		{"enroll with bad token", "POST", "/agent/enroll", `{"token":"x","name":"ps1","os":"linux","url":"http://127.0.0.1:1"}`, []string{""}, 401},
-		{"agent route with admin token", "GET", "/agent/ps1/config", "", nil, 401},
+		{"agent route with admin token", "GET", "/agent/ps1/config", "", nil, 403},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -333,8 +334,8 @@ func TestAgentIsolation(t *testing.T) {
 	if code, _ := f.do("GET", "/blobs/"+onlyB, nil, a); code != 404 {
 		t.Errorf("ps-a reading a blob of a package not assigned to it: %d, want 404", code)
 	}
-	if code, _ := f.do("POST", "/packages", manifestJSON(t, m), a); code != 401 {
-		t.Errorf("a server credential used on an admin route: %d, want 401", code)
+	if code, _ := f.do("POST", "/packages", manifestJSON(t, m), a); code != 403 {
+		t.Errorf("a server credential used on an admin route: %d, want 403", code)
 	}
 }
 

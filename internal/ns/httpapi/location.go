@@ -9,19 +9,6 @@ import (
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
-func (s *Server) registerLocations(mux *http.ServeMux) {
-	p, admin, agent := api.Prefix, s.requireAdmin, s.requireAgent
-	mux.Handle("POST "+p+"/agent/{name}/events", agent(s.agentEvent))
-	mux.Handle("POST "+p+"/agent/{name}/health", agent(s.agentHealth))
-	mux.Handle("POST "+p+"/agent/{name}/tasks/{id}/result", agent(s.agentTaskResult))
-	mux.Handle("GET "+p+"/servers/{name}/location-history", admin(s.locationHistory))
-	mux.Handle("POST "+p+"/servers/{name}/tasks", admin(s.createTask))
-	mux.Handle("GET "+p+"/servers/{name}/tasks/{id}", admin(s.getTask))
-	mux.Handle("GET "+p+"/alerts", admin(s.listAlerts))
-	mux.Handle("POST "+p+"/alerts/{id}/read", admin(s.markAlertRead))
-	mux.Handle("POST "+p+"/alerts/read", admin(s.markAllAlertsRead))
-}
-
 func (s *Server) agentEvent(w http.ResponseWriter, r *http.Request, ps catalog.Server) error {
 	var ev api.LocationStatus
 	if err := decode(w, r, MaxManifestBytes, &ev); err != nil {

@@ -8,17 +8,6 @@ import (
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
-func (s *Server) registerPolicies(mux *http.ServeMux) {
-	p, admin := api.Prefix, s.requireAdmin
-	mux.Handle("GET "+p+"/policies/{kind}", admin(s.getPolicy))
-	mux.Handle("PUT "+p+"/policies/{kind}", admin(s.putPolicy))
-	mux.Handle("GET "+p+"/servers/{name}/policies/{kind}", admin(s.getPolicy))
-	mux.Handle("PUT "+p+"/servers/{name}/policies/{kind}", admin(s.putPolicy))
-	mux.Handle("DELETE "+p+"/servers/{name}/policies/{kind}", admin(s.deletePolicy))
-	mux.Handle("DELETE "+p+"/servers/{name}/policies", admin(s.deletePolicy))
-	mux.Handle("GET "+p+"/servers/{name}/policy", admin(s.effectivePolicy))
-}
-
 func unknownKind(kind string) error {
 	return fmt.Errorf("policy kind %q (want %s or %s): %w", kind, api.PolicyPackageServer, api.PolicySiteServer, wharf.ErrNotFound)
 }

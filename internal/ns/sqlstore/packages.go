@@ -218,6 +218,9 @@ func packageWhere(d *dialect, f catalog.PackageFilter) (string, []any) {
 		conds = append(conds, `p.version = ?`)
 		args = append(args, f.Version)
 	}
+	if f.PublicOnly {
+		conds = append(conds, `NOT p.signed`)
+	}
 	if f.AssignedTo != "" {
 		conds = append(conds, `(p.assign_all OR EXISTS (SELECT 1 FROM package_servers a WHERE a.package_id = p.id AND a.server_name = ?))`)
 		args = append(args, string(f.AssignedTo))

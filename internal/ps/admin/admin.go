@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/httpguard"
 	"github.com/wharf-project/wharf/internal/ps/location"
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 )
@@ -198,12 +199,9 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 }
 
 // NewServer returns the http.Server for the endpoint.
+// Its clients are local, but bounded all the same (httpguard's defaults).
 func NewServer(b Backend, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           Handler(b, log),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.With("component", "admin").Handler(), slog.LevelWarn),
-	}
+	return httpguard.Limits{}.Server(Handler(b, log), log.With("component", "admin"))
 }
 
 // ErrRunning means another Package Server answers on the socket.

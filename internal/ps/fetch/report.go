@@ -10,6 +10,7 @@ import (
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/clock"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 // reporter sends package states to the NS in batches: put queues a state
@@ -49,6 +50,9 @@ func (r *reporter) put(s api.PackageState) {
 	if len(s.Reason) > maxReason {
 		s.Reason = strings.ToValidUTF8(s.Reason[:maxReason-3], "") + "..."
 	}
+	// The NS refuses control, format and bidirectional characters, which
+	// an error message may quote from a path.
+	s.Reason = wharf.CleanText(s.Reason, 0)
 	r.mu.Lock()
 	if last, ok := r.sent[s.PackageID]; ok && same(last, s) {
 		delete(r.pending, s.PackageID)

@@ -76,7 +76,7 @@ func (s *sender) serve(ctx context.Context) {
 			}
 			continue
 		}
-		err := c.opt.NS.PostLocationStatus(ctx, c.opt.Server, ev)
+		err := c.opt.NS.PostLocationStatus(ctx, c.opt.Server, cleanEvent(ev))
 		switch {
 		case err == nil:
 			failures = 0
@@ -122,4 +122,21 @@ func (c *Controller) eventSent(ctx context.Context, ev api.LocationStatus) {
 	if err := c.opt.State.SaveRelocationState(context.WithoutCancel(ctx), c.st); err != nil {
 		c.log.Error("save relocation state", "err", err)
 	}
+}
+
+// cleanEvent replaces, in the free text of an event (its message, the
+// packages' reasons), the characters the NS refuses (wharf.CheckText:
+// control, format and bidirectional ones, from error messages quoting
+// paths) by '?', so the NS never refuses an event for its wording.
+func cleanEvent(ev api.LocationStatus) api.LocationStatus {
+	ev.Message = wharf.CleanText(ev.Message, maxMessage)
+	if len(ev.Packages) > 0 {
+		pkgs := make([]api.RelocationPackage, len(ev.Packages))
+		for i, p := range ev.Packages {
+			p.Reason = wharf.CleanText(p.Reason, maxMessage)
+			pkgs[i] = p
+		}
+		ev.Packages = pkgs
+	}
+	return ev
 }

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/httpguard"
 	"github.com/wharf-project/wharf/internal/ps/clock"
 	"github.com/wharf-project/wharf/internal/ps/store"
 	"github.com/wharf-project/wharf/internal/urlsign"
@@ -314,15 +315,9 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 	}
 }
 
-// NewServer wraps h in an http.Server with timeouts fit for large
-// downloads: headers must arrive within 10 s, idle connections close after
-// 2 minutes; a response may take as long as it needs.
-func NewServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.With("component", "serve").Handler(), slog.LevelWarn),
-	}
+// NewServer wraps h in an http.Server bounded by limits (package
+// httpguard: headers, bodies — a download needs none —, idle connections
+// and slow clients); a response may take as long as it needs.
+func NewServer(h http.Handler, limits httpguard.Limits, log *slog.Logger) *http.Server {
+	return limits.Server(h, log.With("component", "serve"))
 }

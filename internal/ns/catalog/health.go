@@ -100,6 +100,8 @@ func checkHealthReport(r api.HealthReport, now time.Time) error {
 			errs = append(errs, fmt.Errorf("volumes[%d]: sizes must not be negative", i))
 		case len(v.Roots) > 1000:
 			errs = append(errs, fmt.Errorf("volumes[%d]: roots: %d, at most 1000", i, len(v.Roots)))
+		case wharf.CheckText(v.Volume) != nil:
+			errs = append(errs, fmt.Errorf("volumes[%d]: volume: %v", i, wharf.CheckText(v.Volume)))
 		}
 		seen[v.Volume] = true
 	}
@@ -110,6 +112,10 @@ func checkHealthReport(r api.HealthReport, now time.Time) error {
 		for i, p := range l.Problems {
 			if len(p.Detail) > maxLinkDetailBytes || len(p.Link) > maxWindowsPath || len(p.Folder) > maxWindowsPath || !knownLinkKind(p.Kind) {
 				errs = append(errs, fmt.Errorf("links.problems[%d]: unknown kind %q, or a path or detail too long", i, p.Kind))
+				break
+			}
+			if err := errors.Join(wharf.CheckText(p.Link), wharf.CheckText(p.Folder)); err != nil {
+				errs = append(errs, fmt.Errorf("links.problems[%d]: link or folder: %v", i, err))
 				break
 			}
 		}

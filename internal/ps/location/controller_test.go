@@ -1124,3 +1124,32 @@ func TestApplyDoesNotBlock(t *testing.T) {
 	w.settle()
 	w.checkAt(targetC)
 }
+
+// TestRetryWhileALinkedPackageIsUnavailable: a package left behind a link
+// whose store root becomes unavailable (its volume unmounted) is out of the
+// relocation index, so a retry cannot see it; the retry must still not
+// report success, but list it as behind its link (issue 16).
+func TestRetryWhileALinkedPackageIsUnavailable(t *testing.T) {
+	w := newWorld(t)
+	w.add(1, defLoc, 2, 1000)
+	stuck := w.add(2, defLoc, 2, 1000)
+	if err := w.mem.SetImmutable(filepath.Join(defLoc, string(stuck), "d0/f0.bin"), true); err != nil {
+		t.Fatal(err)
+	}
+	w.start()
+	w.apply(targetB)
+	if ev := w.waitFinals(1)[0]; ev.Outcome != api.OutcomeWarning {
+		t.Fatalf("first attempt: %+v", ev)
+	}
+	w.settle()
+	w.st.SetRootAvailable(filepath.Clean(defLoc), false, "store root has no marker (volume not mounted?)")
+	w.apply(targetB, api.Task{ID: "r1", Type: api.TaskRetryRelocation})
+	ev := w.waitFinals(2)[1]
+	w.settle()
+	p := findPkg(ev.Packages, stuck)
+	if ev.Outcome != api.OutcomeWarning || wharf.RelocationStatus(ev.LastStatus).Has(wharf.RelocationSuccess) ||
+		p.State != api.RelocationLinked || !strings.Contains(p.Reason, "unavailable") {
+		t.Errorf("retry with the linked package's root unavailable: outcome %q, status %s, package %+v", ev.Outcome,
+			wharf.RelocationStatus(ev.LastStatus), p)
+	}
+}

@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/wharf-project/wharf/internal/client"
 	"github.com/wharf-project/wharf/internal/client/clienttest"
+	"github.com/wharf-project/wharf/internal/testenv/nstest"
 )
 
 // runGet runs `wharf args...` in-process and returns its exit status and
@@ -23,23 +23,30 @@ func runGet(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errOut.String()
 }
 
+// TestGetCommand runs `wharf get` against the real NS (nstest) with a
+// client token, never the admin token, and two fake Package Servers that
+// check the NS's signatures.
 func TestGetCommand(t *testing.T) {
-	ns := clienttest.NewNS(t)
+	ns := nstest.New(t)
 	ps1, ps2 := clienttest.NewPS(t, "ps1"), clienttest.NewPS(t, "ps2")
+	s1, s2 := ns.Enroll("ps1", ps1.URL), ns.Enroll("ps2", ps2.URL)
+	ps1.RequireSignature(s1.SigningKey)
+	ps2.RequireSignature(s2.SigningKey)
 	files := map[string][]byte{
 		"setup.exe":          bytes.Repeat([]byte("MZ"), 40_000),
 		"docs/read me.txt":   []byte("hello\n"),
 		"docs/deep/more.txt": []byte("more\n"),
 	}
 	oldFiles := map[string][]byte{"old": []byte("old")}
-	old := clienttest.NewPackage("tool", "1.0", time.Unix(1_700_000_000, 0), oldFiles)
-	pkg := clienttest.NewPackage("tool", "2.0", time.Unix(1_700_000_100, 0), files)
+	old := ns.Publish("tool", "1.0", oldFiles)
+	pkg := ns.Publish("tool", "2.0", files)
 	ps1.Put(old.ID, oldFiles)
 	ps1.Put(pkg.ID, files)
 	ps2.Put(pkg.ID, files)
-	ns.Add(old, ps1.Codebase(old.ID, ""))
-	ns.Add(pkg, ps1.Codebase(pkg.ID, ""), ps2.Codebase(pkg.ID, ""))
-	ns.Add(clienttest.NewPackage("unready", "1", time.Now(), files))
+	ns.Ready(s1, old.ID, pkg.ID)
+	ns.Ready(s2, pkg.ID)
+	ns.Publish("unready", "1", files)
+	token := ns.ClientToken("cli")
 	// ps1 dies in the middle of setup.exe; ps2 finishes it.
 	ps1.SetFault(func(w http.ResponseWriter, r *http.Request, path string, data []byte) bool {
 		if path != "setup.exe" {
@@ -51,7 +58,7 @@ func TestGetCommand(t *testing.T) {
 
 	t.Run("json", func(t *testing.T) {
 		dest := filepath.Join(t.TempDir(), "out")
-		code, stdout, stderr := runGet(t, "get", "--ns", ns.URL, "--token", clienttest.Token,
+		code, stdout, stderr := runGet(t, "get", "--ns", ns.URL, "--token", token,
 			"--dest", dest, "--parallel", "2", "--json", "tool")
 		if code != 0 {
 			t.Fatalf("exit %d, stderr %q", code, stderr)
@@ -83,7 +90,7 @@ func TestGetCommand(t *testing.T) {
 
 	t.Run("text with env and version", func(t *testing.T) {
 		t.Setenv("WHARF_NS", ns.URL)
-		t.Setenv("WHARF_TOKEN", clienttest.Token)
+		t.Setenv("WHARF_TOKEN", token)
 		dest := t.TempDir()
 		code, stdout, stderr := runGet(t, "get", "tool@1.0", "--dest", dest)
 		if code != 0 {
@@ -112,7 +119,7 @@ func TestGetCommand(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dest := filepath.Join(t.TempDir(), "dest")
-			args := []string{"get", "--ns", ns.URL, "--token", clienttest.Token}
+			args := []string{"get", "--ns", ns.URL, "--token", token}
 			for _, a := range tc.args {
 				args = append(args, strings.ReplaceAll(a, "DEST", dest))
 			}
@@ -124,5 +131,23 @@ func TestGetCommand(t *testing.T) {
 				t.Errorf("destination %s was created", dest)
 			}
 		})
+	}
+}
+
+// TestHelpShowsNoSecret: with WHARF_TOKEN (and the other variables) set,
+// no help text prints their values (a flag's default would).
+func TestHelpShowsNoSecret(t *testing.T) {
+	const secret = "wharf-admin-SECRET-VALUE-xyz"
+	t.Setenv("WHARF_TOKEN", secret)
+	t.Setenv("WHARF_NS", "http://secret-ns.example:1")
+	t.Setenv("WHARF_CA", "/secret/ca.pem")
+	for _, args := range [][]string{{"--help"}, {"get", "--help"}, {"package", "add", "--help"}, {"ns", "serve", "--help"},
+		{"ps", "serve", "--help"}, {"client-token", "create", "--help"}, {"server", "rm", "--help"}, {"help", "get"}} {
+		_, stdout, stderr := runGet(t, args...)
+		for _, v := range []string{secret, "secret-ns.example", "/secret/ca.pem"} {
+			if strings.Contains(stdout+stderr, v) {
+				t.Errorf("wharf %s prints %q", strings.Join(args, " "), v)
+			}
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,6 +24,8 @@ import (
 	"github.com/wharf-project/wharf/internal/apiclient"
 	"github.com/wharf-project/wharf/internal/client"
 	"github.com/wharf-project/wharf/internal/client/clienttest"
+	"github.com/wharf-project/wharf/internal/testenv/nstest"
+	"github.com/wharf-project/wharf/internal/urlsign"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -57,29 +60,48 @@ func pattern(n int, seed byte) []byte {
 }
 
 type fixture struct {
-	ns       *clienttest.NS
+	ns       *nstest.NS // the real Notification Server
+	s1, s2   nstest.Server
 	ps1, ps2 *clienttest.PS
 	pkg      api.Package
 	files    map[string][]byte
-	cat      *apiclient.Client
+	cat      *apiclient.Client // with a client token: what wharf get holds
 	sleeps   []time.Duration
 	mu       sync.Mutex
 }
 
-// newFixture publishes demo@1.0 with testFiles on two Package Servers.
+// newFixture runs a real NS with two Package Servers enrolled (fakes that
+// serve what they are given, checking the NS's signatures) and publishes
+// demo@1.0 with testFiles, signed, ready on both. The client reads with a
+// client token.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	fx := &fixture{ns: clienttest.NewNS(t), ps1: clienttest.NewPS(t, "ps1"), ps2: clienttest.NewPS(t, "ps2"), files: testFiles()}
-	fx.pkg = clienttest.NewPackage("demo", "1.0", time.Unix(1_700_000_000, 0), fx.files)
-	fx.ps1.Put(fx.pkg.ID, fx.files)
-	fx.ps2.Put(fx.pkg.ID, fx.files)
-	fx.ns.Add(fx.pkg, fx.ps1.Codebase(fx.pkg.ID, ""), fx.ps2.Codebase(fx.pkg.ID, ""))
-	c, err := apiclient.New(fx.ns.URL, clienttest.Token, nil)
+	fx := &fixture{ns: nstest.New(t), ps1: clienttest.NewPS(t, "ps1"), ps2: clienttest.NewPS(t, "ps2"), files: testFiles()}
+	fx.s1, fx.s2 = fx.ns.Enroll("ps1", fx.ps1.URL), fx.ns.Enroll("ps2", fx.ps2.URL)
+	fx.ps1.RequireSignature(fx.s1.SigningKey)
+	fx.ps2.RequireSignature(fx.s2.SigningKey)
+	fx.pkg = fx.publish("demo", "1.0", fx.ps1, fx.ps2)
+	c, err := apiclient.New(fx.ns.URL, fx.ns.ClientToken("tests"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fx.cat = c
 	return fx
+}
+
+// publish publishes fx.files as name@version, served (and reported ready)
+// by the given Package Servers.
+func (fx *fixture) publish(name, version string, on ...*clienttest.PS) api.Package {
+	p := fx.ns.Publish(name, version, fx.files)
+	for _, ps := range on {
+		ps.Put(p.ID, fx.files)
+		s := fx.s1
+		if ps == fx.ps2 {
+			s = fx.s2
+		}
+		fx.ns.Ready(s, p.ID)
+	}
+	return p
 }
 
 // options returns options whose sleeps are recorded instead of waited.
@@ -171,8 +193,8 @@ func TestGetHappyPath(t *testing.T) {
 		PackageID: fx.pkg.ID, Name: "demo", Version: "1.0", Dest: dest,
 		Files: len(fx.files), Bytes: totalBytes(fx.files), DownloadedBytes: totalBytes(fx.files),
 		Codebases: []client.CodebaseBytes{
-			{Server: "ps1", URL: fx.ps1.Codebase(fx.pkg.ID, "").URL, Bytes: totalBytes(fx.files)},
-			{Server: "ps2", URL: fx.ps2.Codebase(fx.pkg.ID, "").URL, Bytes: 0},
+			{Server: "ps1", URL: fx.ps1.URL + "/packages/" + fx.pkg.ID + "/", Bytes: totalBytes(fx.files)},
+			{Server: "ps2", URL: fx.ps2.URL + "/packages/" + fx.pkg.ID + "/", Bytes: 0},
 		},
 	}
 	if fmt.Sprint(*res) != fmt.Sprint(want) {
@@ -190,22 +212,66 @@ func TestGetHappyPath(t *testing.T) {
 	}
 }
 
+// TestSignedQueryAndEscaping: every file of a signed package is asked for
+// with the NS's signature (the fake Package Server checks it with the key
+// the NS gave it, and refuses anything else), names escaped.
 func TestSignedQueryAndEscaping(t *testing.T) {
 	fx := newFixture(t)
-	const q = "exp=1900000000&sig=abcdef"
-	fx.ps1.RequireQuery(q)
-	pkg := clienttest.NewPackage("signed", "1", time.Now(), fx.files)
-	fx.ps1.Put(pkg.ID, fx.files)
-	fx.ns.Add(pkg, fx.ps1.Codebase(pkg.ID, q))
+	pkg := fx.publish("signed", "1", fx.ps1)
+	if pkg.Public || !pkg.Signed {
+		t.Fatalf("published %+v, want a signed package", pkg.PackageSummary)
+	}
 	dest := t.TempDir()
 	if _, err := client.Get(t.Context(), fx.cat, "signed", dest, fx.options(t)); err != nil {
 		t.Fatal(err)
 	}
 	checkTree(t, dest, fx.files)
-	for _, r := range fx.ps1.Requests() {
-		if r.Query != q {
-			t.Errorf("request for %s had query %q, want %q", r.Path, r.Query, q)
+	reqs := fx.ps1.Requests()
+	if len(reqs) == 0 {
+		t.Fatal("no request reached the package server")
+	}
+	for _, r := range reqs {
+		q, _ := url.ParseQuery(r.Query)
+		if err := urlsign.Check(fx.s1.SigningKey, pkg.ID, q, time.Now()); err != nil {
+			t.Errorf("request for %s had query %q: %v", r.Path, r.Query, err)
 		}
+	}
+	// Without the signature the package server refuses.
+	resp, err := http.Get(fx.ps1.URL + "/packages/" + pkg.ID + "/README")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("unsigned request: %d, want 403", resp.StatusCode)
+	}
+}
+
+// TestPublicPackageWithoutToken: a public package is resolved and
+// downloaded with no token at all; a signed one is refused, saying a
+// client token is needed.
+func TestPublicPackageWithoutToken(t *testing.T) {
+	fx := newFixture(t)
+	pub := fx.ns.Publish("bootstrap", "1", fx.files, nstest.Public)
+	fx.ps1.Put(pub.ID, fx.files)
+	fx.ps1.MarkPublic(pub.ID)
+	fx.ns.Ready(fx.s1, pub.ID)
+	anon, err := apiclient.New(fx.ns.URL, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := t.TempDir()
+	if _, err := client.Get(t.Context(), anon, "bootstrap", dest, fx.options(t)); err != nil {
+		t.Fatal(err)
+	}
+	checkTree(t, dest, fx.files)
+	_, err = client.Get(t.Context(), anon, "demo@1.0", t.TempDir(), fx.options(t))
+	if err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("a signed package without a token: %v, want not found (the NS lists public packages only)", err)
+	}
+	_, err = client.Get(t.Context(), anon, fx.pkg.ID, t.TempDir(), fx.options(t))
+	if !errors.Is(err, wharf.ErrUnauthorized) || !strings.Contains(err.Error(), "client token") {
+		t.Fatalf("a signed package by id without a token: %v, want 401 naming the client token", err)
 	}
 }
 
@@ -420,9 +486,7 @@ func failing(target string, n int) clienttest.Fault {
 
 func TestRetriesWithBackoff(t *testing.T) {
 	fx := newFixture(t)
-	pkg := clienttest.NewPackage("solo", "1", time.Now(), fx.files)
-	fx.ps1.Put(pkg.ID, fx.files)
-	fx.ns.Add(pkg, fx.ps1.Codebase(pkg.ID, ""))
+	fx.publish("solo", "1", fx.ps1)
 	fx.ps1.SetFault(failing(bigPath, 2))
 	dest := t.TempDir()
 	if _, err := client.Get(t.Context(), fx.cat, "solo", dest, fx.options(t)); err != nil {
@@ -462,8 +526,7 @@ func TestRetriesAreBounded(t *testing.T) {
 
 func TestNoCodebases(t *testing.T) {
 	fx := newFixture(t)
-	pkg := clienttest.NewPackage("lonely", "1", time.Now(), fx.files)
-	fx.ns.Add(pkg)
+	pkg := fx.publish("lonely", "1")
 	dest := filepath.Join(t.TempDir(), "dest")
 	_, err := client.Get(t.Context(), fx.cat, "lonely", dest, fx.options(t))
 	if !errors.Is(err, client.ErrNotReady) {
@@ -485,23 +548,41 @@ func serveAnything(content []byte) clienttest.Fault {
 	}
 }
 
+// hostileCatalog is a Notification Server gone wrong (compromised, or
+// of a version with a bug): the real one refuses such manifests when they
+// are published (httpapi.TestHostileManifestsAreRefusedAndStoreNothing),
+// so only a stand-in of client.Catalog can send one, to show the client
+// does not trust its NS with the file system either.
+type hostileCatalog struct {
+	pkg api.Package
+	cb  api.Codebase
+}
+
+func (h hostileCatalog) ListPackages(context.Context, string, string) ([]api.PackageSummary, error) {
+	return []api.PackageSummary{h.pkg.PackageSummary}, nil
+}
+func (h hostileCatalog) Package(context.Context, string) (api.Package, error) { return h.pkg, nil }
+func (h hostileCatalog) Codebases(context.Context, string) (api.Codebases, error) {
+	return api.Codebases{PackageID: h.pkg.ID, Codebases: []api.Codebase{h.cb}}, nil
+}
+
 func TestHostilePathsAreRefused(t *testing.T) {
 	content := []byte("pwned\n")
-	for _, bad := range []string{"../x", "/etc/passwd", "a/../../x", "a/./b", "C:/x", `a\..\..\x`, "a//b", "ok/NUL"} {
+	for _, bad := range []string{"../x", "/etc/passwd", "a/../../x", "a/./b", "C:/x", `a\..\..\x`, "a//b", "ok/NUL", "evil\u202etxt", "Docs/a"} {
 		t.Run(bad, func(t *testing.T) {
-			fx := newFixture(t)
-			fx.ps1.SetFault(serveAnything(content))
+			ps := clienttest.NewPS(t, "ps1")
+			ps.SetFault(serveAnything(content))
 			pkg := api.Package{
 				PackageSummary: api.PackageSummary{ID: string(wharf.NewPackageID()), Name: "evil", Version: "1"},
 				Files: []api.File{
-					{Path: "fine.txt", Size: int64(len(content)), SHA256: sum(content)},
+					{Path: "docs/fine.txt", Size: int64(len(content)), SHA256: sum(content)},
 					{Path: bad, Size: int64(len(content)), SHA256: sum(content)},
 				},
 			}
-			fx.ns.Add(pkg, fx.ps1.Codebase(pkg.ID, ""))
+			cat := hostileCatalog{pkg: pkg, cb: api.Codebase{Server: "ps1", URL: ps.URL + "/packages/" + pkg.ID + "/"}}
 			parent := t.TempDir()
 			dest := filepath.Join(parent, "a", "dest")
-			_, err := client.Get(t.Context(), fx.cat, "evil", dest, fx.options(t))
+			_, err := client.Get(t.Context(), cat, "evil", dest, client.Options{Sleep: func(context.Context, time.Duration) error { return nil }})
 			if err == nil || !strings.Contains(err.Error(), "invalid file path") {
 				t.Fatalf("got error %v, want an invalid file path", err)
 			}
@@ -509,8 +590,8 @@ func TestHostilePathsAreRefused(t *testing.T) {
 			if len(entries) != 0 {
 				t.Errorf("%s holds %v, want nothing written", parent, entries)
 			}
-			if len(fx.ps1.Requests()) != 0 {
-				t.Errorf("the package server was asked for %v", fx.ps1.Requests())
+			if len(ps.Requests()) != 0 {
+				t.Errorf("the package server was asked for %v", ps.Requests())
 			}
 		})
 	}
@@ -522,12 +603,8 @@ func TestSymlinkInDestinationCannotEscape(t *testing.T) {
 	}
 	content := []byte("pwned\n")
 	fx := newFixture(t)
-	fx.ps1.SetFault(serveAnything(content))
-	pkg := api.Package{
-		PackageSummary: api.PackageSummary{ID: string(wharf.NewPackageID()), Name: "evil", Version: "1"},
-		Files:          []api.File{{Path: "link/f", Size: int64(len(content)), SHA256: sum(content)}},
-	}
-	fx.ns.Add(pkg, fx.ps1.Codebase(pkg.ID, ""))
+	fx.files = map[string][]byte{"link/f": content}
+	fx.publish("evil", "1", fx.ps1)
 	outside, dest := t.TempDir(), t.TempDir()
 	if err := os.Symlink(outside, filepath.Join(dest, "link")); err != nil {
 		t.Fatal(err)
@@ -589,17 +666,13 @@ func TestRerunSkipsGoodFiles(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
-	ns := clienttest.NewNS(t)
-	t0 := time.Unix(1_700_000_000, 0)
+	ns := nstest.New(t)
 	files := map[string][]byte{"f": []byte("x")}
-	v10 := clienttest.NewPackage("demo", "1.0", t0, files)
-	v20 := clienttest.NewPackage("demo", "2.0", t0.Add(time.Hour), files)
-	v11 := clienttest.NewPackage("demo", "1.1", t0.Add(2*time.Hour), files) // a hotfix, added last
-	other := clienttest.NewPackage("other@scope", "3", t0, files)
-	for _, p := range []api.Package{v10, v20, v11, other} {
-		ns.Add(p)
-	}
-	cat, err := apiclient.New(ns.URL, clienttest.Token, nil)
+	// Published in this order: the NS stamps their creation times.
+	v10 := ns.Publish("demo", "1.0", files)
+	v20 := ns.Publish("demo", "2.0", files)
+	v11 := ns.Publish("demo", "1.1", files) // a hotfix, added last
+	cat, err := apiclient.New(ns.URL, ns.ClientToken("resolve"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -610,8 +683,6 @@ func TestResolve(t *testing.T) {
 		{spec: "demo@1.0", wantID: v10.ID},
 		{spec: "demo@2.0", wantID: v20.ID},
 		{spec: v20.ID, wantID: v20.ID},
-		{spec: "other@scope", wantID: other.ID},
-		{spec: "other@scope@3", wantID: other.ID},
 		{spec: "nope", wantErr: "package nope: not found"},
 		{spec: "demo@9", wantErr: `package "demo" has no version "9" (it has 1.0, 1.1, 2.0): not found`},
 		{spec: "demo@", wantErr: "empty version"},

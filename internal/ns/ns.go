@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/httpguard"
 	"github.com/wharf-project/wharf/internal/ns/blobs"
 	"github.com/wharf-project/wharf/internal/ns/catalog"
@@ -211,14 +212,59 @@ var _ console.SessionStore = (*sqlstore.Store)(nil)
 // and every replica on the store knows them.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	s.api.Register(mux)
-	console.New(s.catalog, s.users, s.store, s.log, console.Options{SecureCookies: s.cfg.HTTPS()}).Register(mux)
-	s.registerOps(mux, true)
+	s.register(mux)
 	var h http.Handler = mux
 	if s.cfg.HTTPS() {
 		h = hsts(h)
 	}
 	return s.metrics.Instrument(h)
+}
+
+// registrar is where routes go: *http.ServeMux.
+type registrar interface {
+	Handle(pattern string, h http.Handler)
+}
+
+// route is one of the NS's own routes (operations).
+type route struct {
+	pattern, access string
+	h               http.Handler
+}
+
+func (s *Server) console() *console.Console {
+	return console.New(s.catalog, s.users, s.store, s.log, console.Options{SecureCookies: s.cfg.HTTPS()})
+}
+
+// register adds every route of the NS to mux: the API, the console, the
+// operations endpoints. Each comes from a table with its access rule
+// (Routes lists them).
+func (s *Server) register(mux registrar) {
+	s.api.Register(mux)
+	s.console().Register(mux)
+	s.registerOps(mux, true)
+}
+
+// Route is a route of the NS (a pattern as http.ServeMux takes it) and
+// who may call it: an httpapi.Access for the API, a console.Access for the
+// console, "anyone" or "admin" for the operations endpoints.
+type Route struct {
+	Pattern, Access string
+}
+
+// Routes lists every route the NS's handler serves, with its access rule.
+func (s *Server) Routes() []Route {
+	var out []Route
+	for _, r := range s.api.Routes() {
+		out = append(out, Route{Pattern: r.Method + " " + r.Pattern, Access: "api:" + string(r.Access)})
+	}
+	out = append(out, Route{Pattern: api.Prefix + "/", Access: "api:none"})
+	for _, r := range s.console().Routes() {
+		out = append(out, Route{Pattern: r.Pattern, Access: "console:" + string(r.Access)})
+	}
+	for _, r := range s.opsRoutes(true) {
+		out = append(out, Route{Pattern: r.pattern, Access: "ops:" + r.access})
+	}
+	return out
 }
 
 // hsts tells browsers to reach this NS over HTTPS only, for a year.
@@ -272,6 +318,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("notification server stopped")
 	return nil
 }
+
+// ServeCatalog runs what the NS does beside answering requests — applying
+// the changes other replicas announce, writing the servers' last
+// contacts — until ctx ends: for a server whose Handler is served by
+// someone else than Serve (tests). Serve runs it itself.
+func (s *Server) ServeCatalog(ctx context.Context) error { return s.catalog.Serve(ctx) }
 
 // Close releases the stores of a server that will not Serve.
 func (s *Server) Close() error { return s.store.Close() }

@@ -23,18 +23,29 @@ import (
 // not. The --metrics-addr listener (ServeOps) serves all three without a
 // token: bind it to an address only the monitoring network reaches.
 
+// opsRoutes are the operations endpoints; with token, /metrics takes the
+// admin token.
+func (s *Server) opsRoutes(token bool) []route {
+	var metrics http.Handler = s.metrics.Handler()
+	access := "anyone"
+	if token {
+		metrics, access = s.requireAdmin(metrics), "admin"
+	}
+	return []route{
+		{"GET /healthz", "anyone", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeOps(w, http.StatusOK, map[string]string{"status": "ok"})
+		})},
+		{"GET /readyz", "anyone", http.HandlerFunc(s.readyz)},
+		{"GET /metrics", access, metrics},
+	}
+}
+
 // registerOps adds the operations endpoints to mux; with token, /metrics
 // takes the admin token.
-func (s *Server) registerOps(mux *http.ServeMux, token bool) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeOps(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", s.readyz)
-	var h http.Handler = s.metrics.Handler()
-	if token {
-		h = s.requireAdmin(h)
+func (s *Server) registerOps(mux registrar, token bool) {
+	for _, r := range s.opsRoutes(token) {
+		mux.Handle(r.pattern, r.h)
 	}
-	mux.Handle("GET /metrics", h)
 }
 
 // readyz answers whether the NS can serve requests now.

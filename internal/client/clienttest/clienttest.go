@@ -1,15 +1,16 @@
-// Package clienttest provides in-process fakes of the two servers `wharf
-// get` talks to: a Notification Server answering the three admin routes the
-// client uses, and Package Servers serving package files with
-// http.ServeContent, each with a hook to inject faults. Tests of the client
-// and of the CLI share them.
+// Package clienttest provides a fake Package Server for the tests of
+// `wharf get` (the client's and the CLI's): it serves the files it is given
+// with http.ServeContent, checks the signatures of the Notification
+// Server's codebase URLs with the key the NS gave it, records what it was
+// asked, and lets a test take over a request to inject a fault (die in the
+// middle of a file, serve wrong bytes, answer 503). The Notification
+// Server of those tests is the real one (internal/testenv/nstest).
 package clienttest
 
 import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -18,124 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-project/wharf/internal/api"
-	"github.com/wharf-project/wharf/internal/wharf"
+	"github.com/wharf-project/wharf/internal/urlsign"
 )
-
-// Token is the admin token the fake NS accepts.
-const Token = "test-admin-token"
-
-// NewPackage builds a package whose manifest lists files (path → content),
-// sorted by path, with a fresh id.
-func NewPackage(name, version string, created time.Time, files map[string][]byte) api.Package {
-	p := api.Package{PackageSummary: api.PackageSummary{
-		ID: string(wharf.NewPackageID()), Name: name, Version: version,
-		Assignment: api.Assignment{All: true}, CreatedAt: created,
-	}}
-	for path, data := range files {
-		sum := sha256.Sum256(data)
-		p.Files = append(p.Files, api.File{Path: path, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
-		p.Size += int64(len(data))
-	}
-	slices.SortFunc(p.Files, func(a, b api.File) int {
-		if a.Path < b.Path {
-			return -1
-		}
-		if a.Path > b.Path {
-			return 1
-		}
-		return 0
-	})
-	p.FileCount = len(p.Files)
-	return p
-}
-
-// NS is a fake Notification Server: GET /api/v1/packages (with the name and
-// version filters), GET /api/v1/packages/{id} and GET
-// /api/v1/packages/{id}/codebases, behind the admin token Token.
-type NS struct {
-	*httptest.Server
-
-	mu        sync.Mutex
-	pkgs      []api.Package
-	codebases map[string][]api.Codebase
-}
-
-// NewNS starts a fake NS; it stops when the test ends.
-func NewNS(t testing.TB) *NS {
-	ns := &NS{codebases: map[string][]api.Codebase{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/packages", ns.list)
-	mux.HandleFunc("GET /api/v1/packages/{id}", ns.get)
-	mux.HandleFunc("GET /api/v1/packages/{id}/codebases", ns.getCodebases)
-	ns.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+Token {
-			writeJSON(w, http.StatusUnauthorized, api.Error{Error: "missing or wrong token"})
-			return
-		}
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(ns.Close)
-	return ns
-}
-
-// Add publishes p, served by cbs in that order.
-func (ns *NS) Add(p api.Package, cbs ...api.Codebase) {
-	ns.mu.Lock()
-	defer ns.mu.Unlock()
-	ns.pkgs = append(ns.pkgs, p)
-	ns.codebases[p.ID] = cbs
-}
-
-func (ns *NS) list(w http.ResponseWriter, r *http.Request) {
-	ns.mu.Lock()
-	defer ns.mu.Unlock()
-	name, version := r.URL.Query().Get("name"), r.URL.Query().Get("version")
-	out := api.PackageList{Packages: []api.PackageSummary{}}
-	for _, p := range ns.pkgs {
-		if (name == "" || p.Name == name) && (version == "" || p.Version == version) {
-			out.Packages = append(out.Packages, p.PackageSummary)
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (ns *NS) find(id string) (api.Package, bool) {
-	for _, p := range ns.pkgs {
-		if p.ID == id {
-			return p, true
-		}
-	}
-	return api.Package{}, false
-}
-
-func (ns *NS) get(w http.ResponseWriter, r *http.Request) {
-	ns.mu.Lock()
-	defer ns.mu.Unlock()
-	p, ok := ns.find(r.PathValue("id"))
-	if !ok {
-		writeJSON(w, http.StatusNotFound, api.Error{Error: "package " + r.PathValue("id") + " not found"})
-		return
-	}
-	writeJSON(w, http.StatusOK, p)
-}
-
-func (ns *NS) getCodebases(w http.ResponseWriter, r *http.Request) {
-	ns.mu.Lock()
-	defer ns.mu.Unlock()
-	id := r.PathValue("id")
-	if _, ok := ns.find(id); !ok {
-		writeJSON(w, http.StatusNotFound, api.Error{Error: "package " + id + " not found"})
-		return
-	}
-	writeJSON(w, http.StatusOK, api.Codebases{PackageID: id, Codebases: append([]api.Codebase{}, ns.codebases[id]...)})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
 
 // Request is one request a fake PS received.
 type Request struct {
@@ -158,7 +43,8 @@ type PS struct {
 	mu       sync.Mutex
 	files    map[string]map[string][]byte // package id → path → content
 	fault    Fault
-	query    string // when set, every request must carry exactly this query
+	key      []byte          // when set, every request must carry a valid signature under it ...
+	public   map[string]bool // ... but for these packages
 	requests []Request
 	inFlight int
 	maxIn    int
@@ -192,17 +78,24 @@ func (ps *PS) SetFault(f Fault) {
 	ps.fault = f
 }
 
-// RequireQuery makes the PS answer 403 to requests without exactly query q,
-// as a PS does for a signed package.
-func (ps *PS) RequireQuery(q string) {
+// MarkPublic serves package id without a signature, as a Package Server
+// does a public package.
+func (ps *PS) MarkPublic(id string) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ps.query = q
+	if ps.public == nil {
+		ps.public = map[string]bool{}
+	}
+	ps.public[id] = true
 }
 
-// Codebase returns the codebase of package id on this PS, with query q.
-func (ps *PS) Codebase(id, q string) api.Codebase {
-	return api.Codebase{Server: ps.Name, URL: ps.URL + "/packages/" + id + "/", Query: q}
+// RequireSignature makes the PS answer 403 to a request without a valid,
+// unexpired signature under key (urlsign), as a Package Server does for a
+// signed package: key is the signing key the NS gave it at enrollment.
+func (ps *PS) RequireSignature(key []byte) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.key = key
 }
 
 // Requests returns the requests received so far.
@@ -226,7 +119,10 @@ func (ps *PS) serve(w http.ResponseWriter, r *http.Request) {
 	ps.inFlight++
 	ps.maxIn = max(ps.maxIn, ps.inFlight)
 	data, ok := ps.files[id][path]
-	fault, query := ps.fault, ps.query
+	fault, key := ps.fault, ps.key
+	if ps.public[id] {
+		key = nil
+	}
 	ps.mu.Unlock()
 	defer func() {
 		ps.mu.Lock()
@@ -239,9 +135,11 @@ func (ps *PS) serve(w http.ResponseWriter, r *http.Request) {
 	if fault != nil && fault(w, r, path, data) {
 		return
 	}
-	if query != "" && r.URL.RawQuery != query {
-		http.Error(w, "missing, wrong or expired signature", http.StatusForbidden)
-		return
+	if key != nil {
+		if err := urlsign.Check(key, id, r.URL.Query(), time.Now()); err != nil {
+			http.Error(w, "signed package: "+err.Error(), http.StatusForbidden)
+			return
+		}
 	}
 	if !ok {
 		http.NotFound(w, r)

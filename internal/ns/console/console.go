@@ -135,36 +135,88 @@ func contentType(p string) string {
 	return "application/octet-stream"
 }
 
+// Access says who may use a console route.
+type Access string
+
+// Console access rules. The console knows its session cookie only; a
+// bearer token of the API means nothing to it.
+const (
+	// Public: anybody (static files, the login page).
+	Public Access = "public"
+	// Login: the login form, POSTed with the token of the login page (a
+	// cookie and the form's field); without it 403.
+	Login Access = "login"
+	// Page: a logged-in user; without a session, a redirect (303) to the
+	// login page.
+	Page Access = "page"
+	// JSON: a logged-in user; without a session, 401.
+	JSON Access = "json"
+	// Action: a POST of a logged-in user with the form's CSRF token (and a
+	// same-origin request); without a session a redirect to the login
+	// page, without the token 403, and nothing changes.
+	Action Access = "action"
+)
+
+// Route is one route of the console and who may use it.
+type Route struct {
+	Pattern string // as http.ServeMux takes it ("GET /packages")
+	Access  Access
+	h       http.Handler
+}
+
+// routes is the console: every route here, with its access rule, and
+// nowhere else.
+func (c *Console) routes() []Route {
+	notFound := c.page(func(w http.ResponseWriter, r *http.Request, _ *session) error {
+		return fmt.Errorf("no page at %s: %w", r.URL.Path, wharf.ErrNotFound)
+	})
+	return []Route{
+		{"GET /static/{file}", Public, http.HandlerFunc(c.serveStatic)},
+		{"GET /favicon.ico", Public, http.RedirectHandler("/static/favicon.svg", http.StatusMovedPermanently)},
+		{"GET /login", Public, http.HandlerFunc(c.loginPage)},
+		{"POST /login", Login, http.HandlerFunc(c.login)},
+		{"POST /logout", Action, c.action(c.logout)},
+		{"GET /{$}", Page, c.page(c.dashboard)},
+		{"GET /packages", Page, c.page(c.packages)},
+		{"GET /packages/{id}", Page, c.page(c.packageDetail)},
+		{"GET /servers", Page, c.page(c.servers)},
+		{"GET /servers/{name}", Page, c.page(c.server)},
+		{"GET /servers/{name}/status.json", JSON, c.json(c.serverStatusJSON)},
+		{"GET /servers/{name}/tasks/{id}/status.json", JSON, c.json(c.taskStatusJSON)},
+		{"POST /servers/{name}/retry", Action, c.action(c.retryRelocation)},
+		{"POST /servers/{name}/overrides/{kind}", Action, c.action(c.saveOverride)},
+		{"POST /servers/{name}/overrides/{kind}/remove", Action, c.action(c.removeOverride)},
+		{"GET /settings", Page, c.page(c.settings)},
+		{"POST /settings/package-server", Action, c.action(c.savePackageServer)},
+		{"POST /settings/site-server", Action, c.action(c.saveSiteServer)},
+		{"POST /settings/check", Action, c.action(c.checkLocation)},
+		{"GET /alerts", Page, c.page(c.alerts)},
+		{"POST /alerts/{id}/read", Action, c.action(c.markAlertRead)},
+		{"POST /alerts/read-all", Action, c.action(c.markAllAlertsRead)},
+		{"/", Page, notFound},
+	}
+}
+
+// Routes lists the console's routes and their access rules.
+func (c *Console) Routes() []Route {
+	list := c.routes()
+	for i := range list {
+		list[i].h = nil
+	}
+	return list
+}
+
+// Registrar is where routes go: *http.ServeMux.
+type Registrar interface {
+	Handle(pattern string, h http.Handler)
+}
+
 // Register adds the console's routes to mux. It takes "/" and the paths
 // below it that the API (under /api/v1/) does not.
-func (c *Console) Register(mux *http.ServeMux) {
-	h := func(pattern string, handler http.Handler) { mux.Handle(pattern, c.secure(handler)) }
-	h("GET /static/{file}", http.HandlerFunc(c.serveStatic))
-	h("GET /favicon.ico", http.RedirectHandler("/static/favicon.svg", http.StatusMovedPermanently))
-	h("GET /login", http.HandlerFunc(c.loginPage))
-	h("POST /login", http.HandlerFunc(c.login))
-	h("POST /logout", c.action(c.logout))
-
-	h("GET /{$}", c.page(c.dashboard))
-	h("GET /packages", c.page(c.packages))
-	h("GET /packages/{id}", c.page(c.packageDetail))
-	h("GET /servers", c.page(c.servers))
-	h("GET /servers/{name}", c.page(c.server))
-	h("GET /servers/{name}/status.json", c.json(c.serverStatusJSON))
-	h("GET /servers/{name}/tasks/{id}/status.json", c.json(c.taskStatusJSON))
-	h("POST /servers/{name}/retry", c.action(c.retryRelocation))
-	h("POST /servers/{name}/overrides/{kind}", c.action(c.saveOverride))
-	h("POST /servers/{name}/overrides/{kind}/remove", c.action(c.removeOverride))
-	h("GET /settings", c.page(c.settings))
-	h("POST /settings/package-server", c.action(c.savePackageServer))
-	h("POST /settings/site-server", c.action(c.saveSiteServer))
-	h("POST /settings/check", c.action(c.checkLocation))
-	h("GET /alerts", c.page(c.alerts))
-	h("POST /alerts/{id}/read", c.action(c.markAlertRead))
-	h("POST /alerts/read-all", c.action(c.markAllAlertsRead))
-	h("/", c.page(func(w http.ResponseWriter, r *http.Request, _ *session) error {
-		return fmt.Errorf("no page at %s: %w", r.URL.Path, wharf.ErrNotFound)
-	}))
+func (c *Console) Register(mux Registrar) {
+	for _, rt := range c.routes() {
+		mux.Handle(rt.Pattern, c.secure(rt.h))
+	}
 }
 
 // Handler returns the console alone on a fresh mux (tests use it).

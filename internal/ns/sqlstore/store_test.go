@@ -64,6 +64,7 @@ var suite = []suiteCase{
 	{"Policies", testPolicies},
 	{"LocationsAlertsTasks", testLocationsAlertsTasks},
 	{"HealthAndVolumeSamples", testHealth},
+	{"Identities", testIdentities},
 }
 
 func runSuite(t *testing.T, newStore func(t *testing.T) *sqlstore.Store) {

@@ -1,7 +1,9 @@
 // Package admin is the Package Server's local admin endpoint: HTTP over a
 // Unix socket at <install dir>/admin.sock (mode 0600, so only the PS's own
-// user and root reach it; Windows 10 and later have AF_UNIX too). The
-// `wharf ps status` and `wharf ps update-config` commands use Client.
+// user and root reach it), or on Windows over a named pipe that only
+// SYSTEM, the Administrators and the PS's own account may open (SocketPath
+// names it). The `wharf ps status` and `wharf ps update-config` commands use
+// Client.
 //
 // Routes:
 //
@@ -25,9 +27,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -38,11 +37,8 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 )
 
-// SocketName is the admin socket's name in the install dir.
+// SocketName is the admin socket's name in the install dir (Unix).
 const SocketName = "admin.sock"
-
-// SocketPath returns the admin socket of the install dir.
-func SocketPath(installDir string) string { return filepath.Join(installDir, SocketName) }
 
 // Status is what GET /status answers.
 type Status struct {
@@ -207,30 +203,17 @@ func NewServer(b Backend, log *slog.Logger) *http.Server {
 // ErrRunning means another Package Server answers on the socket.
 var ErrRunning = errors.New("another wharf ps is running on this install dir")
 
-// Listen listens on the socket at path with mode 0600. A socket left by a
-// PS that is gone is removed first; one that answers is not, and Listen
-// fails with ErrRunning, so two daemons never share an install dir.
+// Listen listens on the admin endpoint at path (SocketPath): on Unix a
+// socket with mode 0600, on Windows a named pipe that only SYSTEM, the
+// Administrators and the PS's own account may open. A socket left by a PS
+// that is gone is removed first; an endpoint that answers is not, and
+// Listen fails with ErrRunning, so two daemons never share an install dir.
 func Listen(path string) (net.Listener, error) {
-	if _, err := os.Lstat(path); err == nil {
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("listen on %s: %w", path, ErrRunning)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("remove stale admin socket %s: %w", path, err)
-		}
+	if c, err := dial(context.Background(), path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("listen on %s: %w", path, ErrRunning)
 	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("listen on admin socket %s: %w", path, err)
-	}
-	// Windows has no permission bits; the socket inherits the install
-	// dir's ACL there.
-	if err := os.Chmod(path, 0o600); err != nil && runtime.GOOS != "windows" {
-		ln.Close()
-		return nil, fmt.Errorf("restrict admin socket %s: %w", path, err)
-	}
-	return ln, nil
+	return listen(path)
 }
 
 // Client calls the admin endpoint of the PS of one install dir.
@@ -242,10 +225,7 @@ type Client struct {
 // NewClient returns a client for the socket at path.
 func NewClient(path string) *Client {
 	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		},
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx, path, 0) },
 	}
 	return &Client{path: path, hc: &http.Client{Transport: tr}}
 }

@@ -27,8 +27,7 @@ func ConsoleProxy(socketPath, token string) http.Handler {
 			r.Out.Host = "wharf-ps-admin"
 		},
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socketPath)
+			return dial(ctx, socketPath, 0)
 		}},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -2,12 +2,12 @@ package admin_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -37,7 +37,7 @@ func (f *fakeBackend) PlanRelocation(context.Context, string) (*relocate.Plan, e
 }
 
 func TestStatusPageThroughConsoleProxy(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "admin.sock")
+	sock := admin.SocketPath(t.TempDir())
 	ln, err := admin.Listen(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +46,7 @@ func TestStatusPageThroughConsoleProxy(t *testing.T) {
 	srv := &http.Server{Handler: admin.Handler(be, slog.New(slog.DiscardHandler))}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
+	reachable(t, sock)
 
 	proxy := httptest.NewServer(admin.ConsoleProxy(sock, "s3cret"))
 	t.Cleanup(proxy.Close)
@@ -104,5 +105,35 @@ func TestStatusPageThroughConsoleProxy(t *testing.T) {
 	}
 	if _, page := get(browser, "/?notice=retry"); !strings.Contains(page, "A manual relocation retry was queued.") {
 		t.Error("no notice after the retry")
+	}
+}
+
+// TestOneEndpointPerInstallDir: a second Package Server on the same install
+// dir finds the first one answering and does not start; two install dirs
+// have two endpoints.
+func TestOneEndpointPerInstallDir(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := admin.Listen(admin.SocketPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: admin.Handler(&fakeBackend{}, slog.New(slog.DiscardHandler))}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	reachable(t, admin.SocketPath(dir))
+	if _, err := admin.Listen(admin.SocketPath(dir)); !errors.Is(err, admin.ErrRunning) {
+		t.Fatalf("a second Listen on the same install dir: %v, want ErrRunning", err)
+	}
+	other := t.TempDir()
+	if admin.SocketPath(other) == admin.SocketPath(dir) {
+		t.Fatalf("two install dirs share the endpoint %s", admin.SocketPath(dir))
+	}
+	ln2, err := admin.Listen(admin.SocketPath(other))
+	if err != nil {
+		t.Fatalf("Listen for another install dir: %v", err)
+	}
+	ln2.Close()
+	if _, err := admin.NewClient(admin.SocketPath(dir)).Status(context.Background()); err != nil {
+		t.Fatalf("status through the endpoint: %v", err)
 	}
 }

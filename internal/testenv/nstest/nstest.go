@@ -71,6 +71,7 @@ type NS struct {
 	bytesSent     map[string]int64
 	stateLog      []api.PackageState
 	configPolls   int
+	pollURLs      []string // the url each configuration poll reported
 	manifests     int
 }
 
@@ -337,6 +338,10 @@ func (n *NS) BytesSent(d string) int64 { n.mu.Lock(); defer n.mu.Unlock(); retur
 // ManifestRequests returns how many package manifests servers asked for.
 func (n *NS) ManifestRequests() int { n.mu.Lock(); defer n.mu.Unlock(); return n.manifests }
 
+// PollURLs returns the URL each configuration poll reported (the ?url=
+// of a Package Server; "" for none), in order.
+func (n *NS) PollURLs() []string { n.mu.Lock(); defer n.mu.Unlock(); return slices.Clone(n.pollURLs) }
+
 // ConfigPolls returns how many configuration polls were made.
 func (n *NS) ConfigPolls() int { n.mu.Lock(); defer n.mu.Unlock(); return n.configPolls }
 
@@ -415,6 +420,7 @@ func (n *NS) middleware(next http.Handler) http.Handler {
 		case r.Method == http.MethodGet && len(parts) == 3 && parts[0] == "agent" && parts[2] == "config":
 			n.mu.Lock()
 			n.configPolls++
+			n.pollURLs = append(n.pollURLs, r.URL.Query().Get("url"))
 			fail := n.failConfig > 0
 			if fail {
 				n.failConfig--

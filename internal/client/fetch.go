@@ -266,6 +266,8 @@ func httpStatus(resp *http.Response) string {
 }
 
 // parseContentRange parses "bytes FIRST-LAST/SIZE"; size is -1 for "*".
+// The numbers are plain decimals (no sign, no leading zero), FIRST <= LAST,
+// and LAST < SIZE: anything else is not a range this client asked for.
 func parseContentRange(s string) (first, last, size int64, ok bool) {
 	rest, found := strings.CutPrefix(s, "bytes ")
 	if !found {
@@ -279,17 +281,31 @@ func parseContentRange(s string) (first, last, size int64, ok bool) {
 	if !found {
 		return 0, 0, 0, false
 	}
-	var err1, err2, err3 error
-	first, err1 = strconv.ParseInt(a, 10, 64)
-	last, err2 = strconv.ParseInt(b, 10, 64)
-	size = -1
+	first, ok1 := decimal(a)
+	last, ok2 := decimal(b)
+	size, ok3 := int64(-1), true
 	if total != "*" {
-		size, err3 = strconv.ParseInt(total, 10, 64)
+		size, ok3 = decimal(total)
 	}
-	if err1 != nil || err2 != nil || err3 != nil || first < 0 || last < first {
+	if !ok1 || !ok2 || !ok3 || last < first || size >= 0 && last >= size {
 		return 0, 0, 0, false
 	}
 	return first, last, size, true
+}
+
+// decimal parses a non-negative decimal written the one way: digits only,
+// no leading zero (but "0").
+func decimal(s string) (int64, bool) {
+	if s == "" || len(s) > 1 && s[0] == '0' {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 // sha256Of hashes everything r delivers.

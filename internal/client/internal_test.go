@@ -1,6 +1,7 @@
 package client
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/wharf-project/wharf/internal/api"
@@ -44,3 +45,29 @@ func TestFileURL(t *testing.T) {
 }
 
 func apiCodebase(u, q string) api.Codebase { return api.Codebase{Server: "ps1", URL: u, Query: q} }
+
+// FuzzContentRange: parseContentRange accepts only "bytes FIRST-LAST/SIZE"
+// (or "/*") written the one way, with FIRST <= LAST < SIZE: what it
+// accepts formats back to the header it read.
+func FuzzContentRange(f *testing.F) {
+	for _, s := range []string{"bytes 10-99/100", "bytes 0-0/*", "bytes 10-99", "bytes */100", "bytes 9-3/100", "items 0-1/2", "",
+		"bytes +1-2/3", "bytes 0-5/5", "bytes 01-2/3", "bytes -1-2/3", "bytes 0-9223372036854775807/*"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		first, last, size, ok := parseContentRange(s)
+		if !ok {
+			return
+		}
+		total := "*"
+		if size >= 0 {
+			total = strconv.FormatInt(size, 10)
+		}
+		if back := "bytes " + strconv.FormatInt(first, 10) + "-" + strconv.FormatInt(last, 10) + "/" + total; back != s {
+			t.Fatalf("accepted %q as %d-%d/%d, which reads %q", s, first, last, size, back)
+		}
+		if first < 0 || last < first || size >= 0 && last >= size {
+			t.Fatalf("accepted %q: %d-%d/%d", s, first, last, size)
+		}
+	})
+}

@@ -190,11 +190,19 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, id, rel stri
 		hd["Content-Type"] = octetStream
 	}
 	if !plain(r) {
+		switch rangeVerdict(r.Header.Get("Range")) {
+		case rangeIgnore:
+			r.Header.Del("Range")
+		case rangeUnsatisfiable:
+			hd["Content-Range"] = []string{"bytes */" + strconv.FormatInt(size, 10)}
+			writeError(w, r, http.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
+			return
+		}
 		var content io.ReadSeeker = f
 		if o.shared {
 			content = io.NewSectionReader(f, 0, size) // never the shared offset
 		}
-		http.ServeContent(w, r, "", res.File.ModTime, content)
+		http.ServeContent(&unsatisfiable{ResponseWriter: w, size: size}, r, "", res.File.ModTime, content)
 		return
 	}
 	// The common case, a whole file with no condition: answered here,
@@ -221,6 +229,61 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, id, rel stri
 		return
 	}
 	io.Copy(w, f)
+}
+
+// Verdicts of rangeVerdict.
+const (
+	rangeServe         = iota // as http.ServeContent decides
+	rangeIgnore               // a unit other than bytes: ignored (RFC 9110 14.2), the whole file
+	rangeUnsatisfiable        // a zero-length suffix ("-0"): nothing to send, 416
+)
+
+// rangeVerdict decides what http.ServeContent would get wrong about a
+// Range header (found by FuzzRange): it answers 416 to a range unit it
+// does not know, which a server must ignore, and 206 with no byte and a
+// backwards Content-Range to "bytes=-0".
+func rangeVerdict(h string) int {
+	if h == "" {
+		return rangeServe
+	}
+	unit, specs, ok := strings.Cut(h, "=")
+	if !ok || !strings.EqualFold(strings.TrimSpace(unit), "bytes") {
+		if ok {
+			return rangeIgnore
+		}
+		return rangeServe // not a ranges-specifier at all: ServeContent refuses it
+	}
+	for _, spec := range strings.Split(specs, ",") {
+		if n, ok := strings.CutPrefix(strings.TrimSpace(spec), "-"); ok {
+			if v, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64); err == nil && v == 0 {
+				return rangeUnsatisfiable
+			}
+		}
+	}
+	return rangeServe
+}
+
+// unsatisfiable gives every 416 of http.ServeContent the Content-Range
+// "bytes */SIZE" RFC 9110 asks for (it sends it only when no range
+// overlaps the file, not for a malformed one).
+type unsatisfiable struct {
+	http.ResponseWriter
+	size int64
+}
+
+func (u *unsatisfiable) WriteHeader(code int) {
+	if code == http.StatusRequestedRangeNotSatisfiable && u.Header().Get("Content-Range") == "" {
+		u.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(u.size, 10))
+	}
+	u.ResponseWriter.WriteHeader(code)
+}
+
+// ReadFrom keeps sendfile for ranges: the answer's own ReadFrom copies.
+func (u *unsatisfiable) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := u.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(u.ResponseWriter, r)
 }
 
 // Header values of every answer, shared (never modified).

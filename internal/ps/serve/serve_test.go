@@ -40,7 +40,7 @@ type fixture struct {
 // newFixture builds a store root with a public and a signed ready package,
 // one still downloading, a secret next to the packages and one outside the
 // root, and symlinks planted in the public package pointing at them.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(context.Background(), filepath.Join(dir, "state", "ps.db"))

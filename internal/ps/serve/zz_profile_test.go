@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/httpguard"
 	"github.com/wharf-project/wharf/internal/ps/pstest"
 	"github.com/wharf-project/wharf/internal/ps/serve"
 	"github.com/wharf-project/wharf/internal/ps/store"
@@ -43,7 +44,7 @@ func TestZZServeForProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := serve.New(st, nil, nil, nil)
-	srv := serve.NewServer(serve.NewGate(h), pstest.Logger(t))
+	srv := serve.NewServer(serve.NewGate(h, st), httpguard.Limits{}, pstest.Logger(t))
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	url := fmt.Sprintf("http://%s/packages/%s/f.bin", ln.Addr(), id)
 	os.WriteFile("/tmp/prof/url", []byte(url), 0o644)

@@ -20,7 +20,8 @@ func newDevCmd(e *env) *cobra.Command {
 		Long: `Run the all-in-one dev cluster: an NS (SQLite) and one PS in one process,
 on 127.0.0.1, through the same code as production. It enrolls the PS,
 publishes a small demo package, waits until the PS has it, and prints the
-NS address, the admin token and a 'wharf get' command that works.
+NS address, the admin token, a client token (reads only: all 'wharf get'
+needs) and a 'wharf get' command that works.
 
 Everything lives under --data (default ./wharf-dev); run it again to keep
 the same cluster. NOT FOR PRODUCTION: one process, loopback only.`,
@@ -43,17 +44,20 @@ the same cluster. NOT FOR PRODUCTION: one process, loopback only.`,
 ==> Wharf dev cluster is running (NOT FOR PRODUCTION)
 
     Notification Server:  %s   (console: log in with the admin token)
-    Admin token:          %s
+    Admin token:          %s   (administers)
+    Client token:         %s   (reads: wharf get)
     Package Server:       %s (%s)
     Data:                 %s
 
-    Try it:
+    Try it, as a client:
       export WHARF_NS=%s WHARF_TOKEN=%s
       %s get %s --dest /tmp/wharf-demo
-      %s server show %s
+    and as the administrator:
+      WHARF_TOKEN=%s %s server show %s
 
     Stop with Ctrl-C.
-`, c.NSURL, c.AdminToken, c.PSName, c.PSURL, abs, c.NSURL, c.AdminToken, exe, devcluster.DemoName, exe, c.PSName)
+`, c.NSURL, c.AdminToken, c.ClientToken, c.PSName, c.PSURL, abs, c.NSURL, c.ClientToken, exe, devcluster.DemoName,
+				c.AdminToken, exe, c.PSName)
 			return c.Wait()
 		},
 	}

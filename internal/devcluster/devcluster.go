@@ -4,6 +4,7 @@
 // listens on 127.0.0.1.
 //
 //	<data>/ns/        the NS data dir (SQLite, blobs, admin.token)
+//	<data>/client.token  the client token "dev" (wharf get), 0600
 //	<data>/ps/        the PS install dir (credential, state DB, Package Delivery)
 //	<data>/demo/      the files of the demo package
 package devcluster
@@ -24,6 +25,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ns"
 	"github.com/wharf-project/wharf/internal/ps"
 	"github.com/wharf-project/wharf/internal/publish"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 // Config configures a dev cluster.
@@ -42,6 +44,9 @@ type Config struct {
 type Cluster struct {
 	NSURL      string
 	AdminToken string
+	// ClientToken reads (wharf get): the dev cluster's client token
+	// "dev", kept in <data>/client.token across restarts.
+	ClientToken string
 	PSURL      string
 	PSName     string
 	PSDir      string
@@ -145,6 +150,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := waitReady(ctx, admin, c.Demo.ID, 60*time.Second); err != nil {
 		return fail(err)
 	}
+	if c.ClientToken, err = clientToken(ctx, admin, filepath.Join(cfg.DataDir, "client.token")); err != nil {
+		return fail(err)
+	}
 	go func() {
 		err := errors.Join(<-psDone, <-nsDone)
 		cancel()
@@ -155,6 +163,44 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 
 // Wait waits until both servers stopped and returns their errors.
 func (c *Cluster) Wait() error { return <-c.done }
+
+// clientToken returns the dev cluster's client token: the one kept in
+// path when the NS still takes it, else a new one (named "dev", replacing
+// any older), kept there.
+func clientToken(ctx context.Context, admin *apiclient.Client, path string) (string, error) {
+	if data, err := os.ReadFile(path); err == nil {
+		tok := strings.TrimSpace(string(data))
+		c, err := apiclient.New(admin.BaseURL(), tok, nil)
+		if err != nil {
+			return "", err
+		}
+		if _, err := c.ListPackages(ctx, devcheck, ""); err == nil {
+			return tok, nil
+		}
+	}
+	list, err := admin.ListClientTokens(ctx)
+	if err != nil {
+		return "", fmt.Errorf("dev cluster: client tokens: %w", err)
+	}
+	for _, t := range list {
+		if t.Name == "dev" {
+			if err := admin.RevokeClientToken(ctx, "dev"); err != nil && !errors.Is(err, wharf.ErrNotFound) {
+				return "", fmt.Errorf("dev cluster: client token: %w", err)
+			}
+		}
+	}
+	t, err := admin.CreateClientToken(ctx, "dev")
+	if err != nil {
+		return "", fmt.Errorf("dev cluster: client token: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(t.Token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("dev cluster: keep the client token: %w", err)
+	}
+	return t.Token, nil
+}
+
+// devcheck is a package name only used to try a client token.
+const devcheck = "wharf-dev-check"
 
 // waitReady polls until some PS reports the package ready.
 func waitReady(ctx context.Context, c *apiclient.Client, id string, timeout time.Duration) error {

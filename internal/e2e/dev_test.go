@@ -9,15 +9,20 @@ import (
 )
 
 // TestDevPrintsAWorkingGet runs `wharf dev` as a newcomer would and runs the
-// `wharf get` command it prints, with the environment it prints.
+// `wharf get` command it prints, with the environment it prints: a client
+// token, not the admin token.
 func TestDevPrintsAWorkingGet(t *testing.T) {
 	data := t.TempDir()
 	dev, _ := start(t, regexp.MustCompile(`(Stop with Ctrl-C)`), nil, "dev", "--data", data, "--addr", "127.0.0.1:0")
 	banner := dev.output()
 	exportLine := regexp.MustCompile(`export (WHARF_NS=\S+) (WHARF_TOKEN=\S+)`).FindStringSubmatch(banner)
 	getLine := regexp.MustCompile(`\S+ (get \S+ --dest \S+)`).FindStringSubmatch(banner)
-	if exportLine == nil || getLine == nil {
-		t.Fatalf("banner lacks the export or get line:\n%s", banner)
+	adminLine := regexp.MustCompile(`Admin token:\s+(\S+)`).FindStringSubmatch(banner)
+	if exportLine == nil || getLine == nil || adminLine == nil {
+		t.Fatalf("banner lacks the export, get or admin token line:\n%s", banner)
+	}
+	if !strings.HasPrefix(exportLine[2], "WHARF_TOKEN=wharf-client-") || strings.Contains(exportLine[2], adminLine[1]) {
+		t.Fatalf("the get command runs with %s, want the client token (the admin token is %s)", exportLine[2], adminLine[1])
 	}
 	dest := filepath.Join(t.TempDir(), "demo")
 	args := strings.Fields(getLine[1])
@@ -42,9 +47,12 @@ func TestDevPrintsAWorkingGet(t *testing.T) {
 		t.Fatalf("wharf dev after SIGTERM: %v", err)
 	}
 
-	// A second start reuses the cluster: same token, demo already there.
+	// A second start reuses the cluster: same tokens, demo already there.
 	dev2, _ := start(t, regexp.MustCompile(`(Stop with Ctrl-C)`), nil, "dev", "--data", data, "--addr", "127.0.0.1:0")
-	if tok := regexp.MustCompile(`WHARF_TOKEN=(\S+)`).FindStringSubmatch(dev2.output()); tok == nil || "WHARF_TOKEN="+tok[1] != exportLine[2] {
+	if tok := regexp.MustCompile(`export WHARF_NS=\S+ WHARF_TOKEN=(\S+)`).FindStringSubmatch(dev2.output()); tok == nil || "WHARF_TOKEN="+tok[1] != exportLine[2] {
+		t.Fatalf("second start printed another client token:\n%s", dev2.output())
+	}
+	if tok := regexp.MustCompile(`Admin token:\s+(\S+)`).FindStringSubmatch(dev2.output()); tok == nil || tok[1] != adminLine[1] {
 		t.Fatalf("second start printed another admin token:\n%s", dev2.output())
 	}
 }

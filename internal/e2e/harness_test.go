@@ -200,7 +200,7 @@ func mustJSON(t testing.TB, env []string, v any, args ...string) {
 }
 
 // nsListening matches the NS's ready line and captures its URL.
-var nsListening = regexp.MustCompile(`listening on (http://\S+)`)
+var nsListening = regexp.MustCompile(`listening on (https?://\S+)`)
 
 // startNS starts `wharf ns serve` on a free loopback port and returns the
 // process, its URL and the environment that points the CLI at it.

@@ -199,6 +199,60 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("a client token revoked and a server removed through A stop working on B within a second", func(t *testing.T) {
+		ctx := context.Background()
+		adminA, _ := apiclient.New(urlA, token, nil)
+		status := func(tok, path string) int {
+			c, _ := apiclient.New(urlB, tok, nil)
+			req, _ := c.NewRequest(ctx, "GET", path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		within := func(what string, refused func() bool) {
+			t.Helper()
+			start := time.Now()
+			for !refused() {
+				if time.Since(start) > time.Second {
+					t.Fatalf("%s still works on B a second after A took it away", what)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			t.Logf("%s refused by B %s after A answered", what, time.Since(start).Round(time.Millisecond))
+		}
+		ct, err := adminA.CreateClientToken(ctx, "replica-client")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := status(ct.Token, "/packages"); code != 200 {
+			t.Fatalf("B on a client token made through A: %d", code)
+		}
+		if err := adminA.RevokeClientToken(ctx, "replica-client"); err != nil {
+			t.Fatal(err)
+		}
+		within("a client token revoked through A", func() bool { return status(ct.Token, "/packages") == 401 })
+
+		et, err := adminA.CreateEnrollToken(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		anon, _ := apiclient.New(urlA, "", nil)
+		e, err := anon.Enroll(ctx, api.EnrollRequest{Token: et.Token, Name: "ps-doomed", OS: "linux", URL: "http://ps-doomed:8081"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := status(e.Credential, "/agent/ps-doomed/config?wait=0"); code != 200 {
+			t.Fatalf("B on a server enrolled through A: %d", code)
+		}
+		if err := adminA.RemoveServer(ctx, "ps-doomed"); err != nil {
+			t.Fatal(err)
+		}
+		within("the credential of a server removed through A", func() bool { return status(e.Credential, "/agent/ps-doomed/config?wait=0") == 401 })
+	})
+
 	t.Run("killing A mid-poll leaves the Package Server polling B with nothing lost", func(t *testing.T) {
 		adminB, _ := apiclient.New(urlB, token, nil)
 		ctx := context.Background()

@@ -47,10 +47,10 @@ type Cluster struct {
 	// ClientToken reads (wharf get): the dev cluster's client token
 	// "dev", kept in <data>/client.token across restarts.
 	ClientToken string
-	PSURL      string
-	PSName     string
-	PSDir      string
-	Demo       api.PackageSummary
+	PSURL       string
+	PSName      string
+	PSDir       string
+	Demo        api.PackageSummary
 
 	done chan error
 }

@@ -7,8 +7,8 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 )
 
-// groupSyncer coalesces the syncs of packages moving at once — their
-// copies, the folders they are renamed in and out of — into volume syncs
+// groupSyncer coalesces the folder syncs of packages moving at once — the
+// folders they are renamed in and out of — into volume syncs
 // (group commit): a caller's Sync returns after a SyncVolume of its volume
 // that started after the call, so everything the caller wrote before it is
 // durable; callers arriving while a sync of their volume runs share the

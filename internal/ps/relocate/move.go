@@ -251,7 +251,8 @@ func (e *Engine) copyTree(ctx, nc context.Context, ent Entry) (int64, error) {
 	if err := stage.Open(); err != nil {
 		return 0, err
 	}
-	groupSync := e.group != nil && !e.noVolumeSync.Load()
+	vs, groupSync := e.fs.(fsys.VolumeSyncer)
+	groupSync = groupSync && !e.noVolumeSync.Load()
 	var copied []string // files not synced yet, when groupSync
 	var total int64
 	bp := copyBufs.Get().(*[]byte)
@@ -267,7 +268,13 @@ func (e *Engine) copyTree(ctx, nc context.Context, ent Entry) (int64, error) {
 			return total, fatal("list files of package %s: %w", ent.Package, err)
 		case len(files) == 0:
 			if groupSync {
-				err := e.group.Sync(ent.Temp) // shared with the packages copied at once
+				// Each copy its own syncfs, concurrently: the kernel
+				// shares the writeback among them, while rounds of the
+				// group syncer would make a copy that ends during a long
+				// sync wait for a whole further one (measured: 2 GiB of
+				// mixed files 6.8 s grouped, 4.6 s not; small files no
+				// slower).
+				err := vs.SyncVolume(ent.Temp)
 				if !errors.Is(err, errors.ErrUnsupported) {
 					return total, err
 				}

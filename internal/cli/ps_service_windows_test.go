@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
 
-	"github.com/wharf-project/wharf/internal/ps/pstest"
+	"github.com/wharf-project/wharf/internal/testenv/nstest"
 	"github.com/wharf-project/wharf/internal/ps/regsettings"
 	"github.com/wharf-project/wharf/internal/testenv/winetest"
 )
@@ -106,7 +106,7 @@ func freeAddr(t *testing.T) string {
 // under the service control manager.
 func TestPSServiceUnderSCM(t *testing.T) {
 	setRegistry(t, 7, 45)
-	ns := pstest.NewNS(t)
+	ns := nstest.New(t)
 	installDir := filepath.Join(t.TempDir(), "Wharf")
 	addr := freeAddr(t)
 	serveFlags := []string{"--install-dir", installDir, "--addr", addr, "--name", "ps-win", "--ns", ns.URL}

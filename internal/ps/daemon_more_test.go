@@ -22,7 +22,7 @@ import (
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/admin"
 	"github.com/wharf-project/wharf/internal/ps/clock/clocktest"
-	"github.com/wharf-project/wharf/internal/ps/pstest"
+	"github.com/wharf-project/wharf/internal/testenv/nstest"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key.
@@ -54,7 +54,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 }
 
 func TestServesHTTPS(t *testing.T) {
-	ns := pstest.NewNS(t)
+	ns := nstest.New(t)
 	p := ns.AddPackage("p", "1", map[string][]byte{"f.txt": []byte("over tls")})
 	cfg := baseConfig(t, ns)
 	var pool *x509.CertPool
@@ -93,7 +93,7 @@ func TestServesHTTPS(t *testing.T) {
 }
 
 func TestConfigPollRetriesAndUpdateConfigReportsErrors(t *testing.T) {
-	ns := pstest.NewNS(t)
+	ns := nstest.New(t)
 	p := ns.AddPackage("p", "1", map[string][]byte{"f": []byte("f")})
 	ns.FailConfig(3)
 	cfg := baseConfig(t, ns)

@@ -17,6 +17,7 @@ import (
 	"github.com/wharf-project/wharf/internal/ps"
 	"github.com/wharf-project/wharf/internal/ps/admin"
 	"github.com/wharf-project/wharf/internal/ps/pstest"
+	"github.com/wharf-project/wharf/internal/testenv/nstest"
 	"github.com/wharf-project/wharf/internal/urlsign"
 )
 
@@ -75,7 +76,7 @@ func start(t *testing.T, cfg ps.Config) *running {
 	return r
 }
 
-func baseConfig(t *testing.T, ns *pstest.NS) ps.Config {
+func baseConfig(t *testing.T, ns *nstest.NS) ps.Config {
 	cfg := ps.DefaultConfig()
 	cfg.InstallDir = t.TempDir()
 	cfg.NS = ns.URL
@@ -97,7 +98,7 @@ func fetchURL(t *testing.T, url string) (int, string) {
 }
 
 func TestDaemonEnrollsDownloadsAndServes(t *testing.T) {
-	ns := pstest.NewNS(t)
+	ns := nstest.New(t)
 	ns.SetSettings(api.AgentSettings{PollWaitSeconds: 2, DownloadConcurrency: 2})
 	pub := ns.AddPackage("tools", "1.0", map[string][]byte{"bin/tool.exe": []byte("tool bytes")})
 	cfg := baseConfig(t, ns)
@@ -182,7 +183,7 @@ func TestDaemonEnrollsDownloadsAndServes(t *testing.T) {
 }
 
 func TestRestartReusesCredential(t *testing.T) {
-	ns := pstest.NewNS(t)
+	ns := nstest.New(t)
 	p := ns.AddPackage("p", "1", map[string][]byte{"f": []byte("f")})
 	cfg := baseConfig(t, ns)
 	r := start(t, cfg)
@@ -221,7 +222,7 @@ func TestRestartReusesCredential(t *testing.T) {
 }
 
 func TestStartRefusals(t *testing.T) {
-	ns := pstest.NewNS(t)
+	ns := nstest.New(t)
 	cfg := baseConfig(t, ns)
 	cfg.EnrollToken = ""
 	d, _ := ps.New(cfg, pstest.Logger(t))
@@ -247,7 +248,7 @@ func TestStartRefusals(t *testing.T) {
 }
 
 func TestStaleSocketIsReplaced(t *testing.T) {
-	ns := pstest.NewNS(t)
+	ns := nstest.New(t)
 	cfg := baseConfig(t, ns)
 	os.WriteFile(admin.SocketPath(cfg.InstallDir), nil, 0o600) // left by a crash
 	r := start(t, cfg)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/wharf-project/wharf/internal/api"
-	"github.com/wharf-project/wharf/internal/ps/pstest"
+	"github.com/wharf-project/wharf/internal/testenv/nstest"
 	"github.com/wharf-project/wharf/internal/testenv/promtext"
 )
 
@@ -15,7 +15,7 @@ import (
 // registry over TCP in the Prometheus text format (it was on the admin
 // socket only), and /healthz and /readyz there and on the package port.
 func TestMetricsListenerAndHealth(t *testing.T) {
-	ns := pstest.NewNS(t)
+	ns := nstest.New(t)
 	ns.SetSettings(api.AgentSettings{PollWaitSeconds: 2, DownloadConcurrency: 2})
 	pub := ns.AddPackage("tools", "1.0", map[string][]byte{"bin/tool.exe": []byte("tool bytes")})
 	cfg := baseConfig(t, ns)

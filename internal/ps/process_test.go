@@ -14,8 +14,8 @@ import (
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/admin"
-	"github.com/wharf-project/wharf/internal/ps/pstest"
 	"github.com/wharf-project/wharf/internal/ps/storeroot"
+	"github.com/wharf-project/wharf/internal/testenv/nstest"
 )
 
 // buildWharf builds the wharf binary into a temporary folder.
@@ -77,7 +77,7 @@ func startProcess(t *testing.T, bin, name string, args ...string) *exec.Cmd {
 
 func TestProcessKilledMidDownloadResumes(t *testing.T) {
 	bin := buildWharf(t)
-	ns := pstest.NewNS(t)
+	ns := nstest.New(t)
 	ns.SetSettings(api.AgentSettings{PollWaitSeconds: 2, DownloadConcurrency: 4})
 	large := map[string][]byte{"disk.img": randBytes(6 << 20), "readme": []byte("read me")}
 	other := map[string][]byte{"a/b.bin": randBytes(3 << 20)}
@@ -85,7 +85,7 @@ func TestProcessKilledMidDownloadResumes(t *testing.T) {
 	pl := ns.AddPackage("large", "1", large)
 	po := ns.AddPackage("other", "1", other)
 	ps := ns.AddPackage("small", "1", small)
-	dl, do := pstest.Sum(large["disk.img"]), pstest.Sum(other["a/b.bin"])
+	dl, do := nstest.Sum(large["disk.img"]), nstest.Sum(other["a/b.bin"])
 	ns.SetRate(1<<20, dl, do)
 
 	dir := t.TempDir()

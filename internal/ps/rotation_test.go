@@ -11,9 +11,9 @@ import (
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/admin"
 	"github.com/wharf-project/wharf/internal/ps/fsys"
-	"github.com/wharf-project/wharf/internal/ps/pstest"
 	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume/volumetest"
+	"github.com/wharf-project/wharf/internal/testenv/nstest"
 )
 
 // The policy switch "allow usage of all fixed drives" reaches the placer
@@ -22,7 +22,7 @@ import (
 // faked: the install dir's volume is nearly full, another folder is a roomy
 // volume.
 func TestAllFixedDrivesSwitchAppliesWithoutRestart(t *testing.T) {
-	ns := pstest.NewNS(t)
+	ns := nstest.New(t)
 	settings := api.AgentSettings{PollWaitSeconds: 30, DownloadConcurrency: 2}
 	ns.SetSettings(settings)
 	cfg := baseConfig(t, ns)

@@ -17,10 +17,10 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/admin"
 	"github.com/wharf-project/wharf/internal/ps/fsys"
 	"github.com/wharf-project/wharf/internal/ps/place"
-	"github.com/wharf-project/wharf/internal/ps/pstest"
 	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/ps/volume"
 	"github.com/wharf-project/wharf/internal/testenv/loopfs"
+	"github.com/wharf-project/wharf/internal/testenv/nstest"
 )
 
 // Integration test on real volumes, as root (loopfs skips it otherwise):
@@ -106,7 +106,7 @@ func TestRotationOnRealVolumes(t *testing.T) {
 		facts = fixedLoops{facts, []string{primaryVol, volA, volB, fat}}
 	}
 
-	ns := pstest.NewNS(t)
+	ns := nstest.New(t)
 	// One download at a time, so the order of placements is the order of
 	// the configuration (the unit tests cover concurrent placements).
 	settings := api.AgentSettings{PollWaitSeconds: 30, DownloadConcurrency: 1, AllFixedDrives: true}

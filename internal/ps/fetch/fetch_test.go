@@ -20,16 +20,18 @@ import (
 	"github.com/wharf-project/wharf/internal/ps/relocate"
 	"github.com/wharf-project/wharf/internal/ps/store"
 	"github.com/wharf-project/wharf/internal/ps/storeroot"
+	"github.com/wharf-project/wharf/internal/testenv/nstest"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 const psName = "ps1"
 
-// env is one Package Server's fetcher against a fake NS.
+// env is one Package Server's fetcher against the real NS (nstest).
 type env struct {
 	t      *testing.T
-	ns     *pstest.NS
+	ns     *nstest.NS
 	client *apiclient.Client
+	agent  fetch.NS // what the fetcher calls; default client
 	dir    string // install dir
 	root   string // primary location
 	st     *store.Store
@@ -42,7 +44,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ns := pstest.NewNS(t)
+	ns := nstest.New(t)
 	anon, err := apiclient.New(ns.URL, "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -80,8 +82,12 @@ func (e *env) start() {
 	if e.placer != nil {
 		placer = e.placer
 	}
+	var agent fetch.NS = e.client
+	if e.agent != nil {
+		agent = e.agent
+	}
 	e.f = fetch.New(fetch.Options{
-		Roots: storeroot.New(fsys.OS{}, psName, e.clock), NS: e.client, Store: e.st, Placer: placer,
+		Roots: storeroot.New(fsys.OS{}, psName, e.clock), NS: agent, Store: e.st, Placer: placer,
 		Clock: e.clock, Logger: pstest.Logger(e.t), ReportDelay: time.Nanosecond,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -212,7 +218,7 @@ func TestDownloadsReachReady(t *testing.T) {
 			t.Errorf("state db for %s: got %+v", tc.sum.Name, p)
 		}
 		for _, f := range p.Files {
-			if f.ModTime.IsZero() || string(f.SHA256) != pstest.Sum(tc.files[f.Path]) {
+			if f.ModTime.IsZero() || string(f.SHA256) != nstest.Sum(tc.files[f.Path]) {
 				t.Errorf("state db file %s/%s: got %+v", tc.sum.Name, f.Path, f)
 			}
 		}
@@ -231,7 +237,7 @@ func TestCorruptBlobFailsAndLeavesNothingInPlace(t *testing.T) {
 	e := newEnv(t)
 	bad := map[string][]byte{"good.txt": []byte("fine"), "bad.bin": randBytes(5000)}
 	pbad := e.ns.AddPackage("bad", "1", bad)
-	e.ns.Corrupt(pstest.Sum(bad["bad.bin"]), true)
+	e.ns.Corrupt(nstest.Sum(bad["bad.bin"]), true)
 	pgood := e.ns.AddPackage("good", "1", map[string][]byte{"x": []byte("x")})
 	e.start()
 	e.apply(false)
@@ -252,7 +258,7 @@ func TestCorruptBlobFailsAndLeavesNothingInPlace(t *testing.T) {
 	}
 
 	// The NS fixes the blob: a forced update downloads it.
-	e.ns.Corrupt(pstest.Sum(bad["bad.bin"]), false)
+	e.ns.Corrupt(nstest.Sum(bad["bad.bin"]), false)
 	e.apply(true)
 	e.waitState(pbad.ID, api.StateReady)
 	checkPackage(t, filepath.Join(e.root, pbad.ID), bad)
@@ -305,7 +311,7 @@ func TestResumeAfterRestart(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
 			files := map[string][]byte{"small": []byte("s"), "large.bin": randBytes(3 << 20)}
-			d := pstest.Sum(files["large.bin"])
+			d := nstest.Sum(files["large.bin"])
 			p := e.ns.AddPackage("p", "1", files)
 			e.ns.SetRate(1<<20, d)
 			e.start()
@@ -352,12 +358,12 @@ func TestUnassignedPackagesAreRemoved(t *testing.T) {
 	gone := e.ns.AddPackage("gone", "1", map[string][]byte{"a/b/c": []byte("c")})
 	slowFiles := map[string][]byte{"slow": randBytes(2 << 20)}
 	slow := e.ns.AddPackage("slow", "1", slowFiles)
-	e.ns.SetRate(256<<10, pstest.Sum(slowFiles["slow"]))
+	e.ns.SetRate(256<<10, nstest.Sum(slowFiles["slow"]))
 	e.start()
 	e.apply(false)
 	e.waitState(keep.ID, api.StateReady)
 	e.waitState(gone.ID, api.StateReady)
-	waitFor(t, "slow download under way", func() bool { return e.ns.BytesSent(pstest.Sum(slowFiles["slow"])) > 0 })
+	waitFor(t, "slow download under way", func() bool { return e.ns.BytesSent(nstest.Sum(slowFiles["slow"])) > 0 })
 
 	e.ns.Unassign(gone.ID)
 	e.ns.Unassign(slow.ID)
@@ -466,7 +472,16 @@ func TestUnmountedRootKeepsUnassignedUntilBack(t *testing.T) {
 	}
 	e.ns.Unassign(p.ID)
 	e.apply(false)
-	e.waitState(p.ID, api.StateUnavailable)
+	// The NS deleted it, so it keeps no state of it: the report is seen
+	// in the NS's record of what servers reported.
+	waitFor(t, "state unavailable reported", func() bool {
+		for _, st := range e.ns.StateLog() {
+			if st.PackageID == p.ID && st.State == api.StateUnavailable {
+				return true
+			}
+		}
+		return false
+	})
 	if _, ok := e.st.Get(p.ID); !ok {
 		t.Fatal("package forgotten while its root is unavailable")
 	}
@@ -525,9 +540,27 @@ func TestRecover(t *testing.T) {
 	noTemp(t, e.root)
 }
 
+// relocatingNS is a Notification Server gone wrong: it hands out a
+// package's manifest with a relative custom location. The real NS refuses
+// such a manifest at publish (catalog.checkCustomLocation), so only a
+// stand-in of fetch.NS over it can, to show the PS checks anyway.
+type relocatingNS struct {
+	*apiclient.Client
+	id, location string
+}
+
+func (r relocatingNS) AgentPackage(ctx context.Context, name, id string) (api.Package, error) {
+	p, err := r.Client.AgentPackage(ctx, name, id)
+	if id == r.id {
+		p.CustomLocation = r.location
+	}
+	return p, err
+}
+
 func TestInvalidCustomLocationFails(t *testing.T) {
 	e := newEnv(t)
-	p := e.ns.AddPackage("p", "1", map[string][]byte{"f": []byte("f")}, func(s *api.PackageSummary) { s.CustomLocation = "relative/path" })
+	p := e.ns.AddPackage("p", "1", map[string][]byte{"f": []byte("f")}, func(s *api.PackageSummary) { s.CustomLocation = "/srv/valid" })
+	e.agent = relocatingNS{Client: e.client, id: p.ID, location: "relative/path"}
 	e.start()
 	e.apply(false)
 	st := e.waitState(p.ID, api.StateFailed)

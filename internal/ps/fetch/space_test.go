@@ -13,9 +13,9 @@ import (
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/ps/fetch"
-	"github.com/wharf-project/wharf/internal/ps/pstest"
 	"github.com/wharf-project/wharf/internal/ps/storeroot"
 	"github.com/wharf-project/wharf/internal/testenv/loopfs"
+	"github.com/wharf-project/wharf/internal/testenv/nstest"
 	"github.com/wharf-project/wharf/internal/wharf"
 )
 
@@ -92,7 +92,7 @@ func TestLedgerHoldAndRelease(t *testing.T) {
 	// A download that resumes after a restart is held, not placed again.
 	slowFiles := map[string][]byte{"slow": randBytes(1 << 20)}
 	slow := e.ns.AddPackage("slow", "1", slowFiles)
-	d := pstest.Sum(slowFiles["slow"])
+	d := nstest.Sum(slowFiles["slow"])
 	e.ns.SetRate(512<<10, d)
 	e.apply(false)
 	waitFor(t, "slow download under way", func() bool { return e.ns.BytesSent(d) > 0 })

@@ -237,6 +237,29 @@ func (n *NS) Publish(name, version string, files map[string][]byte, edit ...func
 	return p
 }
 
+// AddPackage publishes a public package of files (path → content),
+// assigned to every server, and returns its summary; edit may set its
+// custom location, make it signed (Signed) or assign it to named servers
+// (Assignment). It is Publish in the shape the Package Server's tests
+// used with their former fake NS.
+func (n *NS) AddPackage(name, version string, files map[string][]byte, edit ...func(*api.PackageSummary)) api.PackageSummary {
+	n.t.Helper()
+	p := n.Publish(name, version, files, func(m *api.PackageManifest) {
+		sum := api.PackageSummary{Assignment: m.Assignment}
+		for _, e := range edit {
+			e(&sum)
+		}
+		m.CustomLocation, m.Assignment = sum.CustomLocation, sum.Assignment
+		m.Public = !sum.Signed
+	})
+	return p.PackageSummary
+}
+
+// Unassign takes a package away from every server. Packages do not
+// change once published, so it deletes it: the servers drop it with
+// their next configuration.
+func (n *NS) Unassign(id string) { n.Delete(id) }
+
 // Delete deletes a package: Package Servers drop it with their next
 // configuration.
 func (n *NS) Delete(id string) {

@@ -32,8 +32,8 @@ type env struct {
 	ns     *nstest.NS
 	client *apiclient.Client
 	agent  fetch.NS // what the fetcher calls; default client
-	dir    string // install dir
-	root   string // primary location
+	dir    string   // install dir
+	root   string   // primary location
 	st     *store.Store
 	clock  *clocktest.Instant
 	f      *fetch.Fetcher

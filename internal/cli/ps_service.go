@@ -103,7 +103,7 @@ func newPSServiceInstallCmd(e *env) *cobra.Command {
 			if exe, err = filepath.Abs(exe); err != nil {
 				return fmt.Errorf("find wharf.exe: %w", err)
 			}
-			args, err := serviceServeArgs(cmd, name, e.nsURL())
+			args, err := serviceServeArgs(cmd, name, e.nsURL(), e.caFile())
 			if err != nil {
 				return usageError{err}
 			}
@@ -141,7 +141,7 @@ func newPSServiceInstallCmd(e *env) *cobra.Command {
 // --service NAME, the install dir and config file as absolute paths, the
 // other serve flags that were given, and the NS URL when known (a service
 // does not see the installer's WHARF_NS).
-func serviceServeArgs(cmd *cobra.Command, name, ns string) ([]string, error) {
+func serviceServeArgs(cmd *cobra.Command, name, ns, ca string) ([]string, error) {
 	fl := cmd.Flags()
 	installDir, _ := fl.GetString("install-dir")
 	abs, err := filepath.Abs(installDir)
@@ -163,6 +163,12 @@ func serviceServeArgs(cmd *cobra.Command, name, ns string) ([]string, error) {
 	}
 	if ns != "" {
 		args = append(args, "--ns", ns)
+	}
+	if ca != "" { // --ca or WHARF_CA: the service has no environment of the console's
+		if ca, err = filepath.Abs(ca); err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
+		}
+		args = append(args, "--ca", ca)
 	}
 	return args, nil
 }

@@ -135,3 +135,23 @@ func TestTooManyPendingClosesTheOldest(t *testing.T) {
 		t.Fatal("the newest pending connection was closed")
 	}
 }
+
+// TestFileLimits: the [limits] section sets what it names and refuses bad
+// values, naming each.
+func TestFileLimits(t *testing.T) {
+	s, n := "3s", 10
+	var l Limits
+	if err := (File{HeaderTimeout: &s, MaxPending: &n}).Apply(&l); err != nil || l.HeaderTimeout != 3*time.Second || l.MaxPending != 10 || l.BodyTimeout != 0 {
+		t.Fatalf("Apply: %+v, %v", l, err)
+	}
+	bad, zero := "soon", 0
+	err := (File{BodyTimeout: &bad, IdleTimeout: &bad, MaxPending: &zero}).Apply(&l)
+	for _, key := range []string{"limits.body_timeout", "limits.idle_timeout", "limits.max_pending"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("Apply of bad values: %v, want it to name %s", err, key)
+		}
+	}
+	if d := (Limits{}).WithDefaults(); d.HeaderTimeout != DefaultHeaderTimeout || d.MaxPending != DefaultMaxPending {
+		t.Errorf("defaults: %+v", d)
+	}
+}

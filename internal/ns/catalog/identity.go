@@ -194,10 +194,10 @@ func (cc *clientCache) forget() {
 // wrapping wharf.ErrUnauthorized.
 func (c *Catalog) checkClient(ctx context.Context, token string) (string, error) {
 	h := hashSecret(token)
-	if name, _, ok := c.clients.get(h); ok {
+	name, gen, ok := c.clients.get(h)
+	if ok {
 		return name, nil
 	}
-	_, gen, _ := c.clients.get(h)
 	t, err := c.clientStore.ClientTokenByHash(ctx, h)
 	if errors.Is(err, wharf.ErrNotFound) {
 		return "", wharf.Errorf(wharf.ErrUnauthorized, "unknown or revoked client token")

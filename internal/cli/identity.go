@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wharf-project/wharf/internal/api"
+	"github.com/wharf-project/wharf/internal/ns"
 )
 
 func init() { register(newClientTokenCmd) }
@@ -177,24 +178,44 @@ server enrolled again: whoever holds it could answer this request first.`,
 }
 
 func newNSRotateAdminCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "rotate-admin-token",
+	var data, db string
+	cmd := &cobra.Command{
+		Use:   "rotate-admin-token [--data DIR [--db DSN]]",
 		Short: "Replace the admin token (the old one stops working at once)",
 		Long: `Replace the admin token and print the new one (shown once). The old token
 stops working at once on every Notification Server replica. The NS that
 answers also rewrites its <data dir>/admin.token; copy the new token to
-the other replicas' files if scripts there read them.`,
+the other replicas' files if scripts there read them.
+
+With --data (and --db for PostgreSQL) the command works on the NS's store
+directly, without the admin token — the way back in when it is lost. It
+writes the new token to DIR/admin.token. Replicas on PostgreSQL take it at
+once; a running NS on SQLite within two minutes (its full resync), or at
+its restart.`,
+		Example: `  wharf ns rotate-admin-token
+  wharf ns rotate-admin-token --data /var/lib/wharf            # the admin token is lost`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			tok, err := c.RotateAdminToken(e.ctx)
-			if err != nil {
-				return err
+			var tok string
+			if data != "" || db != "" {
+				t, err := ns.RotateAdminTokenOffline(e.ctx, data, db, e.logger())
+				if err != nil {
+					return err
+				}
+				tok = t
+			} else {
+				c, err := e.client()
+				if err != nil {
+					return err
+				}
+				if tok, err = c.RotateAdminToken(e.ctx); err != nil {
+					return err
+				}
 			}
 			return e.print(api.AdminToken{Token: tok}, func(w io.Writer) { fmt.Fprintln(w, tok) })
 		},
 	}
+	cmd.Flags().StringVar(&data, "data", "", "the NS's data directory: replace the token through its store, offline")
+	cmd.Flags().StringVar(&db, "db", "", "the NS's PostgreSQL DSN (with --data, or alone)")
+	return cmd
 }

@@ -187,6 +187,40 @@ func OpenUsers(ctx context.Context, dataDir, db string) (*Users, error) {
 // Close closes the store.
 func (u *Users) Close() error { return u.store.Close() }
 
+// RotateAdminTokenOffline replaces the admin token of the NS whose data dir
+// or PostgreSQL DSN is given, through its store (the NS may be running):
+// the way back in when the admin token is lost. It writes the new token
+// to dataDir/admin.token when dataDir is set, and returns it. On
+// PostgreSQL the replicas hear of it at once (NOTIFY); a running NS on
+// SQLite takes it at its next full resync (catalog.ResyncInterval) or
+// restart.
+func RotateAdminTokenOffline(ctx context.Context, dataDir, db string, log *slog.Logger) (string, error) {
+	if dataDir == "" && db == "" {
+		return "", errors.New("no store: set the data dir (and the PostgreSQL DSN for PostgreSQL)")
+	}
+	store, err := sqlstore.Open(ctx, db, dataDir)
+	if err != nil {
+		return "", err
+	}
+	defer store.Close()
+	var notifier catalog.Notifier = notify.NewLocal()
+	if store.Dialect() == "postgres" {
+		if notifier, err = store.PGNotifier(log); err != nil {
+			return "", err
+		}
+	}
+	tok, err := catalog.New(store, nil, notifier, time.Now, log).RotateAdminToken(ctx)
+	if err != nil {
+		return "", err
+	}
+	if dataDir != "" {
+		if err := writeSecret(filepath.Join(dataDir, AdminTokenFile), tok+"\n"); err != nil {
+			return tok, fmt.Errorf("admin token replaced, but not written to %s: %w", AdminTokenFile, err)
+		}
+	}
+	return tok, nil
+}
+
 func writeSecret(path, content string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {

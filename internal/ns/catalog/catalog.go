@@ -329,14 +329,19 @@ func (c *Catalog) DeletePackage(ctx context.Context, id string) error {
 		return err
 	}
 	c.changed(ctx, Change{Part: PartPackages, Package: pid})
+	// The package is gone: a blob that cannot be removed now (on Windows,
+	// one a Package Server is downloading is open without delete sharing)
+	// stays as garbage, which a later upload of the same content reuses;
+	// the deletion itself stands.
 	for _, f := range p.Files {
 		inUse, err := c.packages.BlobInUse(ctx, f.SHA256, "")
 		if err != nil {
-			return fmt.Errorf("delete package %s: collect blobs: %w", pid, err)
+			c.log.Warn("deleted package: collect its blobs", "package", pid, "err", err)
+			return nil
 		}
 		if !inUse {
 			if err := c.blobs.Delete(f.SHA256); err != nil {
-				return fmt.Errorf("delete package %s: %w", pid, err)
+				c.log.Warn("deleted package: a blob no package uses stays", "package", pid, "blob", f.SHA256, "err", err)
 			}
 		}
 	}

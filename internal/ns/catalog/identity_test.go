@@ -191,3 +191,26 @@ func revocationScenario(t *testing.T, ctx context.Context, a, b *catalog.Catalog
 		t.Fatalf("no token: %+v, %v; want anonymous", p, err)
 	}
 }
+
+// stuckBlobs cannot remove a blob, as on Windows while a server downloads
+// it.
+type stuckBlobs struct{ blobsOK }
+
+func (stuckBlobs) Delete(wharf.Digest) error { return errors.New("sharing violation") }
+
+// TestDeleteStandsWhenABlobStays: a package is deleted even when one of its
+// blobs cannot be removed at that moment; the blob stays as garbage.
+func TestDeleteStandsWhenABlobStays(t *testing.T) {
+	e := newEnv(t)
+	c := catalog.New(e.store, stuckBlobs{}, e.bus, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, _, err := c.CreatePackage(e.ctx, manifest("doomed", api.Assignment{All: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeletePackage(e.ctx, p.ID); err != nil {
+		t.Fatalf("delete with a blob that stays: %v", err)
+	}
+	if _, err := c.Package(e.ctx, p.ID); !errors.Is(err, wharf.ErrNotFound) {
+		t.Fatalf("the package after its deletion: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wharf-project/wharf/internal/client"
+	"github.com/wharf-project/wharf/internal/wharf"
 )
 
 func init() { register(newGetCmd) }
@@ -73,6 +74,9 @@ EXIT STATUS
 				opt.Log = getWarnLogger(e)
 			}
 			res, err := client.Get(e.ctx, c, args[0], dest, opt)
+			if err != nil && e.bearer() == "" && errors.Is(err, wharf.ErrNotFound) {
+				return fmt.Errorf("%w (without a token only public packages are visible: set --token or WHARF_TOKEN to a client token)", err)
+			}
 			if err != nil {
 				return err
 			}

@@ -134,6 +134,18 @@ func TestGetCommand(t *testing.T) {
 	}
 }
 
+// TestGetWithoutToken: without a token a signed package is not found, and
+// the message says why.
+func TestGetWithoutToken(t *testing.T) {
+	ns := nstest.New(t)
+	ns.Publish("tool", "1", map[string][]byte{"f": []byte("x")})
+	t.Setenv("WHARF_TOKEN", "")
+	code, _, stderr := runGet(t, "get", "--ns", ns.URL, "tool", "--dest", t.TempDir())
+	if code != 1 || !strings.Contains(stderr, "not found") || !strings.Contains(stderr, "client token") {
+		t.Fatalf("exit %d, stderr %q; want 1 and a hint about client tokens", code, stderr)
+	}
+}
+
 // TestHelpShowsNoSecret: with WHARF_TOKEN (and the other variables) set,
 // no help text prints their values (a flag's default would).
 func TestHelpShowsNoSecret(t *testing.T) {

@@ -105,7 +105,7 @@ func TestLayers(t *testing.T) {
 				!below(f.pkg, "internal/cli") && !below(f.pkg, "internal/devcluster") && !below(f.pkg, "internal/testenv") {
 				t.Errorf("%s imports %s: only the CLI, the dev cluster and test helpers assemble servers", f.path, imp)
 			}
-			for _, leaf := range []string{"internal/wharf", "internal/api", "internal/urlsign", "internal/durable", "internal/knownfolder", "internal/sdnotify", "internal/tlsca", "internal/httpguard"} {
+			for _, leaf := range []string{"internal/wharf", "internal/api", "internal/urlsign", "internal/durable", "internal/knownfolder", "internal/sdnotify", "internal/tlsca", "internal/httpguard", "internal/httpstatus"} {
 				if below(f.pkg, leaf) && dep != "internal/wharf" {
 					t.Errorf("%s imports %s: %s is a leaf (it may import internal/wharf only)", f.path, imp, leaf)
 				}

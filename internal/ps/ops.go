@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/wharf-project/wharf/internal/api"
 	"github.com/wharf-project/wharf/internal/httpguard"
+	"github.com/wharf-project/wharf/internal/httpstatus"
 	"github.com/wharf-project/wharf/internal/ps/place"
 	"github.com/wharf-project/wharf/internal/ps/store"
 	"github.com/wharf-project/wharf/internal/ps/volume"
@@ -98,9 +98,9 @@ func (o *ops) wrap(next http.Handler) http.Handler {
 			o.readyz(w, r)
 			return
 		}
-		sw := &codeWriter{ResponseWriter: w}
+		sw := httpstatus.Wrap(w)
 		next.ServeHTTP(sw, r)
-		o.requests.inc(sw.code)
+		o.requests.inc(sw.Status())
 	})
 }
 
@@ -121,45 +121,6 @@ func (o *ops) serve(ctx context.Context, ln net.Listener, log *slog.Logger) erro
 	}
 	return nil
 }
-
-// codeWriter remembers the status code written and passes ReadFrom
-// (sendfile), Flush and Unwrap on.
-type codeWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *codeWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *codeWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *codeWriter) ReadFrom(r io.Reader) (int64, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(w.ResponseWriter, r)
-}
-
-func (w *codeWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // codeCounters counts package requests by status code without a label
 // lookup per request: a counter per code, read at scrape time.
